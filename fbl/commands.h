@@ -1,0 +1,12 @@
+/*
+ * commands.h - the subcommands of the fbl program
+ *
+ * Layer: fbl/. Each takes the arguments after its name (argv[0] is the
+ * subcommand) and returns a sysexits(3) code.
+ */
+#ifndef FBL_COMMANDS_H
+#define FBL_COMMANDS_H
+
+int fbl_cmd_parse(int argc, char **argv);
+
+#endif /* FBL_COMMANDS_H */

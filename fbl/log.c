@@ -1,0 +1,109 @@
+/* log.c - key=value log lines on stderr */
+#include "fbl/log.h"
+
+#include <string.h>
+#include <unistd.h>
+
+static GLogLevelFlags min_level = G_LOG_LEVEL_MESSAGE;
+
+static const char *level_name(GLogLevelFlags level)
+{
+    if (level & G_LOG_LEVEL_ERROR)
+        return "error";
+    if (level & G_LOG_LEVEL_CRITICAL)
+        return "critical";
+    if (level & G_LOG_LEVEL_WARNING)
+        return "warning";
+    if (level & G_LOG_LEVEL_MESSAGE)
+        return "notice";
+    if (level & G_LOG_LEVEL_INFO)
+        return "info";
+    return "debug";
+}
+
+/* GLib's levels run from ERROR (1<<2) to DEBUG (1<<7): smaller is more severe. */
+static bool wanted(GLogLevelFlags level)
+{
+    return (level & G_LOG_LEVEL_MASK) <= min_level;
+}
+
+static void append_value(GString *line, const char *value, gssize len)
+{
+    if (len < 0)
+        len = (gssize) strlen(value);
+    bool quote = len == 0 || memchr(value, ' ', (size_t) len) != NULL ||
+                 memchr(value, '"', (size_t) len) != NULL || memchr(value, '=', (size_t) len);
+    if (quote)
+        g_string_append_c(line, '"');
+    for (gssize i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char) value[i];
+        if (ch == '"' || ch == '\\')
+            g_string_append_printf(line, "\\%c", ch);
+        else if (ch == '\n')
+            g_string_append(line, "\\n");
+        else if (ch < 0x20 || ch == 0x7f)
+            g_string_append_printf(line, "\\x%02x", ch);
+        else
+            g_string_append_c(line, (char) ch);
+    }
+    if (quote)
+        g_string_append_c(line, '"');
+}
+
+static GLogWriterOutput writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields,
+                               gpointer user_data)
+{
+    (void) user_data;
+    if (!wanted(level))
+        return G_LOG_WRITER_HANDLED;
+    GString *line = g_string_new("level=");
+    g_string_append(line, level_name(level));
+    const char *domain = NULL, *message = NULL;
+    for (gsize i = 0; i < n_fields; i++) {
+        if (strcmp(fields[i].key, "GLIB_DOMAIN") == 0)
+            domain = fields[i].value;
+        else if (strcmp(fields[i].key, "MESSAGE") == 0)
+            message = fields[i].value;
+    }
+    g_string_append_printf(line, " domain=%s msg=", domain != NULL ? domain : "fbl");
+    append_value(line, message != NULL ? message : "", -1);
+    for (gsize i = 0; i < n_fields; i++) {
+        const char *k = fields[i].key;
+        if (strcmp(k, "MESSAGE") == 0 || strcmp(k, "GLIB_DOMAIN") == 0 ||
+            strcmp(k, "PRIORITY") == 0 || strncmp(k, "CODE_", 5) == 0 ||
+            strcmp(k, "GLIB_OLD_LOG_API") == 0)
+            continue;
+        g_autofree char *key = g_ascii_strdown(k, -1);
+        g_string_append_printf(line, " %s=", key);
+        append_value(line, fields[i].value, fields[i].length);
+    }
+    g_string_append_c(line, '\n');
+    ssize_t rc = write(STDERR_FILENO, line->str, line->len);
+    g_string_free(line, TRUE);
+    return rc < 0 ? G_LOG_WRITER_UNHANDLED : G_LOG_WRITER_HANDLED;
+}
+
+void fbl_log_init(GLogLevelFlags level)
+{
+    min_level = level;
+    g_log_set_writer_func(writer, NULL, NULL);
+}
+
+bool fbl_log_level_from_string(const char *name, GLogLevelFlags *level)
+{
+    static const struct {
+        const char *name;
+        GLogLevelFlags level;
+    } levels[] = {
+        {"debug", G_LOG_LEVEL_DEBUG},     {"info", G_LOG_LEVEL_INFO},
+        {"notice", G_LOG_LEVEL_MESSAGE},  {"message", G_LOG_LEVEL_MESSAGE},
+        {"warning", G_LOG_LEVEL_WARNING}, {"error", G_LOG_LEVEL_CRITICAL},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(levels); i++) {
+        if (g_ascii_strcasecmp(name, levels[i].name) == 0) {
+            *level = levels[i].level;
+            return true;
+        }
+    }
+    return false;
+}

@@ -1,0 +1,32 @@
+/*
+ * log.h - the one log writer: key=value lines on stderr, for journald and people
+ *
+ * Layer: fbl/. Installed once at start-up with g_log_set_writer_func(); the
+ * libraries log through g_log with their own domains and never print.
+ * Thread-safe: each event is formatted into one buffer and written with a
+ * single write(2).
+ *
+ * Line shape:  level=warning domain=fbl-pg msg="connection lost" rid=3f2a…
+ * Structured fields other than MESSAGE, GLIB_DOMAIN and PRIORITY are
+ * appended as key=value. Events below the configured level are dropped
+ * before they are formatted.
+ */
+#ifndef FBL_LOG_H
+#define FBL_LOG_H
+
+#include <stdbool.h>
+
+#include <glib.h>
+
+/*
+ * fbl_log_init - install the writer
+ *
+ * @level: the least severe level written (G_LOG_LEVEL_MESSAGE writes
+ *   message, warning, critical and error; G_LOG_LEVEL_DEBUG writes all)
+ */
+void fbl_log_init(GLogLevelFlags level);
+
+/* fbl_log_level_from_string - "debug", "info", "notice"/"message", "warning", "error" */
+bool fbl_log_level_from_string(const char *name, GLogLevelFlags *level);
+
+#endif /* FBL_LOG_H */

@@ -1,0 +1,103 @@
+/* mailfile.c - bounded reading of one mail */
+#include "fbl/mailfile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <gio/gio.h>
+
+#define CHUNK (64 * 1024)
+
+static bool read_fd(int fd, size_t max_bytes, fbl_mailfile *out, GError **error)
+{
+    GChecksum *sum = g_checksum_new(G_CHECKSUM_SHA256);
+    GByteArray *data = g_byte_array_new();
+    guint8 *buf = g_malloc(CHUNK);
+    bool ok = true;
+    for (;;) {
+        ssize_t n = read(fd, buf, CHUNK);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int e = errno;
+            g_set_error(error, G_IO_ERROR, g_io_error_from_errno(e), "read: %s", g_strerror(e));
+            ok = false;
+            break;
+        }
+        if (n == 0)
+            break;
+        g_checksum_update(sum, buf, n);
+        out->size += (size_t) n;
+        if (data != NULL && out->size <= max_bytes)
+            g_byte_array_append(data, buf, (guint) n);
+        else if (data != NULL) /* over the limit: keep hashing, stop keeping */
+            g_clear_pointer(&data, g_byte_array_unref);
+    }
+    g_free(buf);
+    if (ok) {
+        g_strlcpy(out->mail_id, g_checksum_get_string(sum), sizeof out->mail_id);
+        out->data = data;
+    } else if (data != NULL) {
+        g_byte_array_unref(data);
+    }
+    g_checksum_free(sum);
+    return ok;
+}
+
+int64_t fbl_mailfile_delivery_time(const char *path, const struct stat *st)
+{
+    g_autofree char *base = g_path_get_basename(path);
+    size_t digits = strspn(base, "0123456789");
+    guint64 when = 0;
+    if (digits >= 9 && digits <= 11 && base[digits] == '.') {
+        base[digits] = '\0';
+        if (g_ascii_string_to_unsigned(base, 10, 0, G_MAXINT64, &when, NULL))
+            return (int64_t) when;
+    }
+    return st != NULL ? (int64_t) st->st_mtime : (int64_t) (g_get_real_time() / G_USEC_PER_SEC);
+}
+
+bool fbl_mailfile_read(const char *path, size_t max_bytes, fbl_mailfile *out, GError **error)
+{
+    memset(out, 0, sizeof *out);
+    if (strcmp(path, "-") == 0) {
+        out->delivered = g_get_real_time() / G_USEC_PER_SEC;
+        return read_fd(STDIN_FILENO, max_bytes, out, error);
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(e), "%s: %s", path,
+                    g_strerror(e));
+        return false;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "%s: not a regular file", path);
+        close(fd);
+        return false;
+    }
+    out->delivered = fbl_mailfile_delivery_time(path, &st);
+    bool ok = read_fd(fd, max_bytes, out, error);
+    if (!ok)
+        g_prefix_error(error, "%s: ", path);
+    close(fd);
+    return ok;
+}
+
+void fbl_mailfile_clear(fbl_mailfile *mail)
+{
+    if (mail->data != NULL)
+        g_byte_array_unref(mail->data);
+    mail->data = NULL;
+}
+
+fbl_parse_result *fbl_mailfile_parse(const fbl_parser *parser, const fbl_mailfile *mail,
+                                     const fbl_mail_meta *meta)
+{
+    if (mail->data == NULL)
+        return fbl_parser_too_large(parser, mail->mail_id, mail->size, meta);
+    return fbl_parser_parse(parser, mail->data->data, mail->data->len, meta);
+}

@@ -1,0 +1,50 @@
+/* main.c - the fbl program: subcommand dispatch */
+#include <stdio.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include <glib.h>
+
+#include "fbl/commands.h"
+
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} commands[] = {
+    {"parse", fbl_cmd_parse, "parse report mails into normalized JSON lines"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "Usage: fbl COMMAND [OPTION...]\n\n"
+                 "Spam feedback-loop ingestion: report mails in, normalized reports out.\n\n"
+                 "Commands:\n");
+    for (size_t i = 0; i < G_N_ELEMENTS(commands); i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\n'fbl COMMAND --help' describes a command.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return EX_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return EX_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("fbl %s\n", FBL_VERSION);
+        return EX_OK;
+    }
+    for (size_t i = 0; i < G_N_ELEMENTS(commands); i++) {
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    }
+    fprintf(stderr, "fbl: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return EX_USAGE;
+}

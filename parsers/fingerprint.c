@@ -1,0 +1,152 @@
+/* fingerprint.c - campaign fingerprint (method in fingerprint.h) */
+#include "parsers/fingerprint.h"
+
+#include <string.h>
+
+#include "parsers/report.h"
+#include "parsers/urls.h"
+
+/* "a.b.example.com" -> "example.com" (no public suffix list: stable is enough). */
+static char *last_two_labels(const char *host)
+{
+    const char *last = strrchr(host, '.');
+    if (last == NULL)
+        return g_strdup(host);
+    const char *p = last;
+    while (p > host && p[-1] != '.')
+        p--;
+    return g_strdup(p);
+}
+
+static bool word_char(gunichar c)
+{
+    return g_unichar_isalnum(c);
+}
+
+static bool erased(const char *word, const GPtrArray *erase_words)
+{
+    for (guint i = 0; erase_words != NULL && i < erase_words->len; i++) {
+        if (strcmp(word, g_ptr_array_index(erase_words, i)) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* One whitespace-separated token into zero or more normalized words. */
+static void add_token(GString *out, const char *tok, const GPtrArray *erase_words)
+{
+    if (strstr(tok, "://") != NULL || g_str_has_prefix(tok, "www.")) {
+        g_autofree char *host = NULL;
+        g_autofree char *with_scheme =
+            g_str_has_prefix(tok, "www.") ? g_strconcat("http://", tok, NULL) : g_strdup(tok);
+        g_autofree char *norm = fbl_url_normalize(with_scheme, &host);
+        if (host != NULL) {
+            g_autofree char *site = last_two_labels(host);
+            g_string_append_printf(out, "%s ", site);
+        }
+        return;
+    }
+    if (strchr(tok, '@') != NULL) {
+        g_string_append(out, "@ ");
+        return;
+    }
+    GString *word = g_string_new(NULL);
+    bool digit = false;
+    for (const char *p = tok; *p != '\0'; p = g_utf8_next_char(p)) {
+        gunichar c = g_utf8_get_char(p);
+        if (g_unichar_isdigit(c))
+            digit = true;
+        if (word_char(c))
+            g_string_append_unichar(word, c);
+    }
+    if (word->len > 0 && !erased(word->str, erase_words))
+        g_string_append_printf(out, "%s ", digit ? "#" : word->str);
+    g_string_free(word, TRUE);
+}
+
+char *fbl_fingerprint_normalize(const char *text, const GPtrArray *erase_words)
+{
+    if (text == NULL)
+        return g_strdup("");
+    size_t len = strnlen(text, FBL_FINGERPRINT_MAX_TEXT);
+    g_autofree char *valid = g_utf8_make_valid(text, (gssize) len);
+    g_autofree char *nfkc = g_utf8_normalize(valid, -1, G_NORMALIZE_NFKC);
+    g_autofree char *folded = g_utf8_casefold(nfkc != NULL ? nfkc : valid, -1);
+    GString *out = g_string_new(NULL);
+    g_auto(GStrv) lines = g_strsplit(folded, "\n", -1);
+    for (size_t i = 0; lines[i] != NULL; i++) {
+        const char *line = lines[i];
+        while (g_ascii_isspace(*line))
+            line++;
+        if (*line == '>') /* quoted text is the reporter's, not the spammer's */
+            continue;
+        g_auto(GStrv) toks = g_strsplit_set(line, " \t\r\f\v\"'<>()[]{}", -1);
+        for (size_t j = 0; toks[j] != NULL; j++) {
+            if (*toks[j] != '\0')
+                add_token(out, toks[j], erase_words);
+        }
+    }
+    if (out->len > 0)
+        g_string_truncate(out, out->len - 1);
+    return g_string_free(out, FALSE);
+}
+
+static const char *strip_reply_prefixes(const char *s)
+{
+    static const char *const prefixes[] = {"re:", "fw:", "fwd:", "aw:", "wg:", "tr:"};
+    bool again = true;
+    while (again) {
+        again = false;
+        while (g_ascii_isspace(*s))
+            s++;
+        for (size_t i = 0; i < G_N_ELEMENTS(prefixes); i++) {
+            size_t n = strlen(prefixes[i]);
+            if (g_ascii_strncasecmp(s, prefixes[i], n) == 0) {
+                s += n;
+                again = true;
+            }
+        }
+    }
+    return s;
+}
+
+/* The words that name the recipient: local parts and display-name words. */
+static GPtrArray *recipient_words(const GPtrArray *recipients, const GPtrArray *names)
+{
+    GPtrArray *words = g_ptr_array_new_with_free_func(g_free);
+    for (guint i = 0; recipients != NULL && i < recipients->len; i++) {
+        const char *addr = g_ptr_array_index(recipients, i);
+        const char *at = strchr(addr, '@');
+        g_autofree char *local = g_strndup(addr, at != NULL ? (size_t) (at - addr) : strlen(addr));
+        g_auto(GStrv) parts = g_strsplit_set(local, "._-+", -1);
+        for (size_t j = 0; parts[j] != NULL; j++) {
+            if (strlen(parts[j]) >= 3)
+                g_ptr_array_add(words, g_utf8_casefold(parts[j], -1));
+        }
+        g_ptr_array_add(words, g_utf8_casefold(local, -1));
+    }
+    for (guint i = 0; names != NULL && i < names->len; i++) {
+        g_autofree char *folded = g_utf8_casefold(g_ptr_array_index(names, i), -1);
+        g_auto(GStrv) parts = g_strsplit_set(folded, " ,.\"'", -1);
+        for (size_t j = 0; parts[j] != NULL; j++) {
+            if (strlen(parts[j]) >= 3)
+                g_ptr_array_add(words, g_strdup(parts[j]));
+        }
+    }
+    return words;
+}
+
+char *fbl_fingerprint(const char *subject, const char *body, const GPtrArray *recipients,
+                      const GPtrArray *recipient_names)
+{
+    g_autoptr(GPtrArray) erase = recipient_words(recipients, recipient_names);
+    g_autofree char *subj =
+        fbl_fingerprint_normalize(subject != NULL ? strip_reply_prefixes(subject) : NULL, erase);
+    g_autofree char *text = fbl_fingerprint_normalize(body, erase);
+    if (*subj == '\0' && *text == '\0')
+        return NULL;
+    g_autofree char *input = g_strdup_printf("v1\n%s\n%s", subj, text);
+    char hex[FBL_SHA256_HEX_LEN + 1];
+    fbl_sha256_hex(input, strlen(input), hex);
+    return g_strndup(hex, 32);
+}

@@ -1,0 +1,281 @@
+/* mime.c - bounded GMime loading and MIME helpers (see mime.h for the limits) */
+#define G_LOG_DOMAIN "fbl-mime"
+#include "parsers/mime.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+/* GMime makes at most one entity per boundary line; allow this many per part. */
+#define BOUNDARY_LINES_PER_PART 4
+
+void fbl_mime_budget_init(fbl_mime_budget *budget, const fbl_parse_options *limits)
+{
+    memset(budget, 0, sizeof *budget);
+    budget->limits = limits;
+    budget->warnings = g_ptr_array_new_with_free_func(g_free);
+}
+
+void fbl_mime_budget_clear(fbl_mime_budget *budget)
+{
+    g_free(budget->detail);
+    g_ptr_array_unref(budget->warnings);
+    memset(budget, 0, sizeof *budget);
+}
+
+void fbl_mime_budget_trip(fbl_mime_budget *budget, fbl_reject_reason reason, const char *format,
+                          ...)
+{
+    if (budget->tripped)
+        return;
+    budget->tripped = true;
+    budget->reason = reason;
+    va_list ap;
+    va_start(ap, format);
+    budget->detail = g_strdup_vprintf(format, ap);
+    va_end(ap);
+    /* Cut the input: GMime sees end-of-stream at its next read and unwinds. */
+    if (budget->current != NULL)
+        g_mime_stream_set_bounds(budget->current, 0, 0);
+}
+
+static void add_warning(fbl_mime_budget *budget, const char *text)
+{
+    if (budget->warnings->len < FBL_MIME_MAX_WARNINGS)
+        fbl_strv_add_unique(budget->warnings, text);
+}
+
+/* Called by GMime for every header field it parses, at every level. */
+static void on_header(GMimeParser *parser, const char *name, const char *raw_value,
+                      gint64 offset, gpointer user_data)
+{
+    (void) parser;
+    (void) offset;
+    fbl_mime_budget *budget = user_data;
+    const fbl_parse_options *lim = budget->limits;
+
+    budget->headers++;
+    if (budget->headers > lim->max_headers) {
+        fbl_mime_budget_trip(budget, FBL_REJECT_TOO_MANY_HEADERS,
+                             "more than %u header fields", lim->max_headers);
+        return;
+    }
+    size_t len = strlen(name) + (raw_value != NULL ? strlen(raw_value) : 0);
+    if (len > lim->max_header_bytes)
+        fbl_mime_budget_trip(budget, FBL_REJECT_HEADER_TOO_LONG,
+                             "a %zu-byte header field, limit %zu", len, lim->max_header_bytes);
+}
+
+static void on_gmime_warning(gint64 offset, GMimeParserWarning code, const gchar *item,
+                             gpointer user_data)
+{
+    (void) offset;
+    (void) item; /* may quote hostile bytes; the code says enough */
+    static const char *const names[] = {
+        [GMIME_WARN_INVALID_CONTENT_TYPE] = "invalid Content-Type",
+        [GMIME_WARN_INVALID_RFC2047_HEADER_VALUE] = "invalid RFC 2047 encoded header",
+        [GMIME_WARN_MALFORMED_MULTIPART] = "multipart without parts",
+        [GMIME_WARN_TRUNCATED_MESSAGE] = "truncated message",
+        [GMIME_WARN_MALFORMED_MESSAGE] = "malformed message",
+        [GMIME_CRIT_INVALID_HEADER_NAME] = "invalid header name skipped",
+        [GMIME_CRIT_MULTIPART_WITHOUT_BOUNDARY] = "multipart without boundary",
+        [GMIME_CRIT_NESTING_OVERFLOW] = "MIME nesting overflow",
+        [GMIME_CRIT_PART_WITHOUT_HEADERS_OR_CONTENT] = "MIME part without headers or content",
+    };
+    if ((size_t) code < G_N_ELEMENTS(names) && names[code] != NULL) {
+        g_autofree char *text = g_strdup_printf("mime: %s", names[code]);
+        add_warning(user_data, text);
+    }
+}
+
+static size_t count_boundary_lines(const char *data, size_t len)
+{
+    size_t n = 0;
+    const char *p = data, *end = data + len;
+    while (p < end) {
+        if (end - p >= 2 && p[0] == '-' && p[1] == '-')
+            n++;
+        const char *nl = memchr(p, '\n', (size_t) (end - p));
+        if (nl == NULL)
+            break;
+        p = nl + 1;
+    }
+    return n;
+}
+
+/*
+ * The bytes GMime should see: without an mbox "From " line, with CR-only
+ * line ends made LF. Returns @data itself when nothing needs changing.
+ */
+static const char *normalize(const char *data, size_t *len, char **copy)
+{
+    *copy = NULL;
+    if (*len >= 5 && memcmp(data, "From ", 5) == 0) {
+        const char *nl = memchr(data, '\n', *len);
+        size_t skip = nl != NULL ? (size_t) (nl + 1 - data) : *len;
+        data += skip;
+        *len -= skip;
+    }
+    if (memchr(data, '\n', *len) == NULL && memchr(data, '\r', *len) != NULL) {
+        char *c = g_memdup2(data, *len);
+        for (size_t i = 0; i < *len; i++) {
+            if (c[i] == '\r')
+                c[i] = '\n';
+        }
+        *copy = c;
+        return c;
+    }
+    return data;
+}
+
+static GMimeParserOptions *new_parser_options(fbl_mime_budget *budget)
+{
+    static const char *const fallback[] = {"UTF-8", "windows-1252", NULL};
+    GMimeParserOptions *o = g_mime_parser_options_new();
+    g_mime_parser_options_set_rfc2047_compliance_mode(o, GMIME_RFC_COMPLIANCE_LOOSE);
+    g_mime_parser_options_set_address_compliance_mode(o, GMIME_RFC_COMPLIANCE_LOOSE);
+    g_mime_parser_options_set_parameter_compliance_mode(o, GMIME_RFC_COMPLIANCE_LOOSE);
+    g_mime_parser_options_set_allow_addresses_without_domain(o, TRUE);
+    g_mime_parser_options_set_fallback_charsets(o, (const char **) fallback);
+    g_mime_parser_options_set_warning_callback(o, on_gmime_warning, budget);
+    return o;
+}
+
+static bool check_object(fbl_mime_budget *budget, GMimeObject *object, unsigned depth);
+
+GMimeMessage *fbl_mime_load(fbl_mime_budget *budget, const char *data, size_t len,
+                            unsigned depth)
+{
+    if (budget->tripped)
+        return NULL;
+
+    size_t lines = count_boundary_lines(data, len);
+    size_t line_limit = (size_t) budget->limits->max_mime_parts * BOUNDARY_LINES_PER_PART;
+    if (lines > line_limit) {
+        fbl_mime_budget_trip(budget, FBL_REJECT_TOO_MANY_PARTS,
+                             "%zu MIME boundary lines, limit %zu (max_mime_parts %u)", lines,
+                             line_limit, budget->limits->max_mime_parts);
+        return NULL;
+    }
+
+    g_autofree char *copy = NULL;
+    const char *bytes = normalize(data, &len, &copy);
+    /* GMime keeps substreams into the buffer: give it its own copy. */
+    g_autoptr(GMimeStream) stream = g_mime_stream_mem_new_with_buffer(bytes, len);
+    g_autoptr(GMimeParser) parser = g_mime_parser_new_with_stream(stream);
+    g_autoptr(GMimeParserOptions) options = new_parser_options(budget);
+    g_mime_parser_set_format(parser, GMIME_FORMAT_MESSAGE);
+    g_mime_parser_set_header_regex(parser, "^", on_header, budget);
+
+    GMimeStream *outer = budget->current;
+    budget->current = stream;
+    g_autoptr(GMimeMessage) message = g_mime_parser_construct_message(parser, options);
+    budget->current = outer;
+    if (budget->tripped || message == NULL)
+        return NULL;
+    if (!check_object(budget, g_mime_message_get_mime_part(message), depth))
+        return NULL;
+    return g_steal_pointer(&message);
+}
+
+/* Recursion bounded by max_mime_depth (and GMime's own 1024 levels). */
+static bool check_object(fbl_mime_budget *budget, GMimeObject *object,
+                         unsigned depth) /* NOLINT(misc-no-recursion) */
+{
+    const fbl_parse_options *lim = budget->limits;
+    if (object == NULL)
+        return true;
+    if (depth > lim->max_mime_depth) {
+        fbl_mime_budget_trip(budget, FBL_REJECT_TOO_DEEP, "MIME nesting deeper than %u",
+                             lim->max_mime_depth);
+        return false;
+    }
+    if (++budget->parts > lim->max_mime_parts) {
+        fbl_mime_budget_trip(budget, FBL_REJECT_TOO_MANY_PARTS, "more than %u MIME parts",
+                             lim->max_mime_parts);
+        return false;
+    }
+    if (GMIME_IS_MULTIPART(object)) {
+        GMimeMultipart *mp = GMIME_MULTIPART(object);
+        int n = g_mime_multipart_get_count(mp);
+        for (int i = 0; i < n; i++) {
+            if (!check_object(budget, g_mime_multipart_get_part(mp, i), depth + 1))
+                return false;
+        }
+    } else if (GMIME_IS_MESSAGE_PART(object)) {
+        GMimeMessage *inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(object));
+        if (inner != NULL)
+            return check_object(budget, g_mime_message_get_mime_part(inner), depth + 1);
+    }
+    return true;
+}
+
+GByteArray *fbl_mime_part_bytes(GMimePart *part)
+{
+    GByteArray *out = g_byte_array_new();
+    GMimeDataWrapper *content = g_mime_part_get_content(part);
+    if (content == NULL)
+        return out;
+    g_autoptr(GMimeStream) mem = g_mime_stream_mem_new_with_byte_array(out);
+    g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(mem), FALSE);
+    /* Decoding only shrinks (base64, QP, uuencode): bounded by the mail size. */
+    if (g_mime_data_wrapper_write_to_stream(content, mem) < 0)
+        g_byte_array_set_size(out, 0);
+    return out;
+}
+
+char *fbl_mime_to_utf8(const char *bytes, size_t len, const char *charset, bool *lossy)
+{
+    if (lossy != NULL)
+        *lossy = false;
+    if (len == 0)
+        return g_strdup("");
+    const char *end = NULL;
+    bool is_utf8 = g_utf8_validate(bytes, (gssize) len, &end) && memchr(bytes, 0, len) == NULL;
+    if (charset != NULL && !is_utf8) {
+        const char *iconv_name = g_mime_charset_iconv_name(charset);
+        gsize written = 0;
+        char *out = g_convert(bytes, (gssize) len, "UTF-8", iconv_name, NULL, &written, NULL);
+        if (out != NULL && memchr(out, 0, written) == NULL)
+            return out;
+        g_free(out);
+    }
+    if (is_utf8)
+        return g_strndup(bytes, len);
+    if (lossy != NULL)
+        *lossy = true;
+    g_autoptr(GMimeParserOptions) opts = g_mime_parser_options_new();
+    static const char *const fallback[] = {"UTF-8", "windows-1252", NULL};
+    g_mime_parser_options_set_fallback_charsets(opts, (const char **) fallback);
+    /* decode_8bit stops at a NUL; replace them so nothing after one is lost. */
+    g_autofree char *nonul = g_memdup2(bytes, len);
+    for (size_t i = 0; i < len; i++) {
+        if (nonul[i] == '\0')
+            nonul[i] = ' ';
+    }
+    char *out = g_mime_utils_decode_8bit(opts, nonul, len);
+    if (!g_utf8_validate(out, -1, NULL)) {
+        char *valid = g_utf8_make_valid(out, -1);
+        g_free(out);
+        out = valid;
+    }
+    return out;
+}
+
+char *fbl_mime_part_text(GMimePart *part, bool *lossy)
+{
+    g_autoptr(GByteArray) bytes = fbl_mime_part_bytes(part);
+    const char *charset =
+        g_mime_object_get_content_type_parameter(GMIME_OBJECT(part), "charset");
+    return fbl_mime_to_utf8((const char *) bytes->data, bytes->len, charset, lossy);
+}
+
+bool fbl_mime_is_type(GMimeObject *object, const char *type, const char *subtype)
+{
+    GMimeContentType *ct = g_mime_object_get_content_type(object);
+    return ct != NULL && g_mime_content_type_is_type(ct, type, subtype);
+}
+
+const char *fbl_mime_header(GMimeObject *object, const char *name)
+{
+    return g_mime_object_get_header(object, name);
+}
