@@ -137,9 +137,9 @@ static bool parse_time(const char *text, int64_t *out)
 
 int fbl_cmd_parse(int argc, char **argv)
 {
-    gboolean pretty = FALSE, with_path = FALSE;
+    gboolean pretty = FALSE, with_path = FALSE, raw = FALSE;
     g_autofree char *mailbox = NULL, *feedback = NULL, *received_at = NULL, *level = NULL;
-    g_auto(GStrv) trusted = NULL;
+    g_auto(GStrv) trusted = NULL, trusted_hosts = NULL;
     gint64 max_bytes = FBL_DEFAULT_MAX_MAIL_BYTES;
     GOptionEntry entries[] = {
         {"pretty", 0, 0, G_OPTION_ARG_NONE, &pretty, "Indent the JSON documents", NULL},
@@ -151,6 +151,10 @@ int fbl_cmd_parse(int argc, char **argv)
         {"trusted-network", 0, 0, G_OPTION_ARG_STRING_ARRAY, &trusted,
          "A network of our own relays, skipped when finding the source IP (repeatable)",
          "CIDR"},
+        {"trusted-host", 0, 0, G_OPTION_ARG_STRING_ARRAY, &trusted_hosts,
+         "A domain whose hosts hand mail among themselves (repeatable)", "DOMAIN"},
+        {"raw", 0, 0, G_OPTION_ARG_NONE, &raw,
+         "Every mail is the reported message itself (a raw feedback loop or spam trap)", NULL},
         {"max-mail-bytes", 0, 0, G_OPTION_ARG_INT64, &max_bytes,
          "Larger mails are rejected as too_large (default: 10485760)", "N"},
         {"with-path", 0, 0, G_OPTION_ARG_NONE, &with_path,
@@ -204,6 +208,8 @@ int fbl_cmd_parse(int argc, char **argv)
     }
     opts.max_mail_bytes = (size_t) max_bytes;
     opts.trusted_networks = (const char *const *) trusted;
+    opts.trusted_hosts = (const char *const *) trusted_hosts;
+    r.meta.raw = raw;
 
     fbl_parsers_init();
     r.parser = fbl_parser_new(&opts, &error);

@@ -11,11 +11,13 @@
 #include "parsers/ip.h"
 #include "parsers/message.h"
 #include "parsers/mime.h"
+#include "parsers/parse_internal.h"
 #include "parsers/source.h"
 
 struct fbl_parser {
     fbl_parse_options options;
-    GStrv trusted_networks; /* the copy options.trusted_networks points at */
+    GStrv trusted_networks; /* the copies the options point at */
+    GStrv trusted_hosts;
     fbl_netset *trusted;
 };
 
@@ -53,6 +55,8 @@ fbl_parser *fbl_parser_new(const fbl_parse_options *options, GError **error)
     p->options = *options;
     p->trusted_networks = g_strdupv((char **) options->trusted_networks);
     p->options.trusted_networks = (const char *const *) p->trusted_networks;
+    p->trusted_hosts = g_strdupv((char **) options->trusted_hosts);
+    p->options.trusted_hosts = (const char *const *) p->trusted_hosts;
     p->trusted = trusted;
     return p;
 }
@@ -62,28 +66,14 @@ void fbl_parser_free(fbl_parser *parser)
     if (parser == NULL)
         return;
     g_strfreev(parser->trusted_networks);
+    g_strfreev(parser->trusted_hosts);
     fbl_netset_free(parser->trusted);
     g_free(parser);
 }
 
-/* ---- one parse --------------------------------------------------------- */
+/* ---- helpers the format modules share (parse_internal.h) --------------- */
 
-typedef struct ctx {
-    const fbl_parser *parser;
-    const fbl_mail_meta *meta;
-    fbl_mime_budget budget;
-    fbl_parse_result *result;
-    GMimeMessage *mail; /* the whole mail, parsed */
-} ctx;
-
-/* A reported message as a report carries it. */
-typedef struct original {
-    GMimeMessage *message; /* owned reference */
-    bool headers_only;
-    int64_t size;
-} original;
-
-static void original_clear(original *o)
+void fbl_original_clear(fbl_original *o)
 {
     g_clear_object(&o->message);
 }
@@ -100,11 +90,10 @@ static bool is_headers_type(GMimeObject *obj)
 static bool is_eml_name(GMimeObject *obj)
 {
     const char *name = GMIME_IS_PART(obj) ? g_mime_part_get_filename(GMIME_PART(obj)) : NULL;
-    return name != NULL && g_str_has_suffix(name, ".eml");
+    return name != NULL && (g_str_has_suffix(name, ".eml") || g_str_has_suffix(name, ".EML"));
 }
 
-/* Something GMime calls a message but is not mail: no header a mail has. */
-static bool looks_like_mail(GMimeMessage *m)
+bool fbl_parse_looks_like_mail(GMimeMessage *m)
 {
     static const char *const names[] = {"From", "Received", "Subject", "Message-ID", "Date",
                                         "Return-Path", "To"};
@@ -122,17 +111,24 @@ static int64_t serialized_size(GMimeObject *obj)
     return n < 0 ? -1 : (int64_t) n;
 }
 
-/*
- * Load the reported message @obj carries: a parsed message/rfc822, an
- * encoded one (GMime leaves base64 message/rfc822 as a part), a *.eml file
- * under any type, or a headers-only part.
- */
-static bool load_original(ctx *c, GMimeObject *obj, unsigned depth, original *out)
+bool fbl_parse_load_bytes(fbl_parse_ctx *c, const char *bytes, size_t len, unsigned depth,
+                          fbl_original *out)
+{
+    memset(out, 0, sizeof *out);
+    out->size = (int64_t) len;
+    out->message = fbl_mime_load(&c->budget, bytes, len, depth);
+    if (out->message != NULL && !fbl_parse_looks_like_mail(out->message))
+        g_clear_object(&out->message);
+    return out->message != NULL;
+}
+
+bool fbl_parse_load_original(fbl_parse_ctx *c, GMimeObject *obj, unsigned depth,
+                             fbl_original *out)
 {
     memset(out, 0, sizeof *out);
     if (GMIME_IS_MESSAGE_PART(obj)) {
         GMimeMessage *m = g_mime_message_part_get_message(GMIME_MESSAGE_PART(obj));
-        if (m == NULL || !looks_like_mail(m))
+        if (m == NULL || !fbl_parse_looks_like_mail(m))
             return false;
         out->message = g_object_ref(m);
         out->size = serialized_size(GMIME_OBJECT(m));
@@ -144,14 +140,13 @@ static bool load_original(ctx *c, GMimeObject *obj, unsigned depth, original *ou
     if (!headers && !fbl_mime_is_type(obj, "message", "rfc822") && !is_eml_name(obj))
         return false;
     g_autoptr(GByteArray) bytes = fbl_mime_part_bytes(GMIME_PART(obj));
-    out->size = bytes->len;
-    if (headers) /* end the header block so GMime does not wait for a body */
+    size_t size = bytes->len;
+    if (headers) /* end the header block so GMime does not read a body into it */
         g_byte_array_append(bytes, (const guint8 *) "\n\n", 2);
-    out->message = fbl_mime_load(&c->budget, (const char *) bytes->data, bytes->len, depth + 1);
+    bool ok = fbl_parse_load_bytes(c, (const char *) bytes->data, bytes->len, depth + 1, out);
     out->headers_only = headers;
-    if (out->message != NULL && !looks_like_mail(out->message))
-        g_clear_object(&out->message);
-    return out->message != NULL;
+    out->size = (int64_t) size;
+    return ok;
 }
 
 static char *iso_time(int64_t when)
@@ -173,6 +168,19 @@ static bool any_redacted(const GPtrArray *list)
     return false;
 }
 
+char *fbl_parse_sender(GMimeMessage *message)
+{
+    g_autoptr(GPtrArray) one = g_ptr_array_new_with_free_func(g_free);
+    fbl_address_list_take(g_mime_message_get_from(message), one, NULL, 1);
+    return one->len > 0 ? g_strdup(g_ptr_array_index(one, 0)) : NULL;
+}
+
+bool fbl_parse_sender_is(GMimeMessage *message, const char *suffix)
+{
+    g_autofree char *from = fbl_parse_sender(message);
+    return from != NULL && g_str_has_suffix(from, suffix);
+}
+
 /* Reporter: whoever sent the mail that carries the report. */
 static void set_reporter(fbl_report *r, GMimeMessage *carrier)
 {
@@ -186,30 +194,33 @@ static void set_reporter(fbl_report *r, GMimeMessage *carrier)
     r->reporter.name = *nm != '\0' ? g_strdup(nm) : NULL;
 }
 
-static fbl_report *new_report(ctx *c, fbl_format format, GMimeMessage *carrier,
-                              original *orig)
+fbl_report *fbl_parse_new_report(fbl_parse_ctx *c, fbl_format format, GMimeMessage *carrier,
+                                 fbl_original *orig)
 {
     fbl_report *r = fbl_report_new();
     r->format = format;
     r->feedback_type = c->meta->default_feedback_type;
-    set_reporter(r, carrier);
-    if (orig->message != NULL)
+    if (carrier != NULL)
+        set_reporter(r, carrier);
+    if (orig != NULL && orig->message != NULL)
         fbl_message_fill(&r->message, orig->message, orig->headers_only, orig->size,
                          r->warnings);
     return r;
 }
 
-/* Finishing touches every report gets, whatever its format. */
-static void finish_report(ctx *c, fbl_report *r, GMimeMessage *reported)
+static void finish(fbl_parse_ctx *c, fbl_report *r, GMimeMessage *reported, bool via_reporter)
 {
     fbl_report_set_ids(r, c->result->mail_id, c->result->reports->len);
     r->received_at = iso_time(c->meta->received_at);
     r->mailbox = g_strdup(c->meta->mailbox);
     for (guint i = 0; i < c->budget.warnings->len; i++)
         fbl_strv_add_unique(r->warnings, g_ptr_array_index(c->budget.warnings, i));
-    const char *xoip =
-        reported != NULL ? fbl_mime_header(GMIME_OBJECT(reported), "X-Originating-IP") : NULL;
-    fbl_source_pick(r, c->parser->trusted, xoip);
+    if (r->source_ip == NULL) {
+        const char *xoip =
+            reported != NULL ? fbl_mime_header(GMIME_OBJECT(reported), "X-Originating-IP")
+                             : NULL;
+        fbl_source_pick(r, &c->trust, xoip, via_reporter);
+    }
     r->redacted = (r->arf != NULL && (r->arf->redacted_address ||
                                       any_redacted(r->arf->original_rcpt_to))) ||
                   any_redacted(r->message.to);
@@ -219,139 +230,17 @@ static void finish_report(ctx *c, fbl_report *r, GMimeMessage *reported)
     g_ptr_array_add(c->result->reports, r);
 }
 
-/* ---- ARF --------------------------------------------------------------- */
-
-/* An ARF report inside @container (a multipart with a feedback-report child). */
-static void take_arf(ctx *c, GMimeMultipart *container, GMimeMessage *carrier, unsigned depth)
+void fbl_parse_finish_report(fbl_parse_ctx *c, fbl_report *r, GMimeMessage *reported)
 {
-    GMimeObject *feedback = NULL;
-    original orig = {0};
-    int n = g_mime_multipart_get_count(container);
-    for (int i = 0; i < n; i++) {
-        GMimeObject *child = g_mime_multipart_get_part(container, i);
-        if (feedback == NULL && fbl_mime_is_type(child, "message", "feedback-report"))
-            feedback = child;
-        else if (orig.message == NULL)
-            (void) load_original(c, child, depth, &orig);
-    }
-    g_autoptr(GPtrArray) warnings = g_ptr_array_new_with_free_func(g_free);
-    fbl_arf *arf = NULL;
-    if (GMIME_IS_PART(feedback)) {
-        g_autofree char *text = fbl_mime_part_text(GMIME_PART(feedback), NULL);
-        arf = fbl_arf_parse_fields(text, strlen(text), warnings);
-    } else {
-        arf = fbl_arf_new();
-    }
-    bool says_something = arf->source_ip != NULL || arf->reported_domain->len > 0 ||
-                          arf->reported_uri->len > 0;
-    if (orig.message == NULL && !says_something) {
-        fbl_arf_free(arf);
-        return; /* the caller turns "no reports" into a reject with a reason */
-    }
-    fbl_report *r = new_report(c, FBL_FORMAT_ARF, carrier, &orig);
-    r->arf = arf;
-    for (guint i = 0; i < warnings->len; i++)
-        fbl_strv_add_unique(r->warnings, g_ptr_array_index(warnings, i));
-    if (orig.message == NULL)
-        fbl_report_add_warning(r, "arf: no original message, only the feedback fields");
-    if (arf->feedback_type_raw == NULL) {
-        fbl_report_add_warning(r, "arf: no Feedback-Type; the mailbox default used");
-    } else if (!fbl_arf_feedback_type(arf->feedback_type_raw, &r->feedback_type)) {
-        fbl_report_add_warning(r, "arf: unknown Feedback-Type, recorded as other");
-    }
-    r->reporter.user_agent = g_strdup(arf->user_agent);
-    r->reporter.reporting_mta = g_strdup(arf->reporting_mta);
-    finish_report(c, r, orig.message);
-    original_clear(&orig);
+    finish(c, r, reported, false);
 }
 
-typedef struct frame {
-    GMimeObject *object;
-    GMimeMessage *carrier; /* the message this object belongs to */
-    unsigned depth;
-} frame;
-
-/*
- * Find every ARF container, in the mail and in messages it carries (an ARF
- * forwarded as an attachment). Iterative; the tree was bounded when loaded.
- */
-static unsigned find_arf(ctx *c)
+void fbl_parse_finish_raw(fbl_parse_ctx *c, fbl_report *r, GMimeMessage *reported)
 {
-    g_autoptr(GArray) stack = g_array_new(FALSE, FALSE, sizeof(frame));
-    frame top = {g_mime_message_get_mime_part(c->mail), c->mail, 0};
-    g_array_append_val(stack, top);
-    unsigned containers = 0;
-    while (stack->len > 0) {
-        frame f = g_array_index(stack, frame, stack->len - 1);
-        g_array_set_size(stack, stack->len - 1);
-        if (f.object == NULL)
-            continue;
-        if (GMIME_IS_MESSAGE_PART(f.object)) {
-            GMimeMessage *inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(f.object));
-            frame next = {inner ? g_mime_message_get_mime_part(inner) : NULL, inner, f.depth + 1};
-            g_array_append_val(stack, next);
-            continue;
-        }
-        if (!GMIME_IS_MULTIPART(f.object))
-            continue;
-        GMimeMultipart *mp = GMIME_MULTIPART(f.object);
-        int n = g_mime_multipart_get_count(mp);
-        bool is_container = false;
-        for (int i = 0; i < n; i++)
-            is_container = is_container ||
-                           fbl_mime_is_type(g_mime_multipart_get_part(mp, i), "message",
-                                            "feedback-report");
-        if (is_container) {
-            containers++;
-            take_arf(c, mp, f.carrier, f.depth);
-            continue;
-        }
-        for (int i = n - 1; i >= 0; i--) {
-            frame child = {g_mime_multipart_get_part(mp, i), f.carrier, f.depth + 1};
-            g_array_append_val(stack, child);
-        }
-    }
-    return containers;
+    finish(c, r, reported, true);
 }
 
-/* ---- attachment forwards ----------------------------------------------- */
-
-/* Every message attached to the mail itself, in order; not inside them. */
-static void find_attachments(ctx *c)
-{
-    g_autoptr(GArray) stack = g_array_new(FALSE, FALSE, sizeof(frame));
-    frame top = {g_mime_message_get_mime_part(c->mail), c->mail, 0};
-    if (top.object == NULL || !GMIME_IS_MULTIPART(top.object))
-        return; /* a single-part mail carries no attachment */
-    g_array_append_val(stack, top);
-    while (stack->len > 0 && !c->budget.tripped) {
-        frame f = g_array_index(stack, frame, stack->len - 1);
-        g_array_set_size(stack, stack->len - 1);
-        if (GMIME_IS_MULTIPART(f.object)) {
-            GMimeMultipart *mp = GMIME_MULTIPART(f.object);
-            for (int i = g_mime_multipart_get_count(mp) - 1; i >= 0; i--) {
-                frame child = {g_mime_multipart_get_part(mp, i), c->mail, f.depth + 1};
-                g_array_append_val(stack, child);
-            }
-            continue;
-        }
-        original orig;
-        if (!load_original(c, f.object, f.depth, &orig))
-            continue;
-        fbl_report *r = new_report(c, FBL_FORMAT_ATTACHMENT, c->mail, &orig);
-        r->reporter.user_agent = g_strdup(fbl_mime_header(GMIME_OBJECT(c->mail), "User-Agent"));
-        if (r->reporter.user_agent == NULL)
-            r->reporter.user_agent = g_strdup(fbl_mime_header(GMIME_OBJECT(c->mail), "X-Mailer"));
-        if (r->reporter.user_agent != NULL && !g_utf8_validate(r->reporter.user_agent, -1, NULL))
-            g_clear_pointer(&r->reporter.user_agent, g_free);
-        finish_report(c, r, orig.message);
-        original_clear(&orig);
-    }
-}
-
-/* ---- the entry point --------------------------------------------------- */
-
-static void reject(ctx *c, fbl_reject_reason reason, const char *detail, size_t size)
+void fbl_parse_reject(fbl_parse_ctx *c, fbl_reject_reason reason, const char *detail)
 {
     g_ptr_array_set_size(c->result->reports, 0);
     fbl_reject_free(c->result->reject);
@@ -359,9 +248,11 @@ static void reject(ctx *c, fbl_reject_reason reason, const char *detail, size_t 
     g_strlcpy(j->mail_id, c->result->mail_id, sizeof j->mail_id);
     j->received_at = iso_time(c->meta->received_at);
     j->mailbox = g_strdup(c->meta->mailbox);
-    j->size = (int64_t) size;
+    j->size = (int64_t) c->size;
     c->result->reject = j;
 }
+
+/* ---- the entry point --------------------------------------------------- */
 
 static bool is_blank(const char *data, size_t len)
 {
@@ -372,19 +263,28 @@ static bool is_blank(const char *data, size_t len)
     return true;
 }
 
-static void detect(ctx *c, size_t len)
+/* The formats in the order they are tried; the first to claim the mail wins. */
+static bool (*const formats[])(fbl_parse_ctx *) = {
+    fbl_fmt_arf,        /* a message/feedback-report part anywhere */
+    fbl_fmt_xarf,       /* X-ARF without an ARF wrapper */
+    fbl_fmt_spamcop,    /* SpamCop's own formats */
+    fbl_fmt_raw,        /* the mail is the spam */
+    fbl_fmt_not_report, /* bounces, auto-replies, DMARC aggregates: before attachments */
+    fbl_fmt_attachment, /* attached spam (JMRP too) */
+    fbl_fmt_inline,     /* spam pasted into the body */
+};
+
+static void detect(fbl_parse_ctx *c)
 {
-    unsigned containers = find_arf(c);
-    if (containers > 0 && c->result->reports->len == 0) {
-        reject(c, FBL_REJECT_NO_ORIGINAL_MESSAGE,
-               "ARF report without an original message or a source to report", len);
-        return;
+    for (size_t i = 0; i < G_N_ELEMENTS(formats) && !c->budget.tripped; i++) {
+        if (formats[i](c)) {
+            if (c->result->reports->len == 0 && c->result->reject == NULL)
+                fbl_parse_reject(c, FBL_REJECT_NOT_A_REPORT, "no report in the mail");
+            return;
+        }
     }
-    if (containers == 0)
-        find_attachments(c);
-    if (c->result->reports->len == 0)
-        reject(c, FBL_REJECT_NOT_A_REPORT,
-               "no feedback report and no attached message in the mail", len);
+    fbl_parse_reject(c, FBL_REJECT_NOT_A_REPORT,
+                     "no feedback report, attached or forwarded message in the mail");
 }
 
 fbl_parse_result *fbl_parser_parse(const fbl_parser *parser, const void *data, size_t len,
@@ -392,25 +292,25 @@ fbl_parse_result *fbl_parser_parse(const fbl_parser *parser, const void *data, s
 {
     char mail_id[FBL_SHA256_HEX_LEN + 1];
     fbl_sha256_hex(data, len, mail_id);
-    ctx c = {.parser = parser, .meta = meta, .result = fbl_parse_result_new(mail_id)};
     const fbl_parse_options *o = &parser->options;
-
-    if (len > o->max_mail_bytes) {
-        fbl_parse_result_free(c.result);
+    if (len > o->max_mail_bytes)
         return fbl_parser_too_large(parser, mail_id, len, meta);
-    }
+
+    fbl_parse_ctx c = {.options = o, .meta = meta,
+                       .trust = {parser->trusted, parser->options.trusted_hosts},
+                       .result = fbl_parse_result_new(mail_id), .size = len};
     if (is_blank(data, len)) {
-        reject(&c, FBL_REJECT_EMPTY, "the mail is empty", len);
+        fbl_parse_reject(&c, FBL_REJECT_EMPTY, "the mail is empty");
         return c.result;
     }
     fbl_mime_budget_init(&c.budget, o);
     c.mail = fbl_mime_load(&c.budget, data, len, 0);
     if (c.mail != NULL)
-        detect(&c, len);
+        detect(&c);
     if (c.budget.tripped)
-        reject(&c, c.budget.reason, c.budget.detail, len);
+        fbl_parse_reject(&c, c.budget.reason, c.budget.detail);
     else if (c.mail == NULL)
-        reject(&c, FBL_REJECT_MALFORMED_MIME, "GMime could not read a message", len);
+        fbl_parse_reject(&c, FBL_REJECT_MALFORMED_MIME, "GMime could not read a message");
     g_clear_object(&c.mail);
     fbl_mime_budget_clear(&c.budget);
     return c.result;
@@ -419,10 +319,10 @@ fbl_parse_result *fbl_parser_parse(const fbl_parser *parser, const void *data, s
 fbl_parse_result *fbl_parser_too_large(const fbl_parser *parser, const char *mail_id,
                                        size_t size, const fbl_mail_meta *meta)
 {
-    ctx c = {.parser = parser, .meta = meta, .result = fbl_parse_result_new(mail_id)};
+    fbl_parse_ctx c = {.meta = meta, .result = fbl_parse_result_new(mail_id), .size = size};
     g_autofree char *d = g_strdup_printf("%zu bytes, over the limit of %zu", size,
                                          parser->options.max_mail_bytes);
-    reject(&c, FBL_REJECT_TOO_LARGE, d, size);
+    fbl_parse_reject(&c, FBL_REJECT_TOO_LARGE, d);
     return c.result;
 }
 

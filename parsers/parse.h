@@ -13,6 +13,7 @@
 #ifndef FBL_PARSE_H
 #define FBL_PARSE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,6 +45,9 @@ typedef struct fbl_parse_options {
     /* Networks whose Received hops are ours ("192.0.2.0/24", "2001:db8::/32",
      * a bare address); NULL-terminated, may be NULL. Copied. */
     const char *const *trusted_networks;
+    /* Domains whose hosts hand mail among themselves ("prod.outlook.com");
+     * see source.h. NULL-terminated, may be NULL. Copied. */
+    const char *const *trusted_hosts;
 } fbl_parse_options;
 
 /* Per mail: where and when it arrived. */
@@ -51,6 +55,9 @@ typedef struct fbl_mail_meta {
     const char *mailbox;               /* name recorded in the documents; may be NULL */
     fbl_feedback_type default_feedback_type; /* when the mail does not say */
     int64_t received_at;               /* delivery time, seconds since the epoch */
+    /* Every mail here is the reported message itself, handed on by a feedback
+     * loop or a spam trap network (format raw): report each one whole. */
+    bool raw;
 } fbl_mail_meta;
 
 typedef struct fbl_parser fbl_parser;

@@ -173,9 +173,13 @@ static void parse_from_clause(GPtrArray *items, guint start, guint end, fbl_hop 
     }
     char *first_ip = first != NULL ? token_ip(first) : NULL;
     if (first_ip != NULL) {
-        /* "from [IP] (...)": the sender named itself only by address. */
-        if (fc.ip == NULL)
+        if (fc.ip == NULL) {
+            /* "from [IP] (helo=X)": the sender named itself only by address. */
             fc.ip = g_steal_pointer(&first_ip);
+        } else if (fc.helo == NULL) {
+            /* Postfix "from [10.0.0.5] (rdns [IP])": an address literal was the HELO. */
+            fc.helo = bounded_text(first);
+        }
         g_free(first_ip);
     } else if (first != NULL) {
         if (fc.helo_explicit) {
@@ -260,6 +264,9 @@ fbl_hop *fbl_received_parse(const char *value)
             const item *host = g_ptr_array_index(items, i + 1);
             if (host->kind == ITEM_WORD)
                 hop->by = host_name(host->text);
+            /* "by 2002:a05:6358::1" (Google), "by [192.0.2.1]": an address names the host. */
+            if (host->kind == ITEM_WORD && hop->by == NULL)
+                hop->by = fbl_ip_canonical(host->text);
         }
         i = end - 1;
     }

@@ -1,0 +1,133 @@
+/*
+ * fmt_attachment.c - spam attached to a report mail: one report per attached
+ * message, in the order they appear.
+ *
+ * Attached means: a message/rfc822 part (parsed or encoded), a *.eml file
+ * under any content type, a text/rfc822-headers part, or a *.eml inside an
+ * Outlook TNEF (winmail.dat) container, read with libytnef.
+ *
+ * Microsoft's legacy JMRP is this shape too (staff@hotmail.com, multipart/
+ * mixed, the spam as message/rfc822 carrying X-HmXmrOriginalRecipient): its
+ * reports get format jmrp. A JMRP report that is itself forwarded as an
+ * attachment is opened: the spam inside it is the reported message.
+ */
+#include <string.h>
+
+#include <stdio.h> /* ytnef.h uses FILE without including it */
+#include <ytnef.h>
+
+#include "parsers/parse_internal.h"
+
+#define JMRP_SENDER "staff@hotmail.com"
+
+static bool is_jmrp_spam(GMimeMessage *m)
+{
+    return fbl_mime_header(GMIME_OBJECT(m), "X-HmXmrOriginalRecipient") != NULL;
+}
+
+static bool is_tnef(GMimeObject *obj)
+{
+    const char *name = GMIME_IS_PART(obj) ? g_mime_part_get_filename(GMIME_PART(obj)) : NULL;
+    return fbl_mime_is_type(obj, "application", "ms-tnef") ||
+           fbl_mime_is_type(obj, "application", "vnd.ms-tnef") ||
+           (name != NULL && g_ascii_strcasecmp(name, "winmail.dat") == 0);
+}
+
+/* The first message attached directly to @m (used to open a forwarded JMRP). */
+static bool first_attached(fbl_parse_ctx *c, GMimeMessage *m, unsigned depth, fbl_original *out)
+{
+    GMimeObject *top = g_mime_message_get_mime_part(m);
+    if (!GMIME_IS_MULTIPART(top))
+        return false;
+    GMimeMultipart *mp = GMIME_MULTIPART(top);
+    for (int i = 0; i < g_mime_multipart_get_count(mp); i++) {
+        if (fbl_parse_load_original(c, g_mime_multipart_get_part(mp, i), depth + 1, out))
+            return true;
+    }
+    return false;
+}
+
+static void add_report(fbl_parse_ctx *c, fbl_original *orig, unsigned depth)
+{
+    fbl_format format = fbl_parse_sender_is(c->mail, JMRP_SENDER) ? FBL_FORMAT_JMRP
+                                                                   : FBL_FORMAT_ATTACHMENT;
+    GMimeMessage *carrier = c->mail;
+    fbl_original inner = {0};
+    if (orig->message != NULL && fbl_parse_sender_is(orig->message, JMRP_SENDER) &&
+        first_attached(c, orig->message, depth + 1, &inner)) {
+        /* A JMRP report forwarded whole: report the spam inside it. */
+        carrier = orig->message;
+        format = FBL_FORMAT_JMRP;
+        fbl_original_clear(orig);
+        *orig = inner;
+    }
+    if (orig->message != NULL && is_jmrp_spam(orig->message))
+        format = FBL_FORMAT_JMRP;
+    fbl_report *r = fbl_parse_new_report(c, format, carrier, orig);
+    GMimeObject *co = GMIME_OBJECT(c->mail);
+    const char *agent = fbl_mime_header(co, "User-Agent");
+    if (agent == NULL)
+        agent = fbl_mime_header(co, "X-Mailer");
+    if (agent != NULL && g_utf8_validate(agent, -1, NULL))
+        r->reporter.user_agent = g_strdup(agent);
+    fbl_parse_finish_report(c, r, orig->message);
+}
+
+/* Mails inside a TNEF container: attachments named *.eml, or that parse as mail. */
+static void take_tnef(fbl_parse_ctx *c, GMimePart *part, unsigned depth)
+{
+    g_autoptr(GByteArray) bytes = fbl_mime_part_bytes(part);
+    if (bytes->len == 0 || bytes->len > (guint) G_MAXLONG)
+        return;
+    TNEFStruct tnef;
+    TNEFInitialize(&tnef);
+    if (TNEFParseMemory(bytes->data, (long) bytes->len, &tnef) == 0) {
+        for (Attachment *a = tnef.starting_attach.next; a != NULL && !c->budget.tripped;
+             a = a->next) {
+            if (a->FileData.data == NULL || a->FileData.size == 0)
+                continue;
+            fbl_original orig = {0};
+            if (fbl_parse_load_bytes(c, (const char *) a->FileData.data, a->FileData.size,
+                                     depth + 1, &orig))
+                add_report(c, &orig, depth + 1);
+            fbl_original_clear(&orig);
+        }
+    }
+    TNEFFree(&tnef);
+}
+
+typedef struct frame {
+    GMimeObject *object;
+    unsigned depth;
+} frame;
+
+bool fbl_fmt_attachment(fbl_parse_ctx *c)
+{
+    GMimeObject *top = g_mime_message_get_mime_part(c->mail);
+    if (top == NULL || !GMIME_IS_MULTIPART(top))
+        return false; /* a single part carries no attachment */
+    g_autoptr(GArray) stack = g_array_new(FALSE, FALSE, sizeof(frame));
+    frame first = {top, 0};
+    g_array_append_val(stack, first);
+    while (stack->len > 0 && !c->budget.tripped) {
+        frame f = g_array_index(stack, frame, stack->len - 1);
+        g_array_set_size(stack, stack->len - 1);
+        if (GMIME_IS_MULTIPART(f.object)) {
+            GMimeMultipart *mp = GMIME_MULTIPART(f.object);
+            for (int i = g_mime_multipart_get_count(mp) - 1; i >= 0; i--) {
+                frame child = {g_mime_multipart_get_part(mp, i), f.depth + 1};
+                g_array_append_val(stack, child);
+            }
+            continue;
+        }
+        if (is_tnef(f.object) && GMIME_IS_PART(f.object)) {
+            take_tnef(c, GMIME_PART(f.object), f.depth);
+            continue;
+        }
+        fbl_original orig;
+        if (fbl_parse_load_original(c, f.object, f.depth, &orig))
+            add_report(c, &orig, f.depth);
+        fbl_original_clear(&orig);
+    }
+    return c->result->reports->len > 0;
+}

@@ -1,0 +1,71 @@
+/*
+ * fmt_inline.c - spam forwarded inline: the forwarded header block and the
+ * text below it, recovered from the forward's body (inline.h). The text
+ * part is read first; the HTML copy is used when it gives the cleaner block
+ * (more fields, or the text copy had none). Recovered reports carry a
+ * warning: the headers are what the forwarding client chose to show.
+ * The forward's own Received chain is the reporter's transport and is never
+ * read for the source.
+ */
+#include <string.h>
+
+#include "parsers/html.h"
+#include "parsers/inline.h"
+#include "parsers/parse_internal.h"
+
+/* The first text/plain and text/html bodies of the mail (not attachments). */
+static void body_texts(GMimeMessage *m, char **plain, char **html)
+{
+    g_autoptr(GPtrArray) stack = g_ptr_array_new();
+    g_ptr_array_add(stack, g_mime_message_get_mime_part(m));
+    while (stack->len > 0 && (*plain == NULL || *html == NULL)) {
+        GMimeObject *obj = g_ptr_array_steal_index(stack, stack->len - 1);
+        if (obj == NULL)
+            continue;
+        if (GMIME_IS_MULTIPART(obj)) {
+            GMimeMultipart *mp = GMIME_MULTIPART(obj);
+            for (int i = g_mime_multipart_get_count(mp) - 1; i >= 0; i--)
+                g_ptr_array_add(stack, g_mime_multipart_get_part(mp, i));
+            continue;
+        }
+        if (!GMIME_IS_PART(obj) || g_mime_part_get_filename(GMIME_PART(obj)) != NULL)
+            continue;
+        if (*plain == NULL && fbl_mime_is_type(obj, "text", "plain"))
+            *plain = fbl_mime_part_text(GMIME_PART(obj), NULL);
+        else if (*html == NULL && fbl_mime_is_type(obj, "text", "html")) {
+            g_autofree char *markup = fbl_mime_part_text(GMIME_PART(obj), NULL);
+            *html = fbl_html_to_text(markup, strlen(markup));
+        }
+    }
+}
+
+bool fbl_fmt_inline(fbl_parse_ctx *c)
+{
+    g_autofree char *plain = NULL, *html = NULL;
+    body_texts(c->mail, &plain, &html);
+    fbl_inline from_text = {0}, from_html = {0};
+    bool t = plain != NULL && fbl_inline_recover(plain, strlen(plain), &from_text);
+    bool h = html != NULL && fbl_inline_recover(html, strlen(html), &from_html);
+    if (!t && !h)
+        return false;
+    fbl_inline *best = (h && (!t || from_html.headers > from_text.headers)) ? &from_html
+                                                                             : &from_text;
+    fbl_original orig = {0};
+    (void) fbl_parse_load_bytes(c, best->message->str, best->message->len, 1, &orig);
+    bool ok = orig.message != NULL;
+    if (ok) {
+        fbl_report *r = fbl_parse_new_report(c, FBL_FORMAT_INLINE, c->mail, &orig);
+        fbl_report_add_warning(r, best->full_source
+                                      ? "inline: message recovered from pasted source"
+                                      : "inline: headers recovered from a forward; "
+                                        "transport headers are missing");
+        if (best->repaired)
+            fbl_report_add_warning(r, "inline: forwarded header lines were collapsed or "
+                                      "wrapped and have been split again");
+        fbl_parse_finish_report(c, r, orig.message);
+    }
+    fbl_original_clear(&orig);
+    fbl_inline_clear(&from_text);
+    fbl_inline_clear(&from_html);
+    return ok;
+}
