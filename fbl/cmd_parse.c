@@ -139,6 +139,7 @@ int fbl_cmd_parse(int argc, char **argv)
 {
     gboolean pretty = FALSE, with_path = FALSE, raw = FALSE;
     g_autofree char *mailbox = NULL, *feedback = NULL, *received_at = NULL, *level = NULL;
+    g_autofree char *authserv_id = NULL;
     g_auto(GStrv) trusted = NULL, trusted_hosts = NULL;
     gint64 max_bytes = FBL_DEFAULT_MAX_MAIL_BYTES;
     GOptionEntry entries[] = {
@@ -153,6 +154,8 @@ int fbl_cmd_parse(int argc, char **argv)
          "CIDR"},
         {"trusted-host", 0, 0, G_OPTION_ARG_STRING_ARRAY, &trusted_hosts,
          "A domain whose hosts hand mail among themselves (repeatable)", "DOMAIN"},
+        {"authserv-id", 0, 0, G_OPTION_ARG_STRING, &authserv_id,
+         "Our MTA's Authentication-Results id: sets reporter.verified", "ID"},
         {"raw", 0, 0, G_OPTION_ARG_NONE, &raw,
          "Every mail is the reported message itself (a raw feedback loop or spam trap)", NULL},
         {"max-mail-bytes", 0, 0, G_OPTION_ARG_INT64, &max_bytes,
@@ -209,6 +212,7 @@ int fbl_cmd_parse(int argc, char **argv)
     opts.max_mail_bytes = (size_t) max_bytes;
     opts.trusted_networks = (const char *const *) trusted;
     opts.trusted_hosts = (const char *const *) trusted_hosts;
+    opts.authserv_id = authserv_id;
     r.meta.raw = raw;
 
     fbl_parsers_init();

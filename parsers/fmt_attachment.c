@@ -16,9 +16,24 @@
 #include <stdio.h> /* ytnef.h uses FILE without including it */
 #include <ytnef.h>
 
+#include "parsers/ip.h"
 #include "parsers/parse_internal.h"
 
 #define JMRP_SENDER "staff@hotmail.com"
+
+/* JMRP names the source it saw: "complaint about message from 192.0.2.1". */
+static void take_jmrp_source(fbl_report *r, GMimeMessage *carrier)
+{
+    const char *s = g_mime_message_get_subject(carrier);
+    const char *p = s != NULL ? strstr(s, "complaint about message from ") : NULL;
+    if (p == NULL)
+        return;
+    char *ip = fbl_ip_canonical(p + strlen("complaint about message from "));
+    if (ip == NULL)
+        return;
+    r->source_ip = ip;
+    r->source_ip_from = g_strdup("jmrp");
+}
 
 static bool is_jmrp_spam(GMimeMessage *m)
 {
@@ -64,6 +79,8 @@ static void add_report(fbl_parse_ctx *c, fbl_original *orig, unsigned depth)
     if (orig->message != NULL && is_jmrp_spam(orig->message))
         format = FBL_FORMAT_JMRP;
     fbl_report *r = fbl_parse_new_report(c, format, carrier, orig);
+    if (format == FBL_FORMAT_JMRP)
+        take_jmrp_source(r, carrier);
     GMimeObject *co = GMIME_OBJECT(c->mail);
     const char *agent = fbl_mime_header(co, "User-Agent");
     if (agent == NULL)

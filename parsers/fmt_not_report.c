@@ -8,6 +8,11 @@
  *                    zip/gzip/xml attachment named receiver!domain!begin!end;
  *   empty            no text and no attachment at all.
  * Runs before the attachment format, since a DSN carries the bounced message.
+ *
+ * Last of all, fbl_fmt_complaint: a person's complaint about spam ("spam",
+ * "phishing", "abuse" … in the subject) that carries
+ * no message fbl could find is no_original_message, for a human to read,
+ * rather than not_a_report.
  */
 #include <string.h>
 
@@ -138,5 +143,46 @@ bool fbl_fmt_not_report(fbl_parse_ctx *c)
         fbl_parse_reject(c, FBL_REJECT_EMPTY, "the mail has no text and no attachment");
     else
         return false;
+    return true;
+}
+
+/* Words that make a mail a complaint, matched case-insensitively. */
+static bool mentions_spam(const char *text)
+{
+    static const char *const words[] = {"spam", "phishing", "abuse", "complaint", "scam",
+                                        "fraud", "unsolicited", "junk mail"};
+    if (text == NULL)
+        return false;
+    g_autofree char *lower = g_ascii_strdown(text, -1); /* the words are ASCII */
+    for (size_t i = 0; i < G_N_ELEMENTS(words); i++) {
+        if (strstr(lower, words[i]) != NULL)
+            return true;
+    }
+    return false;
+}
+
+/* Written by a machine: notifications about complaints are not complaints. */
+static bool is_automated(GMimeMessage *m)
+{
+    GMimeObject *o = GMIME_OBJECT(m);
+    const char *auto_submitted = fbl_mime_header(o, "Auto-Submitted");
+    if (auto_submitted != NULL && g_ascii_strncasecmp(auto_submitted, "no", 2) != 0)
+        return true;
+    const char *precedence = fbl_mime_header(o, "Precedence");
+    if (precedence != NULL && (strstr(precedence, "bulk") || strstr(precedence, "list")))
+        return true;
+    static const char *const robots[] = {"no-reply@", "noreply@", "do-not-reply@",
+                                         "donotreply@", "notifications@"};
+    g_autofree char *from = fbl_parse_sender(m);
+    return starts_with_any(from, robots, G_N_ELEMENTS(robots));
+}
+
+bool fbl_fmt_complaint(fbl_parse_ctx *c)
+{
+    /* The subject only: chatter that merely mentions spam stays not_a_report. */
+    if (is_automated(c->mail) || !mentions_spam(g_mime_message_get_subject(c->mail)))
+        return false;
+    fbl_parse_reject(c, FBL_REJECT_NO_ORIGINAL_MESSAGE,
+                     "a complaint about spam that does not carry the message");
     return true;
 }

@@ -51,11 +51,19 @@ bool fbl_fmt_raw(fbl_parse_ctx *c)
                                                   : NULL);
         return true;
     }
-    g_autofree char *resent = header_address(c->mail, "Resent-From");
-    if (resent != NULL || fbl_mime_header(o, "CFBL-Feedback-ID") != NULL ||
-        c->meta->raw) {
-        report_whole_mail(c, FBL_FORMAT_RAW, resent);
+    if (fbl_mime_header(o, "CFBL-Feedback-ID") != NULL || c->meta->raw) {
+        report_whole_mail(c, FBL_FORMAT_RAW, NULL);
         return true;
     }
     return false;
+}
+
+bool fbl_fmt_redirect(fbl_parse_ctx *c)
+{
+    /* After the attachment format: a redirected report is still that report. */
+    g_autofree char *resent = header_address(c->mail, "Resent-From");
+    if (resent == NULL)
+        return false;
+    report_whole_mail(c, FBL_FORMAT_RAW, resent);
+    return true;
 }

@@ -82,6 +82,26 @@ static bool any_field(const char *p, size_t *name_len)
     return true;
 }
 
+static bool is_blank(const char *s);
+static bool any_field(const char *p, size_t *name_len);
+
+/* The line after a blank one is a header field with a hyphenated name ("X-Spam-…"),
+ * a known one, or a folded continuation: in a pasted full source, that blank was
+ * double spacing. */
+static bool next_is_field(char **lines, size_t i)
+{
+    if (lines[i] == NULL)
+        return false;
+    if ((lines[i][0] == ' ' || lines[i][0] == '\t') && !is_blank(lines[i]))
+        return true;
+    const char *line = unquote(lines[i]);
+    const char *v;
+    size_t n;
+    if (known_field(line, &v) != NULL)
+        return true;
+    return any_field(line, &n) && memchr(line, '-', n) != NULL;
+}
+
 static bool is_blank(const char *s)
 {
     for (; *s != '\0'; s++) {
@@ -164,6 +184,10 @@ static void read_block(char **lines, size_t start, block *b)
     for (; lines[i] != NULL && b->fields->len < FBL_INLINE_MAX_HEADERS; i++) {
         const char *raw = lines[i];
         const char *line = unquote(raw);
+        if (is_blank(line) && b->full_source && next_is_field(lines, i + 1)) {
+            b->repaired = true; /* a pasted source double-spaced by the client */
+            continue;
+        }
         if (is_blank(line))
             break;
         field *prev = b->fields->len > 0 ? g_ptr_array_index(b->fields, b->fields->len - 1) : NULL;

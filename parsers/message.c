@@ -84,7 +84,11 @@ static void take_headers(fbl_message *m, GMimeMessage *msg, GPtrArray *warnings)
         const char *value = g_mime_header_get_value(h);
         if (value == NULL)
             continue;
-        if (g_ascii_strcasecmp(name, "Received") == 0) {
+        if (g_ascii_strcasecmp(name, "X-HmXmrOriginalRecipient") == 0) {
+            /* Microsoft's JMRP stamps this where the spam's own chain starts:
+             * the hops above it carried the complaint, not the spam. */
+            g_ptr_array_set_size(m->received, 0);
+        } else if (g_ascii_strcasecmp(name, "Received") == 0) {
             if (m->received->len < FBL_MESSAGE_MAX_HOPS)
                 g_ptr_array_add(m->received, fbl_received_parse(value));
             else

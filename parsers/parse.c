@@ -7,6 +7,7 @@
 #include <libxml/parser.h>
 
 #include "parsers/address.h"
+#include "parsers/auth.h"
 #include "parsers/arf.h"
 #include "parsers/ip.h"
 #include "parsers/message.h"
@@ -18,6 +19,7 @@ struct fbl_parser {
     fbl_parse_options options;
     GStrv trusted_networks; /* the copies the options point at */
     GStrv trusted_hosts;
+    char *authserv_id;
     fbl_netset *trusted;
 };
 
@@ -57,6 +59,8 @@ fbl_parser *fbl_parser_new(const fbl_parse_options *options, GError **error)
     p->options.trusted_networks = (const char *const *) p->trusted_networks;
     p->trusted_hosts = g_strdupv((char **) options->trusted_hosts);
     p->options.trusted_hosts = (const char *const *) p->trusted_hosts;
+    p->authserv_id = g_strdup(options->authserv_id);
+    p->options.authserv_id = p->authserv_id;
     p->trusted = trusted;
     return p;
 }
@@ -67,6 +71,7 @@ void fbl_parser_free(fbl_parser *parser)
         return;
     g_strfreev(parser->trusted_networks);
     g_strfreev(parser->trusted_hosts);
+    g_free(parser->authserv_id);
     fbl_netset_free(parser->trusted);
     g_free(parser);
 }
@@ -104,11 +109,18 @@ bool fbl_parse_looks_like_mail(GMimeMessage *m)
     return false;
 }
 
+/*
+ * The size of a parsed message as GMime writes it: line ends count one byte
+ * (LF), so a CRLF and an LF copy of one message have one size. (GMime's
+ * write_to_stream returns the bytes before its newline filter: measure
+ * what was written instead.)
+ */
 static int64_t serialized_size(GMimeObject *obj)
 {
-    g_autoptr(GMimeStream) null = g_mime_stream_null_new();
-    ssize_t n = g_mime_object_write_to_stream(obj, NULL, null);
-    return n < 0 ? -1 : (int64_t) n;
+    g_autoptr(GMimeStream) mem = g_mime_stream_mem_new();
+    if (g_mime_object_write_to_stream(obj, NULL, mem) < 0)
+        return -1;
+    return (int64_t) g_mime_stream_length(mem);
 }
 
 bool fbl_parse_load_bytes(fbl_parse_ctx *c, const char *bytes, size_t len, unsigned depth,
@@ -182,8 +194,9 @@ bool fbl_parse_sender_is(GMimeMessage *message, const char *suffix)
 }
 
 /* Reporter: whoever sent the mail that carries the report. */
-static void set_reporter(fbl_report *r, GMimeMessage *carrier)
+static void set_reporter(fbl_parse_ctx *c, fbl_report *r, GMimeMessage *carrier)
 {
+    g_autofree char *domain = NULL;
     g_autoptr(GPtrArray) one = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
     fbl_address_list_take(g_mime_message_get_from(carrier), one, names, 1);
@@ -192,6 +205,8 @@ static void set_reporter(fbl_report *r, GMimeMessage *carrier)
     r->reporter.address = g_strdup(g_ptr_array_index(one, 0));
     const char *nm = g_ptr_array_index(names, 0);
     r->reporter.name = *nm != '\0' ? g_strdup(nm) : NULL;
+    domain = fbl_address_domain(r->reporter.address);
+    r->reporter.verified = fbl_auth_reporter_verified(carrier, c->options->authserv_id, domain);
 }
 
 fbl_report *fbl_parse_new_report(fbl_parse_ctx *c, fbl_format format, GMimeMessage *carrier,
@@ -201,7 +216,7 @@ fbl_report *fbl_parse_new_report(fbl_parse_ctx *c, fbl_format format, GMimeMessa
     r->format = format;
     r->feedback_type = c->meta->default_feedback_type;
     if (carrier != NULL)
-        set_reporter(r, carrier);
+        set_reporter(c, r, carrier);
     if (orig != NULL && orig->message != NULL)
         fbl_message_fill(&r->message, orig->message, orig->headers_only, orig->size,
                          r->warnings);
@@ -271,7 +286,9 @@ static bool (*const formats[])(fbl_parse_ctx *) = {
     fbl_fmt_raw,        /* the mail is the spam */
     fbl_fmt_not_report, /* bounces, auto-replies, DMARC aggregates: before attachments */
     fbl_fmt_attachment, /* attached spam (JMRP too) */
+    fbl_fmt_redirect,   /* the spam itself, redirected by the reporter */
     fbl_fmt_inline,     /* spam pasted into the body */
+    fbl_fmt_complaint,  /* a complaint that lost the spam: a reject, its own reason */
 };
 
 static void detect(fbl_parse_ctx *c)

@@ -48,6 +48,9 @@ typedef struct fbl_parse_options {
     /* Domains whose hosts hand mail among themselves ("prod.outlook.com");
      * see source.h. NULL-terminated, may be NULL. Copied. */
     const char *const *trusted_hosts;
+    /* Our MTA's Authentication-Results authserv-id; with it, reporter.verified
+     * says whether the reporter passed aligned DKIM or SPF (auth.h). Copied. */
+    const char *authserv_id;
 } fbl_parse_options;
 
 /* Per mail: where and when it arrived. */

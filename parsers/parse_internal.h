@@ -93,6 +93,8 @@ bool fbl_fmt_spamcop(fbl_parse_ctx *ctx);
 bool fbl_fmt_not_report(fbl_parse_ctx *ctx);
 bool fbl_fmt_attachment(fbl_parse_ctx *ctx);
 bool fbl_fmt_raw(fbl_parse_ctx *ctx);
+bool fbl_fmt_redirect(fbl_parse_ctx *ctx);
+bool fbl_fmt_complaint(fbl_parse_ctx *ctx);
 bool fbl_fmt_inline(fbl_parse_ctx *ctx);
 
 #endif /* FBL_PARSE_INTERNAL_H */

@@ -113,7 +113,8 @@ static json_t *attachments_to_json(const GPtrArray *list)
         json_object_set_new(o, "name", jstr(at->name));
         json_object_set_new(o, "type", jstr(at->type));
         json_object_set_new(o, "size", json_integer(at->size));
-        json_object_set_new(o, "sha256", jstr(at->sha256));
+        /* An attachment whose digest is unknown has an empty one: null, never "". */
+        json_object_set_new(o, "sha256", jstr(at->sha256[0] != '\0' ? at->sha256 : NULL));
         json_array_append_new(a, o);
     }
     return a;
@@ -267,12 +268,18 @@ static bool get_bool(const json_t *o, const char *where, const char *key, bool *
     return true;
 }
 
+static bool is_sha256_hex(const char *s)
+{
+    return s != NULL && strlen(s) == FBL_SHA256_HEX_LEN &&
+           strspn(s, "0123456789abcdef") == FBL_SHA256_HEX_LEN;
+}
+
 static bool get_hex_id(const json_t *o, const char *key, char out[FBL_SHA256_HEX_LEN + 1],
                        GError **error)
 {
     const json_t *v = json_object_get(o, key);
     const char *s = json_string_value(v);
-    if (s == NULL || strlen(s) != FBL_SHA256_HEX_LEN || strspn(s, "0123456789abcdef") != 64)
+    if (!is_sha256_hex(s))
         return field_error(error, "", key, "64 lower-case hex digits");
     memcpy(out, s, FBL_SHA256_HEX_LEN + 1);
     return true;
@@ -404,6 +411,8 @@ static bool attachments_from_json(const json_t *list, GPtrArray *out, GError **e
             !get_int(o, "attachments", "size", &at->size, error) ||
             !get_str(o, "attachments", "sha256", &sha, error))
             return false;
+        if (sha != NULL && !is_sha256_hex(sha))
+            return field_error(error, "attachments", "sha256", "64 lower-case hex digits or null");
         if (sha != NULL)
             g_strlcpy(at->sha256, sha, sizeof at->sha256);
     }
