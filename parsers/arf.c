@@ -59,13 +59,23 @@ static char *unquote(char *v)
     return v;
 }
 
-static void add_field(GPtrArray *fields, const char *name, size_t name_len, const char *value,
+/* The fields read so far; past FBL_ARF_MAX_FIELDS they are counted, not kept. */
+typedef struct field_list {
+    GPtrArray *items; /* field * */
+    unsigned dropped;
+} field_list;
+
+static void add_field(field_list *fields, const char *name, size_t name_len, const char *value,
                       size_t value_len)
 {
+    if (fields->items->len >= FBL_ARF_MAX_FIELDS) {
+        fields->dropped++;
+        return;
+    }
     field *f = g_new(field, 1);
     f->name = g_strndup(name, name_len);
     f->value = unquote(g_strndup(value, value_len));
-    g_ptr_array_add(fields, f);
+    g_ptr_array_add(fields->items, f);
 }
 
 /* A "Name:" at @q: known, or capitalised like a field name ("Abuse-Type:"). */
@@ -104,7 +114,7 @@ static bool is_known(const char *name, size_t len)
  * "Feedback-Type: abuse User-Agent: x Version: 1" - all fields on one line.
  * It is one only when at least two known field names are on the line.
  */
-static bool split_one_line(const char *line, GPtrArray *fields)
+static bool split_one_line(const char *line, field_list *fields)
 {
     unsigned known = 0;
     for (const char *q = next_field(line, line); q != NULL; q = next_field(line, q + 1)) {
@@ -114,7 +124,7 @@ static bool split_one_line(const char *line, GPtrArray *fields)
     if (known < 2)
         return false;
     const char *p = next_field(line, line);
-    while (p != NULL && fields->len < FBL_ARF_MAX_FIELDS) {
+    while (p != NULL) {
         const char *colon = strchr(p, ':');
         const char *next = next_field(line, colon + 1);
         const char *end = next != NULL ? next : colon + strlen(colon);
@@ -125,7 +135,7 @@ static bool split_one_line(const char *line, GPtrArray *fields)
 }
 
 /* The usual shape: one field per line, continuation lines start with white space. */
-static void split_lines(char **lines, GPtrArray *fields, GPtrArray *warnings)
+static void split_lines(char **lines, field_list *fields, GPtrArray *warnings)
 {
     GString *value = NULL;
     const char *name = NULL;
@@ -139,7 +149,7 @@ static void split_lines(char **lines, GPtrArray *fields, GPtrArray *warnings)
             g_string_append(value, g_strchug(line));
             continue;
         }
-        if (value != NULL && fields->len < FBL_ARF_MAX_FIELDS)
+        if (value != NULL)
             add_field(fields, name, name_len, value->str, value->len);
         if (value != NULL)
             g_string_free(value, TRUE);
@@ -161,8 +171,7 @@ static void split_lines(char **lines, GPtrArray *fields, GPtrArray *warnings)
         value = g_string_new(line + colon + 1);
     }
     if (value != NULL) {
-        if (fields->len < FBL_ARF_MAX_FIELDS)
-            add_field(fields, name, name_len, value->str, value->len);
+        add_field(fields, name, name_len, value->str, value->len);
         g_string_free(value, TRUE);
     }
     if (unreadable > 0) {
@@ -287,8 +296,16 @@ fbl_arf *fbl_arf_parse_fields(const char *text, size_t len, GPtrArray *warnings)
 {
     fbl_arf *arf = fbl_arf_new();
     g_autofree char *copy = g_strndup(text, len); /* stops at a NUL, as it should */
-    g_auto(GStrv) lines = g_strsplit(g_strdelimit(copy, "\r", '\n'), "\n", -1);
-    g_autoptr(GPtrArray) fields = g_ptr_array_new_with_free_func(field_free);
+    /* CRLF to LF first, then lone CRs: a CRLF is one line end, not two. */
+    char *out = copy;
+    for (const char *r = copy; *r != '\0'; r++) {
+        if (r[0] == '\r' && r[1] == '\n')
+            continue;
+        *out++ = *r == '\r' ? '\n' : *r;
+    }
+    *out = '\0';
+    g_auto(GStrv) lines = g_strsplit(copy, "\n", -1);
+    field_list fields = {g_ptr_array_new_with_free_func(field_free), 0};
 
     /* One non-empty line with several known fields in it is a one-line report. */
     const char *only = NULL;
@@ -300,20 +317,21 @@ fbl_arf *fbl_arf_parse_fields(const char *text, size_t len, GPtrArray *warnings)
         }
     }
     bool one_line = nonempty == 1 && strlen(only) <= FBL_ARF_MAX_ONE_LINE;
-    if (!(one_line && split_one_line(only, fields)))
-        split_lines(lines, fields, warnings);
+    if (!(one_line && split_one_line(only, &fields)))
+        split_lines(lines, &fields, warnings);
 
     unsigned dropped = 0;
-    for (guint i = 0; i < fields->len; i++)
-        take_field(arf, g_ptr_array_index(fields, i), warnings, &dropped);
+    for (guint i = 0; i < fields.items->len; i++)
+        take_field(arf, g_ptr_array_index(fields.items, i), warnings, &dropped);
     if (dropped > 0) {
         g_autofree char *w =
             g_strdup_printf("arf: %u repeated field value(s) over the limit of %d dropped",
                             dropped, FBL_ARF_MAX_VALUES);
         fbl_strv_add_unique(warnings, w);
     }
-    if (fields->len >= FBL_ARF_MAX_FIELDS)
+    if (fields.dropped > 0)
         fbl_strv_add_unique(warnings, "arf: too many fields, the rest ignored");
+    g_ptr_array_unref(fields.items);
     return arf;
 }
 

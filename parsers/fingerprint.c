@@ -39,7 +39,7 @@ static void add_token(GString *out, const char *tok, const GPtrArray *erase_word
         g_autofree char *host = NULL;
         g_autofree char *with_scheme =
             g_str_has_prefix(tok, "www.") ? g_strconcat("http://", tok, NULL) : g_strdup(tok);
-        g_autofree char *norm = fbl_url_normalize(with_scheme, &host);
+        g_free(fbl_url_normalize(with_scheme, &host)); /* only the host is kept */
         if (host != NULL) {
             g_autofree char *site = last_two_labels(host);
             g_string_append_printf(out, "%s ", site);

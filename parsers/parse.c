@@ -95,7 +95,8 @@ static bool is_headers_type(GMimeObject *obj)
 static bool is_eml_name(GMimeObject *obj)
 {
     const char *name = GMIME_IS_PART(obj) ? g_mime_part_get_filename(GMIME_PART(obj)) : NULL;
-    return name != NULL && (g_str_has_suffix(name, ".eml") || g_str_has_suffix(name, ".EML"));
+    size_t n = name != NULL ? strlen(name) : 0;
+    return n > 4 && g_ascii_strcasecmp(name + n - 4, ".eml") == 0;
 }
 
 bool fbl_parse_looks_like_mail(GMimeMessage *m)
