@@ -62,7 +62,7 @@ int fbl_auth_reporter_verified(GMimeMessage *carrier, const char *authserv_id,
         if (g_ascii_strcasecmp(g_mime_header_get_name(h), "Authentication-Results") != 0)
             continue;
         const char *v = g_mime_header_get_value(h);
-        if (v == NULL)
+        if (v == NULL || *v == '\0') /* g_strsplit() of "" has no parts[0] */
             continue;
         g_auto(GStrv) parts = g_strsplit(v, ";", 64);
         g_strstrip(parts[0]);

@@ -23,17 +23,14 @@ static bool word_char(gunichar c)
     return g_unichar_isalnum(c);
 }
 
-static bool erased(const char *word, const GPtrArray *erase_words)
+/* A set, not a list: names can hold thousands of words and bodies 256 KiB of tokens. */
+static bool erased(const char *word, GHashTable *erase_words)
 {
-    for (guint i = 0; erase_words != NULL && i < erase_words->len; i++) {
-        if (strcmp(word, g_ptr_array_index(erase_words, i)) == 0)
-            return true;
-    }
-    return false;
+    return g_hash_table_contains(erase_words, word);
 }
 
 /* One whitespace-separated token into zero or more normalized words. */
-static void add_token(GString *out, const char *tok, const GPtrArray *erase_words)
+static void add_token(GString *out, const char *tok, GHashTable *erase_words)
 {
     if (strstr(tok, "://") != NULL || g_str_has_prefix(tok, "www.")) {
         g_autofree char *host = NULL;
@@ -72,6 +69,9 @@ char *fbl_fingerprint_normalize(const char *text, const GPtrArray *erase_words)
     g_autofree char *valid = g_utf8_make_valid(text, (gssize) len);
     g_autofree char *nfkc = g_utf8_normalize(valid, -1, G_NORMALIZE_NFKC);
     g_autofree char *folded = g_utf8_casefold(nfkc != NULL ? nfkc : valid, -1);
+    g_autoptr(GHashTable) erase = g_hash_table_new(g_str_hash, g_str_equal);
+    for (guint i = 0; erase_words != NULL && i < erase_words->len; i++)
+        g_hash_table_add(erase, g_ptr_array_index(erase_words, i));
     GString *out = g_string_new(NULL);
     g_auto(GStrv) lines = g_strsplit(folded, "\n", -1);
     for (size_t i = 0; lines[i] != NULL; i++) {
@@ -83,7 +83,7 @@ char *fbl_fingerprint_normalize(const char *text, const GPtrArray *erase_words)
         g_auto(GStrv) toks = g_strsplit_set(line, " \t\r\f\v\"'<>()[]{}", -1);
         for (size_t j = 0; toks[j] != NULL; j++) {
             if (*toks[j] != '\0')
-                add_token(out, toks[j], erase_words);
+                add_token(out, toks[j], erase);
         }
     }
     if (out->len > 0)

@@ -297,6 +297,9 @@ bool fbl_inline_recover(const char *text, size_t len, fbl_inline *out)
         if (block_ok(&b, marker)) {
             build(lines, &b, out);
             found = true;
+        } else {
+            /* A start inside a failed block reads a part of it: skip them (else quadratic). */
+            i = b.end - 1;
         }
         g_ptr_array_unref(b.fields);
     }

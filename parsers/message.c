@@ -113,7 +113,9 @@ static void take_addresses(fbl_message *m, GMimeMessage *msg, GPtrArray *recipie
 {
     g_autoptr(GPtrArray) one = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
-    fbl_address_list_take(g_mime_message_get_from(msg), one, names, 1);
+    InternetAddressList *from = fbl_mime_header_addresses(GMIME_OBJECT(msg), "From");
+    fbl_address_list_take(from, one, names, 1);
+    g_clear_object(&from);
     if (one->len > 0) {
         m->from = g_strdup(g_ptr_array_index(one, 0));
         const char *nm = g_ptr_array_index(names, 0);
@@ -268,7 +270,8 @@ void fbl_message_fill(fbl_message *m, GMimeMessage *msg, bool headers_only, int6
     m->date = fbl_date_to_iso(date);
     if (date != NULL && m->date == NULL)
         warn(warnings, "message: unreadable Date header");
-    m->subject = clean_value(g_mime_message_get_subject(msg));
+    g_autofree char *subject = fbl_mime_header_text(obj, "Subject");
+    m->subject = clean_value(subject);
     m->list_unsubscribe = clean_value(fbl_mime_header(obj, "List-Unsubscribe"));
     m->x_mailer = clean_value(fbl_mime_header(obj, "X-Mailer"));
     if (m->x_mailer == NULL)

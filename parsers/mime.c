@@ -145,7 +145,8 @@ static bool check_object(fbl_mime_budget *budget, GMimeObject *object, unsigned 
 GMimeMessage *fbl_mime_load(fbl_mime_budget *budget, const char *data, size_t len,
                             unsigned depth)
 {
-    if (budget->tripped)
+    /* Zero bytes are no message (and an empty part's bytes may be NULL). */
+    if (budget->tripped || len == 0)
         return NULL;
 
     size_t lines = count_boundary_lines(data, len);
@@ -278,4 +279,145 @@ bool fbl_mime_is_type(GMimeObject *object, const char *type, const char *subtype
 const char *fbl_mime_header(GMimeObject *object, const char *name)
 {
     return g_mime_object_get_header(object, name);
+}
+
+/* ---- RFC 2047 runs --------------------------------------------------------- */
+
+typedef struct eword {
+    const char *start, *end; /* the whole "=?cs?B?payload?=" */
+    char *charset;
+    const char *payload;
+    size_t payload_len;
+} eword;
+
+/* A base64 encoded word at @p ("=?cs?B?...?="), or false. */
+static bool parse_bword(const char *p, eword *w)
+{
+    if (p[0] != '=' || p[1] != '?')
+        return false;
+    const char *cs = p + 2, *q = strchr(cs, '?');
+    if (q == NULL || q == cs || q - cs > 64 || (q[1] != 'B' && q[1] != 'b') || q[2] != '?')
+        return false;
+    const char *payload = q + 3, *end = strstr(payload, "?=");
+    if (end == NULL || strspn(payload, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                       "0123456789+/=") != (size_t) (end - payload))
+        return false;
+    w->start = p;
+    w->end = end + 2;
+    w->charset = g_strndup(cs, (size_t) (q - cs));
+    w->payload = payload;
+    w->payload_len = (size_t) (end - payload);
+    return true;
+}
+
+/* Write the run @words[0..n) as one word when its inner padding would cut it short. */
+static void emit_run(GString *out, eword *words, size_t n)
+{
+    bool inner_padding = false;
+    for (size_t i = 0; i + 1 < n; i++)
+        inner_padding = inner_padding || memchr(words[i].payload, '=', words[i].payload_len);
+    if (!inner_padding) {
+        g_string_append_len(out, words[0].start, words[n - 1].end - words[0].start);
+        return;
+    }
+    GByteArray *bytes = g_byte_array_new();
+    for (size_t i = 0; i < n; i++) {
+        g_autofree char *b64 = g_strndup(words[i].payload, words[i].payload_len);
+        gsize len = 0;
+        g_autofree guchar *raw = g_base64_decode(b64, &len);
+        g_byte_array_append(bytes, raw, (guint) len);
+    }
+    g_autofree char *joined = g_base64_encode(bytes->data, bytes->len);
+    g_string_append_printf(out, "=?%s?B?%s?=", words[0].charset, joined);
+    g_byte_array_unref(bytes);
+}
+
+char *fbl_rfc2047_join(const char *raw)
+{
+    GString *out = g_string_new(NULL);
+    const char *p = raw;
+    while (*p != '\0') {
+        eword first;
+        if (!parse_bword(p, &first)) {
+            g_string_append_c(out, *p++);
+            continue;
+        }
+        GArray *run = g_array_new(FALSE, FALSE, sizeof(eword));
+        g_array_append_val(run, first);
+        const char *next = first.end;
+        for (;;) {
+            const char *q = next;
+            while (*q == ' ' || *q == '\t' || *q == '\r' || *q == '\n')
+                q++;
+            eword w;
+            if (!parse_bword(q, &w))
+                break;
+            if (g_ascii_strcasecmp(w.charset, first.charset) != 0) {
+                g_free(w.charset);
+                break;
+            }
+            g_array_append_val(run, w);
+            next = w.end;
+        }
+        emit_run(out, (eword *) run->data, run->len);
+        for (guint i = 0; i < run->len; i++)
+            g_free(g_array_index(run, eword, i).charset);
+        g_array_free(run, TRUE);
+        p = next;
+    }
+    return g_string_free(out, FALSE);
+}
+
+static const char *raw_header(GMimeObject *object, const char *name)
+{
+    GMimeHeaderList *hl = g_mime_object_get_header_list(object);
+    GMimeHeader *h = hl != NULL ? g_mime_header_list_get_header(hl, name) : NULL;
+    return h != NULL ? g_mime_header_get_raw_value(h) : NULL;
+}
+
+static GMimeParserOptions *decode_options(void)
+{
+    static const char *const fallback[] = {"UTF-8", "windows-1252", NULL};
+    GMimeParserOptions *o = g_mime_parser_options_new();
+    g_mime_parser_options_set_rfc2047_compliance_mode(o, GMIME_RFC_COMPLIANCE_LOOSE);
+    g_mime_parser_options_set_address_compliance_mode(o, GMIME_RFC_COMPLIANCE_LOOSE);
+    g_mime_parser_options_set_allow_addresses_without_domain(o, TRUE);
+    g_mime_parser_options_set_fallback_charsets(o, (const char **) fallback);
+    return o;
+}
+
+char *fbl_mime_header_text(GMimeObject *object, const char *name)
+{
+    const char *raw = raw_header(object, name);
+    if (raw == NULL)
+        return NULL;
+    g_autofree char *unfolded = g_strdup(raw);
+    g_strdelimit(unfolded, "\r\n", ' ');
+    g_autofree char *joined = fbl_rfc2047_join(unfolded);
+    g_autoptr(GMimeParserOptions) o = decode_options();
+    g_autofree char *text = g_mime_utils_header_decode_text(o, joined);
+    char *valid = g_utf8_make_valid(text != NULL ? text : "", -1);
+    return g_strstrip(valid);
+}
+
+InternetAddressList *fbl_mime_header_addresses(GMimeObject *object, const char *name)
+{
+    /* Every field of that name, as one list: a repeated From is read whole, as GMime does. */
+    GMimeHeaderList *hl = g_mime_object_get_header_list(object);
+    g_autoptr(GString) all = g_string_new(NULL);
+    int n = hl != NULL ? g_mime_header_list_get_count(hl) : 0;
+    for (int i = 0; i < n && all->len <= 64 * 1024; i++) {
+        GMimeHeader *h = g_mime_header_list_get_header_at(hl, i);
+        const char *raw = g_mime_header_get_raw_value(h);
+        if (raw == NULL || g_ascii_strcasecmp(g_mime_header_get_name(h), name) != 0)
+            continue;
+        if (all->len > 0)
+            g_string_append_c(all, ',');
+        g_string_append(all, raw);
+    }
+    if (all->len == 0 || all->len > 64 * 1024)
+        return NULL;
+    g_autofree char *joined = fbl_rfc2047_join(all->str);
+    g_autoptr(GMimeParserOptions) o = decode_options();
+    return internet_address_list_parse(o, joined);
 }

@@ -91,4 +91,28 @@ bool fbl_mime_is_type(GMimeObject *object, const char *type, const char *subtype
 /* fbl_mime_header - (transfer none) the first header @name of @object, unfolded */
 const char *fbl_mime_header(GMimeObject *object, const char *name);
 
+/*
+ * fbl_rfc2047_join - repair runs of base64 encoded words before GMime decodes them
+ *
+ * GMime 3.2 joins adjacent encoded words of one charset before decoding, so
+ * "=?utf-8?B?YWJjZA==?= =?utf-8?B?ZWZn?=" (padding inside the run, as
+ * Python's email package writes long subjects) decodes to "abcd". Such a
+ * run is rewritten as one encoded word holding all its bytes, which GMime
+ * decodes whole ("abcdefg"); anything else is left as it is.
+ * Returns: (transfer full) the repaired value.
+ */
+char *fbl_rfc2047_join(const char *raw);
+
+/*
+ * fbl_mime_header_text - (transfer full) the first header @name of @object,
+ * unfolded and decoded to valid UTF-8 (with fbl_rfc2047_join), or NULL
+ */
+char *fbl_mime_header_text(GMimeObject *object, const char *name);
+
+/*
+ * fbl_mime_header_addresses - (transfer full) the addresses of every header
+ * @name of @object, as one list, parsed after fbl_rfc2047_join, or NULL
+ */
+InternetAddressList *fbl_mime_header_addresses(GMimeObject *object, const char *name);
+
 #endif /* FBL_MIME_H */

@@ -200,7 +200,9 @@ static void set_reporter(fbl_parse_ctx *c, fbl_report *r, GMimeMessage *carrier)
     g_autofree char *domain = NULL;
     g_autoptr(GPtrArray) one = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
-    fbl_address_list_take(g_mime_message_get_from(carrier), one, names, 1);
+    InternetAddressList *from = fbl_mime_header_addresses(GMIME_OBJECT(carrier), "From");
+    fbl_address_list_take(from, one, names, 1);
+    g_clear_object(&from);
     if (one->len == 0)
         return;
     r->reporter.address = g_strdup(g_ptr_array_index(one, 0));

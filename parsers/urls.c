@@ -35,6 +35,10 @@ char *fbl_url_normalize(const char *url, char **host)
     if (hl > 0 && lower_host[hl - 1] == '.')
         lower_host[hl - 1] = '\0';
     const char *path = g_uri_get_path(u);
+    if (path != NULL && *path != '\0' && *path != '/') { /* "http://host;x": GUri won't join */
+        g_uri_unref(u);
+        return NULL;
+    }
     GUri *n = g_uri_build(g_uri_get_flags(u), g_uri_get_scheme(u), g_uri_get_userinfo(u),
                           lower_host, g_uri_get_port(u), (path && *path) ? path : "/",
                           g_uri_get_query(u), NULL);
