@@ -8,5 +8,10 @@
 #define FBL_COMMANDS_H
 
 int fbl_cmd_parse(int argc, char **argv);
+int fbl_cmd_migrate(int argc, char **argv);
+int fbl_cmd_reparse(int argc, char **argv);
+int fbl_cmd_watch(int argc, char **argv);
+int fbl_cmd_sink(int argc, char **argv);
+int fbl_cmd_run(int argc, char **argv);
 
 #endif /* FBL_COMMANDS_H */

@@ -1,6 +1,7 @@
 /* log.c - key=value log lines on stderr */
 #include "fbl/log.h"
 
+#include <stdarg.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -56,22 +57,33 @@ static GLogWriterOutput writer(GLogLevelFlags level, const GLogField *fields, gs
     (void) user_data;
     if (!wanted(level))
         return G_LOG_WRITER_HANDLED;
-    GString *line = g_string_new("level=");
-    g_string_append(line, level_name(level));
-    const char *domain = NULL, *message = NULL;
+    /* rid and stage lead the line: grep for a mail's whole path through fbl. */
+    GString *line = g_string_new(NULL);
+    const char *domain = NULL, *message = NULL, *rid = NULL, *stage = NULL;
     for (gsize i = 0; i < n_fields; i++) {
-        if (strcmp(fields[i].key, "GLIB_DOMAIN") == 0)
+        const char *k = fields[i].key;
+        if (strcmp(k, "GLIB_DOMAIN") == 0)
             domain = fields[i].value;
-        else if (strcmp(fields[i].key, "MESSAGE") == 0)
+        else if (strcmp(k, "MESSAGE") == 0)
             message = fields[i].value;
+        else if (strcmp(k, "RID") == 0)
+            rid = fields[i].value;
+        else if (strcmp(k, "STAGE") == 0)
+            stage = fields[i].value;
     }
-    g_string_append_printf(line, " domain=%s msg=", domain != NULL ? domain : "fbl");
+    if (rid != NULL)
+        g_string_append_printf(line, "rid=%s ", rid);
+    if (stage != NULL)
+        g_string_append_printf(line, "stage=%s ", stage);
+    g_string_append_printf(line, "level=%s domain=%s msg=", level_name(level),
+                           domain != NULL ? domain : "fbl");
     append_value(line, message != NULL ? message : "", -1);
     for (gsize i = 0; i < n_fields; i++) {
         const char *k = fields[i].key;
         if (strcmp(k, "MESSAGE") == 0 || strcmp(k, "GLIB_DOMAIN") == 0 ||
             strcmp(k, "PRIORITY") == 0 || strncmp(k, "CODE_", 5) == 0 ||
-            strcmp(k, "GLIB_OLD_LOG_API") == 0)
+            strcmp(k, "GLIB_OLD_LOG_API") == 0 || strcmp(k, "RID") == 0 ||
+            strcmp(k, "STAGE") == 0)
             continue;
         g_autofree char *key = g_ascii_strdown(k, -1);
         g_string_append_printf(line, " %s=", key);
@@ -89,6 +101,11 @@ void fbl_log_init(GLogLevelFlags level)
     g_log_set_writer_func(writer, NULL, NULL);
 }
 
+const char *fbl_log_level_to_string(GLogLevelFlags level)
+{
+    return level_name(level);
+}
+
 bool fbl_log_level_from_string(const char *name, GLogLevelFlags *level)
 {
     static const struct {
@@ -98,6 +115,7 @@ bool fbl_log_level_from_string(const char *name, GLogLevelFlags *level)
         {"debug", G_LOG_LEVEL_DEBUG},     {"info", G_LOG_LEVEL_INFO},
         {"notice", G_LOG_LEVEL_MESSAGE},  {"message", G_LOG_LEVEL_MESSAGE},
         {"warning", G_LOG_LEVEL_WARNING}, {"error", G_LOG_LEVEL_CRITICAL},
+        {"critical", G_LOG_LEVEL_CRITICAL},
     };
     for (size_t i = 0; i < G_N_ELEMENTS(levels); i++) {
         if (g_ascii_strcasecmp(name, levels[i].name) == 0) {
@@ -106,4 +124,25 @@ bool fbl_log_level_from_string(const char *name, GLogLevelFlags *level)
         }
     }
     return false;
+}
+
+void fbl_log_event(GLogLevelFlags level, const char *rid, const char *stage, const char *format,
+                   ...)
+{
+    if (!wanted(level))
+        return;
+    va_list ap;
+    va_start(ap, format);
+    g_autofree char *message = g_strdup_vprintf(format, ap);
+    va_end(ap);
+    char short_rid[13] = "-";
+    if (rid != NULL && *rid != '\0')
+        g_strlcpy(short_rid, rid, sizeof short_rid);
+    const GLogField fields[] = {
+        {"GLIB_DOMAIN", "fbl", -1},
+        {"RID", short_rid, -1},
+        {"STAGE", stage, -1},
+        {"MESSAGE", message, -1},
+    };
+    g_log_structured_array(level, fields, G_N_ELEMENTS(fields));
 }

@@ -26,7 +26,19 @@
  */
 void fbl_log_init(GLogLevelFlags level);
 
+/* fbl_log_level_to_string - the name fbl_log_level_from_string() takes */
+const char *fbl_log_level_to_string(GLogLevelFlags level);
+
 /* fbl_log_level_from_string - "debug", "info", "notice"/"message", "warning", "error" */
 bool fbl_log_level_from_string(const char *name, GLogLevelFlags *level);
+
+/*
+ * fbl_log_event - one event about a mail: "rid=<12 hex> stage=<stage> msg=…"
+ *
+ * @rid: (nullable) the mail_id (or report id); its first 12 digits are shown
+ * @stage: parse, send, ack, retire, pg_commit, …
+ */
+void fbl_log_event(GLogLevelFlags level, const char *rid, const char *stage, const char *format,
+                   ...) G_GNUC_PRINTF(4, 5);
 
 #endif /* FBL_LOG_H */

@@ -13,6 +13,11 @@ static const struct {
     const char *summary;
 } commands[] = {
     {"parse", fbl_cmd_parse, "parse report mails into normalized JSON lines"},
+    {"run", fbl_cmd_run, "watch mailboxes and store reports, all in one process"},
+    {"watch", fbl_cmd_watch, "watch mailboxes and send their reports to sinks"},
+    {"sink", fbl_cmd_sink, "receive reports from watchers and store them in PostgreSQL"},
+    {"migrate", fbl_cmd_migrate, "apply the database schema migrations"},
+    {"reparse", fbl_cmd_reparse, "re-run today's parsers over stored raw mail"},
 };
 
 static void usage(FILE *out)

@@ -98,6 +98,7 @@ static void take_tnef(fbl_parse_ctx *c, GMimePart *part, unsigned depth)
         return;
     TNEFStruct tnef;
     TNEFInitialize(&tnef);
+    tnef.Debug = 0; /* TNEFInitialize() leaves it unset; non-zero prints to stdout */
     if (TNEFParseMemory(bytes->data, (long) bytes->len, &tnef) == 0) {
         for (Attachment *a = tnef.starting_attach.next; a != NULL && !c->budget.tripped;
              a = a->next) {

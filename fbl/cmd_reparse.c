@@ -1,0 +1,203 @@
+/* cmd_reparse.c - `fbl reparse`: run today's parsers over the raw mail in PostgreSQL */
+#define G_LOG_DOMAIN "fbl"
+#include "fbl/commands.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include <glib.h>
+
+#include "fbl/config.h"
+#include "fbl/log.h"
+#include "parsers/parse.h"
+#include "sink/pg.h"
+
+typedef struct run {
+    const fbl_config *config;
+    fbl_mail_meta meta; /* the last mailbox's defaults, handed to fbl_pg_reparse */
+    bool progress;      /* stderr is a terminal */
+    gint64 last_progress;
+} run;
+
+/* Per-mailbox defaults from [mailbox:NAME]; unknown mailboxes get pg.c's (abuse). */
+static const fbl_mail_meta *mailbox_defaults(const char *mailbox, void *data)
+{
+    run *r = data;
+    const fbl_mailbox_config *m = fbl_config_find_mailbox(r->config, mailbox);
+    if (m == NULL)
+        return NULL;
+    r->meta = (fbl_mail_meta){
+        .mailbox = m->name, .default_feedback_type = m->feedback_type, .raw = m->raw};
+    return &r->meta;
+}
+
+static void show_progress(guint64 done, guint64 total, void *data)
+{
+    run *r = data;
+    gint64 now = g_get_monotonic_time();
+    if (!r->progress || (now - r->last_progress < G_USEC_PER_SEC / 2 && done < total))
+        return;
+    r->last_progress = now;
+    fprintf(stderr, "\rfbl reparse: %" G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT " mails (%u%%)", done,
+            total, total > 0 ? (unsigned) (done * 100 / total) : 100u);
+}
+
+/*
+ * parse_time - a point in time: epoch seconds ("1767225600"), ISO-8601
+ * ("2026-01-01T00:00:00Z"; UTC when the zone is left out; a bare date is its
+ * midnight UTC), or an age ("90s", "30m", "24h", "7d", "2w": that long ago).
+ */
+static bool parse_time(const char *text, gint64 now, int64_t *out)
+{
+    guint64 n;
+    if (g_ascii_string_to_unsigned(text, 10, 0, G_MAXINT64, &n, NULL)) {
+        *out = (int64_t) n;
+        return true;
+    }
+    static const struct {
+        char unit;
+        gint64 seconds;
+    } units[] = {
+        {'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}, {'w', G_GINT64_CONSTANT(7) * 86400}};
+    size_t len = strlen(text);
+    for (size_t i = 0; len > 1 && i < G_N_ELEMENTS(units); i++) {
+        if (text[len - 1] != units[i].unit)
+            continue;
+        g_autofree char *digits = g_strndup(text, len - 1);
+        if (!g_ascii_string_to_unsigned(digits, 10, 0, G_MAXINT64 / units[i].seconds, &n, NULL))
+            return false;
+        *out = now - (gint64) n * units[i].seconds;
+        return *out > 0;
+    }
+    g_autoptr(GTimeZone) utc = g_time_zone_new_utc();
+    g_autofree char *full = len == 10 ? g_strconcat(text, "T00:00:00Z", NULL) : g_strdup(text);
+    g_autoptr(GDateTime) dt = g_date_time_new_from_iso8601(full, utc);
+    if (dt == NULL)
+        return false;
+    *out = g_date_time_to_unix(dt);
+    return *out > 0;
+}
+
+static int pg_exit_code(const GError *error)
+{
+    if (fbl_pg_error_is_transient(error))
+        return error->code == FBL_PG_ERROR_CONNECT ? EX_UNAVAILABLE : EX_TEMPFAIL;
+    if (error->code == FBL_PG_ERROR_SCHEMA)
+        return EX_CONFIG;
+    return error->code == FBL_PG_ERROR_DATA ? EX_DATAERR : EX_SOFTWARE;
+}
+
+/* Reparse with @config; prints the summary. Returns a sysexits code. */
+static int reparse(const fbl_config *config, const char *db, int64_t since, int64_t until,
+                   unsigned batch)
+{
+    g_autoptr(GError) error = NULL;
+    fbl_parse_options popts;
+    fbl_config_parse_options(config, &popts);
+    g_autoptr(fbl_parser) parser = fbl_parser_new(&popts, &error);
+    if (parser == NULL) {
+        fprintf(stderr, "fbl reparse: %s\n", error->message);
+        return EX_CONFIG;
+    }
+    g_autofree const char **vendors = fbl_config_vendor_names(config);
+    fbl_pg_options options = {.conninfo = db != NULL ? db : config->pg_conninfo,
+                              .vendors = vendors,
+                              .store_raw = config->sink_store_raw};
+    g_autoptr(fbl_pg) pg = fbl_pg_new(&options, &error);
+    if (pg == NULL) {
+        fprintf(stderr, "fbl reparse: %s\n", error->message);
+        return pg_exit_code(error);
+    }
+    run r = {.config = config, .progress = isatty(STDERR_FILENO)};
+    guint64 changed = 0;
+    gint64 start = g_get_monotonic_time();
+    bool ok = fbl_pg_reparse(pg, parser, since, until, batch, mailbox_defaults, &r, show_progress,
+                             &r, &changed, &error);
+    if (r.progress && r.last_progress != 0)
+        fputc('\n', stderr);
+    if (!ok) {
+        fprintf(stderr, "fbl reparse: %s (run it again: what was done is kept)\n", error->message);
+        return pg_exit_code(error);
+    }
+    printf("fbl reparse: %" G_GUINT64_FORMAT " mail%s changed, in %.1f s\n", changed,
+           changed == 1 ? "" : "s", (double) (g_get_monotonic_time() - start) / G_USEC_PER_SEC);
+    return fflush(stdout) == 0 ? EX_OK : EX_IOERR;
+}
+
+int fbl_cmd_reparse(int argc, char **argv)
+{
+    g_autofree char *config_file = NULL, *db = NULL, *since = NULL, *until = NULL;
+    g_autofree char *level = NULL;
+    gint batch = 200;
+    GOptionEntry entries[] = {
+        {"config", 'c', 0, G_OPTION_ARG_FILENAME, &config_file,
+         "The configuration file (default: $FBL_CONFIG, else built-in defaults)", "FILE"},
+        {"db", 0, 0, G_OPTION_ARG_STRING, &db,
+         "PostgreSQL conninfo or URI (default: [postgres] conninfo)", "CONNINFO"},
+        {"since", 0, 0, G_OPTION_ARG_STRING, &since,
+         "Only mails delivered at or after T (default: the first)", "T"},
+        {"until", 0, 0, G_OPTION_ARG_STRING, &until,
+         "Only mails delivered before T (default: the last)", "T"},
+        {"batch", 0, 0, G_OPTION_ARG_INT, &batch, "Mails per transaction (default: 200)", "N"},
+        {"log-level", 0, 0, G_OPTION_ARG_STRING, &level,
+         "debug, info, notice, warning or error (default: [log] level)", "LEVEL"},
+        {NULL, 0, 0, 0, NULL, NULL, NULL},
+    };
+    g_autoptr(GOptionContext) ctx = g_option_context_new(NULL);
+    g_option_context_set_summary(
+        ctx, "Run today's parsers over the raw mail stored in PostgreSQL and replace the\n"
+             "reports and rejects of every mail whose result changed, so a parser fix\n"
+             "reaches history. Idempotent: a second run changes nothing. New reports get\n"
+             "vendor outbox rows; reports already sent are not sent again.\n"
+             "T is epoch seconds, ISO-8601 (UTC unless it says otherwise; 2026-01-31 is\n"
+             "its midnight UTC) or an age: 90s, 30m, 24h, 7d, 2w ago.\n"
+             "Mailbox defaults (feedback_type, raw) come from [mailbox:NAME] by the name\n"
+             "stored with each mail.\n"
+             "Exit status: 0 on success, 64 on a usage error, 69 when PostgreSQL cannot\n"
+             "be reached, 75 on a temporary failure, 78 on a config or schema error.");
+    g_option_context_add_main_entries(ctx, entries, NULL);
+    g_autoptr(GError) error = NULL;
+    if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
+        fprintf(stderr, "fbl reparse: %s\n", error->message);
+        return EX_USAGE;
+    }
+    if (argc > 1) {
+        fprintf(stderr, "fbl reparse: unexpected argument '%s' (see --help)\n", argv[1]);
+        return EX_USAGE;
+    }
+    gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+    int64_t since_t = 0, until_t = 0;
+    if (since != NULL && !parse_time(since, now, &since_t)) {
+        fprintf(stderr, "fbl reparse: --since '%s' is not a time\n", since);
+        return EX_USAGE;
+    }
+    if (until != NULL && !parse_time(until, now, &until_t)) {
+        fprintf(stderr, "fbl reparse: --until '%s' is not a time\n", until);
+        return EX_USAGE;
+    }
+    if (since_t != 0 && until_t != 0 && until_t <= since_t) {
+        fprintf(stderr, "fbl reparse: --until is not after --since\n");
+        return EX_USAGE;
+    }
+    if (batch < 1 || batch > 100000) {
+        fprintf(stderr, "fbl reparse: --batch must be 1 to 100000\n");
+        return EX_USAGE;
+    }
+    g_autoptr(fbl_config) config = fbl_config_load(config_file, &error);
+    if (config == NULL) {
+        fprintf(stderr, "fbl reparse: %s\n", error->message);
+        return EX_CONFIG;
+    }
+    GLogLevelFlags log_level = config->log_level;
+    if (level != NULL && !fbl_log_level_from_string(level, &log_level)) {
+        fprintf(stderr, "fbl reparse: unknown log level '%s'\n", level);
+        return EX_USAGE;
+    }
+    fbl_log_init(log_level);
+    fbl_parsers_init();
+    int rc = reparse(config, db, since_t, until_t, (unsigned) batch);
+    fbl_parsers_shutdown();
+    return rc;
+}

@@ -1,0 +1,115 @@
+/*
+ * config.h - the fbl.conf INI file (GLib GKeyFile) into immutable options
+ *
+ * Layer: fbl/. Read once at start-up; the result is not changed afterwards
+ * and may be read from every thread. Flags override it (each subcommand
+ * applies its own after loading).
+ *
+ * The keys are a table (config.c): name, type, default, range, unit. An
+ * unknown group or key, a value of the wrong type or out of range, or a bad
+ * unit is an error naming the file, the line and the key. Groups:
+ *   [postgres]        conninfo
+ *   [mailbox:NAME]    path, feedback_type, raw          (one per mailbox)
+ *   [limits]          max_mail_bytes, max_mime_depth, max_mime_parts,
+ *                     max_headers, max_header_bytes
+ *   [parse]           trusted_networks, trusted_hosts, authserv_id
+ *   [watch]           connect, window, window_bytes, ack_timeout
+ *   [sink]            bind, batch_max_mails, batch_max_bytes, batch_max_wait,
+ *                     retry_max_wait, store_raw
+ *   [vendor:NAME]     type, url, token_file, …          (issue 5)
+ *   [log]             level
+ * Secrets are never values: only *_file keys name them. The only
+ * environment variable read is FBL_CONFIG (the file when --config is absent).
+ */
+#ifndef FBL_CONFIG_H
+#define FBL_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <glib.h>
+
+#include "parsers/parse.h"
+#include "parsers/report.h"
+
+#define FBL_CONFIG_ERROR (fbl_config_error_quark())
+GQuark fbl_config_error_quark(void);
+
+typedef enum {
+    FBL_CONFIG_ERROR_FILE = 1, /* permanent: unreadable or not INI */
+    FBL_CONFIG_ERROR_KEY,      /* permanent: unknown group or key */
+    FBL_CONFIG_ERROR_VALUE,    /* permanent: wrong type, range or unit */
+} fbl_config_error;            /* append new codes at the end only */
+
+typedef struct fbl_mailbox_config {
+    char *name;
+    char *path; /* a Maildir */
+    fbl_feedback_type feedback_type;
+    bool raw;
+} fbl_mailbox_config;
+
+typedef struct fbl_vendor_config {
+    char *name;
+    GHashTable *keys; /* char * -> char *: the group's keys, checked by the forwarder */
+} fbl_vendor_config;
+
+typedef struct fbl_config {
+    char *file; /* the file read, or NULL for built-in defaults */
+    char *pg_conninfo;
+    GPtrArray *mailboxes; /* fbl_mailbox_config * */
+    GPtrArray *vendors;   /* fbl_vendor_config * */
+    /* [limits] and [parse] */
+    size_t max_mail_bytes;
+    unsigned max_mime_depth, max_mime_parts, max_headers;
+    size_t max_header_bytes;
+    GStrv trusted_networks, trusted_hosts;
+    char *authserv_id;
+    /* [watch] */
+    GStrv watch_connect;
+    unsigned watch_window;
+    size_t watch_window_bytes;
+    unsigned watch_ack_timeout_ms;
+    /* [sink] */
+    char *sink_bind;
+    unsigned sink_batch_max_mails;
+    size_t sink_batch_max_bytes;
+    unsigned sink_batch_max_wait_ms;
+    unsigned sink_retry_max_wait_ms;
+    bool sink_store_raw;
+    /* [log] */
+    GLogLevelFlags log_level;
+} fbl_config;
+
+/*
+ * fbl_config_load - read @path, or FBL_CONFIG, or nothing (defaults only)
+ *
+ * Returns: (transfer full) or NULL with FBL_CONFIG_ERROR naming file, line, key.
+ */
+fbl_config *fbl_config_load(const char *path, GError **error);
+void fbl_config_free(fbl_config *config);
+
+/* fbl_config_parse_options - fill parse options from @config (borrows its strings) */
+void fbl_config_parse_options(const fbl_config *config, fbl_parse_options *out);
+
+/*
+ * fbl_config_add_mailbox - add a mailbox given by flag ("--maildir PATH"):
+ * named after the directory, feedback_type abuse.
+ */
+void fbl_config_add_mailbox(fbl_config *config, const char *path);
+
+/* fbl_config_mailbox_meta - the parse defaults of the mailbox called @name, or NULL */
+const fbl_mailbox_config *fbl_config_find_mailbox(const fbl_config *config, const char *name);
+
+/*
+ * fbl_config_print - every key with its effective value, "# default" after
+ * the ones not set in the file (--print-config)
+ */
+void fbl_config_print(const fbl_config *config, GString *out);
+
+/* fbl_config_vendor_names - (transfer container) NULL-terminated vendor names */
+const char **fbl_config_vendor_names(const fbl_config *config);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(fbl_config, fbl_config_free)
+
+#endif /* FBL_CONFIG_H */

@@ -1,0 +1,278 @@
+/* sink_loop.c - batches to PostgreSQL, acks after commit (see sink_loop.h) */
+#define G_LOG_DOMAIN "fbl-sink"
+#include "fbl/sink_loop.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include <gio/gio.h>
+#include <zmq.h>
+
+#include "fbl/daemon.h"
+#include "fbl/log.h"
+#include "fbl/wire.h"
+#include "sink/batch.h"
+#include "sink/pg.h"
+
+#define POLL_MAX_MS      200
+#define RETRY_INITIAL_MS 250
+#define SINK_RCVHWM      64
+
+struct fbl_sink_loop {
+    const fbl_config *config;
+    void *sock;
+    fbl_pg *pg;
+    const char **vendors;
+    bool migrated;
+    fbl_batch *batch;
+    GHashTable *routes; /* mail_id -> GPtrArray of GBytes routing ids */
+    int64_t batch_started;
+    unsigned backoff_ms;
+    int64_t retry_at;
+    bool pg_down_logged;
+    fbl_sink_stats stats;
+};
+
+static void reset_batch(fbl_sink_loop *s)
+{
+    g_clear_pointer(&s->batch, fbl_batch_free);
+    s->batch = fbl_batch_new();
+    g_hash_table_remove_all(s->routes);
+}
+
+static bool batch_full(const fbl_sink_loop *s)
+{
+    return fbl_batch_mails(s->batch) >= s->config->sink_batch_max_mails ||
+           fbl_batch_bytes(s->batch) >= s->config->sink_batch_max_bytes;
+}
+
+static void pg_failed(fbl_sink_loop *s, const char *what, const GError *error)
+{
+    s->backoff_ms = fbl_backoff_next(s->backoff_ms, RETRY_INITIAL_MS,
+                                     s->config->sink_retry_max_wait_ms);
+    s->retry_at = fbl_now_ms() + s->backoff_ms;
+    if (fbl_pg_error_is_transient(error))
+        g_warning("%s failed (retry in %ums): %s", what, s->backoff_ms, error->message);
+    else
+        g_critical("%s failed permanently (retry in %ums): %s", what, s->backoff_ms,
+                   error->message);
+}
+
+/* Connected and migrated; false while PostgreSQL is unreachable (retry later). */
+static bool ensure_pg(fbl_sink_loop *s)
+{
+    g_autoptr(GError) error = NULL;
+    if (s->pg == NULL) {
+        fbl_pg_options o = {.conninfo = s->config->pg_conninfo,
+                            .vendors = s->vendors,
+                            .store_raw = s->config->sink_store_raw};
+        s->pg = fbl_pg_new(&o, &error);
+        if (s->pg == NULL) {
+            pg_failed(s, "connecting to PostgreSQL", error);
+            return false;
+        }
+    }
+    if (!s->migrated) {
+        unsigned applied = 0;
+        if (!fbl_pg_migrate(s->pg, &applied, &error)) {
+            pg_failed(s, "applying migrations", error);
+            return false;
+        }
+        if (applied > 0)
+            g_message("applied %u migration(s)", applied);
+        s->migrated = true;
+    }
+    return true;
+}
+
+static void send_acks(fbl_sink_loop *s)
+{
+    for (guint i = 0; i < fbl_batch_mails(s->batch); i++) {
+        const fbl_sink_mail *m = fbl_batch_get(s->batch, i);
+        GPtrArray *routes = g_hash_table_lookup(s->routes, m->mail_id);
+        for (guint j = 0; routes != NULL && j < routes->len; j++) {
+            g_autoptr(GPtrArray) ack = fbl_wire_encode_ack(m->mail_id);
+            g_ptr_array_insert(ack, 0, g_bytes_ref(g_ptr_array_index(routes, j)));
+            /* A watcher that went away resends after its restart: nothing to do. */
+            (void) fbl_wire_send(s->sock, ack, ZMQ_DONTWAIT);
+        }
+    }
+}
+
+static bool flush(fbl_sink_loop *s)
+{
+    int64_t t0 = fbl_now_ms();
+    g_autoptr(GError) error = NULL;
+    if (!fbl_pg_write_batch(s->pg, s->batch, &error)) {
+        s->stats.retries++;
+        pg_failed(s, "writing a batch", error);
+        return false;
+    }
+    send_acks(s);
+    guint mails = fbl_batch_mails(s->batch), reports = fbl_batch_reports(s->batch);
+    s->stats.batches++;
+    s->stats.mails += mails;
+    s->stats.reports += reports;
+    const fbl_sink_mail *first = fbl_batch_get(s->batch, 0);
+    fbl_log_event(G_LOG_LEVEL_INFO, first->mail_id, "pg_commit",
+                  "batch=%" G_GUINT64_FORMAT " mails=%u reports=%u bytes=%zu ms=%" G_GINT64_FORMAT,
+                  s->stats.batches, mails, reports, fbl_batch_bytes(s->batch), fbl_now_ms() - t0);
+    if (s->backoff_ms > 0)
+        g_message("PostgreSQL writes work again");
+    s->backoff_ms = 0;
+    reset_batch(s);
+    return true;
+}
+
+static void reply_bad(fbl_sink_loop *s, GBytes *route, const char *reason)
+{
+    g_autoptr(GPtrArray) bad = fbl_wire_encode_bad(NULL, reason);
+    g_ptr_array_insert(bad, 0, g_bytes_ref(route));
+    (void) fbl_wire_send(s->sock, bad, ZMQ_DONTWAIT);
+}
+
+static void take_message(fbl_sink_loop *s, GPtrArray *frames)
+{
+    if (frames->len < 2)
+        return;
+    GBytes *route = g_bytes_ref(g_ptr_array_index(frames, 0));
+    g_ptr_array_remove_index(frames, 0);
+    g_autoptr(GError) error = NULL;
+    fbl_sink_mail *m = fbl_wire_decode_mail(frames, &error);
+    if (m == NULL) {
+        s->stats.bad++;
+        g_warning("a watcher sent a message that does not decode: %s", error->message);
+        reply_bad(s, route, error->message);
+        g_bytes_unref(route);
+        return;
+    }
+    GPtrArray *routes = g_hash_table_lookup(s->routes, m->mail_id);
+    if (routes != NULL) { /* already in this batch: ack it once more, store it once */
+        g_ptr_array_add(routes, route);
+        fbl_sink_mail_free(m);
+        return;
+    }
+    routes = g_ptr_array_new_with_free_func((GDestroyNotify) g_bytes_unref);
+    g_ptr_array_add(routes, route);
+    g_hash_table_insert(s->routes, g_strdup(m->mail_id), routes);
+    if (fbl_batch_mails(s->batch) == 0)
+        s->batch_started = fbl_now_ms();
+    fbl_log_event(G_LOG_LEVEL_DEBUG, m->mail_id, "batch", "reports=%u", m->reports->len);
+    fbl_batch_add(s->batch, m);
+}
+
+/* Take what has arrived, up to a full batch. */
+static void read_messages(fbl_sink_loop *s)
+{
+    while (!batch_full(s)) {
+        g_autoptr(GPtrArray) frames = fbl_wire_recv(s->sock, ZMQ_DONTWAIT);
+        if (frames == NULL)
+            return;
+        take_message(s, frames);
+    }
+}
+
+static bool wait_for(fbl_sink_loop *s, long timeout_ms, bool readable_wanted, GError **error)
+{
+    zmq_pollitem_t item = {s->sock, 0, readable_wanted ? ZMQ_POLLIN : 0, 0};
+    if (zmq_poll(&item, 1, CLAMP(timeout_ms, 0, POLL_MAX_MS)) < 0 && errno != EINTR) {
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "zmq_poll: %s",
+                    zmq_strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+/* One turn of the loop; false when it must end (stopped, or a socket failure). */
+static bool turn(fbl_sink_loop *s, bool *done, GError **error)
+{
+    int64_t now = fbl_now_ms();
+    bool stopping = fbl_daemon_stopping();
+    bool has_batch = fbl_batch_mails(s->batch) > 0;
+    if (now < s->retry_at && !stopping) /* backing off: take nothing new */
+        return wait_for(s, (long) (s->retry_at - now), false, error);
+    if (!ensure_pg(s)) {
+        *done = stopping;
+        return true;
+    }
+    bool due = has_batch && (batch_full(s) || stopping ||
+                             now - s->batch_started >= s->config->sink_batch_max_wait_ms);
+    if (due && !flush(s) && stopping) {
+        g_message("stopping with %u mail(s) not stored; their watchers will resend them",
+                  fbl_batch_mails(s->batch));
+        *done = true;
+        return true;
+    }
+    if (stopping && fbl_batch_mails(s->batch) == 0) {
+        *done = true;
+        return true;
+    }
+    if (fbl_now_ms() < s->retry_at)
+        return true;
+    long timeout = fbl_batch_mails(s->batch) > 0
+                       ? (long) (s->batch_started + s->config->sink_batch_max_wait_ms - now)
+                       : POLL_MAX_MS;
+    if (!wait_for(s, timeout, !batch_full(s), error))
+        return false;
+    read_messages(s);
+    return true;
+}
+
+bool fbl_sink_loop_run(fbl_sink_loop *s, GError **error)
+{
+    bool done = false;
+    while (!done) {
+        if (!turn(s, &done, error))
+            return false;
+        if (fbl_daemon_stopping() && s->pg == NULL)
+            break; /* never reached PostgreSQL: nothing held, nothing to flush */
+    }
+    return true;
+}
+
+fbl_sink_loop *fbl_sink_loop_new(const fbl_config *config, void *zmq_context,
+                                 const char *endpoint, GError **error)
+{
+    g_autoptr(fbl_sink_loop) s = g_new0(fbl_sink_loop, 1);
+    s->config = config;
+    s->vendors = fbl_config_vendor_names(config);
+    s->routes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                      (GDestroyNotify) g_ptr_array_unref);
+    reset_batch(s);
+    s->sock = zmq_socket(zmq_context, ZMQ_ROUTER);
+    if (s->sock == NULL) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "zmq_socket: %s", zmq_strerror(errno));
+        return NULL;
+    }
+    /* A small queue per watcher: while the sink backs off, watchers' sends are
+     * refused rather than piled up here (they keep the mail and retry). */
+    int linger = 0, hwm = SINK_RCVHWM;
+    int64_t max = fbl_wire_max_message(config->max_mail_bytes);
+    if (zmq_setsockopt(s->sock, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
+        zmq_setsockopt(s->sock, ZMQ_RCVHWM, &hwm, sizeof hwm) != 0 ||
+        zmq_setsockopt(s->sock, ZMQ_MAXMSGSIZE, &max, sizeof max) != 0 ||
+        zmq_bind(s->sock, endpoint) != 0) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "bind %s: %s", endpoint,
+                    zmq_strerror(errno));
+        return NULL;
+    }
+    return g_steal_pointer(&s);
+}
+
+void fbl_sink_loop_free(fbl_sink_loop *s)
+{
+    if (s == NULL)
+        return;
+    if (s->sock != NULL)
+        zmq_close(s->sock);
+    fbl_pg_free(s->pg);
+    fbl_batch_free(s->batch);
+    g_hash_table_unref(s->routes);
+    g_free(s->vendors);
+    g_free(s);
+}
+
+void fbl_sink_loop_get_stats(const fbl_sink_loop *s, fbl_sink_stats *out)
+{
+    *out = s->stats;
+}

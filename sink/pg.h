@@ -1,0 +1,120 @@
+/*
+ * pg.h - the PostgreSQL store: migrations, idempotent batch writes, reparse
+ *
+ * Layer: sink/. Blocking libpq I/O. One fbl_pg is one connection, used by
+ * one thread at a time. Logs through g_log domain "fbl-pg".
+ *
+ * Objects live in the schema "fbl" (DESIGN.md): fbl.mails (one row per mail:
+ * mail_id, received_at, mailbox, size, raw bytes), fbl.reports (one row per
+ * report, contract columns plus a jsonb copy of the document), its children
+ * fbl.report_urls, fbl.report_hops, fbl.report_dkim, fbl.report_attachments
+ * (shapes analysts query), fbl.rejects, and fbl.vendor_outbox (one row per
+ * report and configured vendor). All are partitioned by month on the mail's
+ * received_at, which is the same on every redelivery of a mail, so the
+ * (received_at, id) keys make every write idempotent across partitions.
+ *
+ * Writes: fbl_pg_write_batch() writes a whole batch in ONE transaction
+ * (COPY into temporary staging tables, then INSERT … SELECT … ON CONFLICT DO
+ * NOTHING into the partitioned tables); a mail already stored adds nothing,
+ * so redelivery after a crash is harmless.
+ *
+ * Errors (FBL_PG_ERROR): every code is transient or permanent
+ * (fbl_pg_error_is_transient): SQLSTATE class 08 (connection), 40 (rollback),
+ * 53 (resources), 57 (operator intervention), 58 (I/O), 55P03/55006 (a lock
+ * or object busy) and a lost connection are transient - keep the batch,
+ * reconnect, retry with backoff; the next call reconnects by itself. Classes
+ * 22, 23 and 54 (bad data, or a value over a limit) are FBL_PG_ERROR_DATA,
+ * 42 and 3F (no such table, function, schema) FBL_PG_ERROR_SCHEMA, the rest
+ * FBL_PG_ERROR_OTHER; all permanent. A batch refused for its data
+ * (FBL_PG_ERROR_DATA) is written again mail by mail, and a mail that still
+ * fails is stored as a reject with reason "store_error" (its raw bytes
+ * kept, the error in its detail), so one bad mail never blocks the rest.
+ *
+ * Partitions: the writer makes the UTC months a batch needs, and the month
+ * after each, with fbl.create_month_partitions() in a short transaction of
+ * its own before the batch's, and remembers per connection what it made.
+ */
+#ifndef FBL_PG_H
+#define FBL_PG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <glib.h>
+
+#include "parsers/parse.h"
+#include "sink/batch.h"
+
+#define FBL_PG_ERROR (fbl_pg_error_quark())
+GQuark fbl_pg_error_quark(void);
+
+typedef enum {
+    FBL_PG_ERROR_CONNECT = 1, /* transient: cannot connect or connection lost */
+    FBL_PG_ERROR_TRANSIENT,   /* transient: server busy, shutting down, serialization */
+    FBL_PG_ERROR_DATA,        /* permanent: the data was refused (22xxx, 23xxx) */
+    FBL_PG_ERROR_SCHEMA,      /* permanent: migrations missing or failed */
+    FBL_PG_ERROR_OTHER,       /* permanent: anything else */
+} fbl_pg_error;               /* append new codes at the end only */
+
+bool fbl_pg_error_is_transient(const GError *error);
+
+typedef struct fbl_pg_options {
+    const char *conninfo;         /* anything libpq takes */
+    const char *const *vendors;   /* NULL-terminated vendor names: one outbox row each */
+    bool store_raw;               /* keep raw mail bytes in fbl.mails (default true) */
+} fbl_pg_options;
+
+typedef struct fbl_pg fbl_pg;
+
+/*
+ * fbl_pg_new - connect (application_name "fbl" unless the conninfo says,
+ * connect_timeout 10 s unless it says, client_encoding UTF8 always)
+ *
+ * Returns: (transfer full) or NULL with FBL_PG_ERROR_CONNECT, or with
+ *   FBL_PG_ERROR_OTHER when @conninfo does not parse.
+ */
+fbl_pg *fbl_pg_new(const fbl_pg_options *options, GError **error);
+void fbl_pg_free(fbl_pg *pg);
+
+/*
+ * fbl_pg_migrate - apply the numbered migrations in schema/ that are not yet
+ * applied, each in its own transaction, under an advisory lock so several
+ * sinks starting at once apply each exactly once.
+ *
+ * @applied: (out) (optional) how many were applied now
+ * Returns: false with a transient error, or FBL_PG_ERROR_SCHEMA when a
+ *   migration failed (it is rolled back; the ones before it stay applied).
+ */
+bool fbl_pg_migrate(fbl_pg *pg, unsigned *applied, GError **error);
+
+/* fbl_pg_write_batch - store @batch in one transaction (idempotent; see above) */
+bool fbl_pg_write_batch(fbl_pg *pg, const fbl_batch *batch, GError **error);
+
+/*
+ * fbl_pg_reparse - run today's parsers over stored raw mail and replace the
+ * reports and rejects of each mail in place, mail by mail in transactions of
+ * up to @batch_size mails; idempotent (a second run changes nothing).
+ *
+ * @since, @until: delivery-time range, seconds since the epoch, since <=
+ *   received_at < until; 0 = open. Mails without raw bytes are skipped.
+ * @defaults: (nullable) per-mailbox defaults (feedback type, raw) by the
+ *   mailbox name stored with the mail; NULL or an unknown name: abuse, not raw.
+ *   Its mailbox and received_at are replaced by the stored ones.
+ * @progress: (nullable) called after each transaction with done/total mails
+ * @changed: (out) (optional) mails whose documents changed
+ *
+ * Rows stay under the stored mail_id (report ids derive from it). New report
+ * ids get outbox rows; pending outbox rows of report ids that are gone are
+ * dropped. A mail whose new rows PostgreSQL refuses keeps its old ones (a
+ * warning names it). Memory: one raw mail and @batch_size parse results.
+ */
+typedef const fbl_mail_meta *(*fbl_pg_defaults_fn)(const char *mailbox, void *data);
+
+bool fbl_pg_reparse(fbl_pg *pg, const fbl_parser *parser, int64_t since, int64_t until,
+                    unsigned batch_size, fbl_pg_defaults_fn defaults, void *defaults_data,
+                    void (*progress)(guint64 done, guint64 total, void *data),
+                    void *progress_data, guint64 *changed, GError **error);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(fbl_pg, fbl_pg_free)
+
+#endif /* FBL_PG_H */
