@@ -48,8 +48,11 @@ bool fbl_fmt_inline(fbl_parse_ctx *c)
     bool h = html != NULL && fbl_inline_recover(html, strlen(html), &from_html);
     if (!t && !h)
         return false;
-    fbl_inline *best = (h && (!t || from_html.headers > from_text.headers)) ? &from_html
-                                                                             : &from_text;
+    /* The HTML copy wins when it is cleaner: more fields, or as many without repairs. */
+    bool html_cleaner = h && (!t || from_html.headers > from_text.headers ||
+                              (from_html.headers == from_text.headers && from_text.repaired &&
+                               !from_html.repaired));
+    fbl_inline *best = html_cleaner ? &from_html : &from_text;
     fbl_original orig = {0};
     (void) fbl_parse_load_bytes(c, best->message->str, best->message->len, 1, &orig);
     bool ok = orig.message != NULL;

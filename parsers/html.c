@@ -36,6 +36,29 @@ static void newline(GString *out)
         g_string_append_c(out, '\n');
 }
 
+/* A link's target after its text, "text <http://…>", so URLs survive as text. */
+static void append_href(GString *out, const xmlNode *n)
+{
+    static const char *const link[] = {"a"};
+    if (!named(n, link, 1))
+        return;
+    xmlChar *href = xmlGetProp((xmlNode *) n, (const xmlChar *) "href");
+    if (href == NULL)
+        return;
+    const char *h = (const char *) href;
+    if (g_ascii_strncasecmp(h, "http://", 7) == 0 || g_ascii_strncasecmp(h, "https://", 8) == 0)
+        g_string_append_printf(out, " <%s>", h);
+    xmlFree(href);
+}
+
+/* Called when the walk is done with @n and everything inside it. */
+static void leave(GString *out, const xmlNode *n)
+{
+    append_href(out, n);
+    if (breaks_line(n))
+        newline(out);
+}
+
 char *fbl_html_to_text(const char *html, size_t len)
 {
     if (len > FBL_HTML_MAX_BYTES)
@@ -53,18 +76,23 @@ char *fbl_html_to_text(const char *html, size_t len)
             /* Source line breaks inside text are layout, not structure. */
             g_autofree char *t = g_strdup((const char *) n->content);
             g_strdelimit(t, "\r\n\t", ' ');
-            g_string_append(out, t);
+            const char *p = t;
+            /* Indentation in the source is not indentation in the text: a line that
+             * began with a space would read as a folded header line. */
+            if (out->len == 0 || out->str[out->len - 1] == '\n')
+                while (*p == ' ')
+                    p++;
+            g_string_append(out, p);
         }
-        if (breaks_line(n))
-            newline(out);
         if (n->children != NULL && n->type == XML_ELEMENT_NODE && !is_skipped(n)) {
             n = n->children;
             continue;
         }
-        while (n != NULL && n != root && n->next == NULL) {
+        leave(out, n);
+        while (n != root && n->next == NULL) {
             n = n->parent;
-            if (n != NULL && breaks_line(n))
-                newline(out);
+            if (n != NULL && n != root)
+                leave(out, n);
         }
         n = (n != NULL && n != root) ? n->next : NULL;
     }

@@ -4,7 +4,8 @@
  * Layer: parsers/. Thread-safe once fbl_parsers_init() has run.
  * Parsed by libxml2's HTML parser; script and style are skipped; <br>, <p>,
  * <div>, <tr>, <li> and headings end a line, so a forwarded header block in
- * HTML comes out one field per line. Input beyond FBL_HTML_MAX_BYTES is not
+ * HTML comes out one field per line; a link's http(s) target follows its text
+ * as " <URL>", so the links of the forwarded spam survive. Input beyond FBL_HTML_MAX_BYTES is not
  * read; the walk is iterative.
  */
 #ifndef FBL_HTML_H

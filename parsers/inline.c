@@ -76,10 +76,29 @@ static bool any_field(const char *p, size_t *name_len)
     size_t n = 0;
     while (g_ascii_isalnum(p[n]) || p[n] == '-' || p[n] == '_')
         n++;
-    if (n == 0 || p[n] != ':')
+    if (n == 0 || p[n] != ':' || (p[n + 1] == '/' && p[n + 2] == '/')) /* not "http://" */
         return false;
     *name_len = n;
     return true;
+}
+
+/*
+ * A forward's header block is complete once it names the sender, the subject and
+ * the date or the recipient: an unindented line after that is the body, not a
+ * header the client wrapped.
+ */
+static bool block_complete(const GPtrArray *fields)
+{
+    bool from = false, subject = false, date_or_to = false;
+    for (guint i = 0; i < fields->len; i++) {
+        const field *f = g_ptr_array_index(fields, i);
+        if (f->name == NULL)
+            continue;
+        from = from || strcmp(f->name, "From") == 0;
+        subject = subject || strcmp(f->name, "Subject") == 0;
+        date_or_to = date_or_to || strcmp(f->name, "Date") == 0 || strcmp(f->name, "To") == 0;
+    }
+    return from && subject && date_or_to;
 }
 
 static bool is_blank(const char *s);
@@ -204,8 +223,9 @@ static void read_block(char **lines, size_t start, block *b)
             g_string_append_printf(prev->value, " %s", line); /* unquote() trimmed it */
         } else if (any_field(line, &name_len) && b->fields->len > 0) {
             add_field(b->fields, NULL, line, strlen(line)); /* whole line, name kept */
-        } else if (prev != NULL) {
-            /* Wrapped without indentation by the forwarding client. */
+        } else if (prev != NULL && (b->full_source || !block_complete(b->fields))) {
+            /* Wrapped without indentation by the forwarding client (a pasted source
+             * runs to its blank line; a client's block ends once it is complete). */
             g_string_append_printf(prev->value, " %s", line);
             b->repaired = true;
         } else {

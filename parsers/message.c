@@ -26,18 +26,33 @@ static char *clean_value(const char *value)
     return g_steal_pointer(&v);
 }
 
+/* A message id without its angle brackets or the white space around them. */
+static char *bare_id(const char *id)
+{
+    g_autofree char *v = clean_value(id);
+    if (v == NULL)
+        return NULL;
+    g_strdelimit(v, "<>", ' ');
+    /* Trim Unicode space too: a forward's text may hold no-break spaces. */
+    const char *start = v;
+    while (*start != '\0' && g_unichar_isspace(g_utf8_get_char(start)))
+        start = g_utf8_next_char(start);
+    const char *end = start + strlen(start);
+    while (end > start) {
+        const char *prev = g_utf8_find_prev_char(start, end);
+        if (prev == NULL || !g_unichar_isspace(g_utf8_get_char(prev)))
+            break;
+        end = prev;
+    }
+    return end > start ? g_strndup(start, (gsize) (end - start)) : NULL;
+}
+
 static char *message_id(GMimeMessage *msg)
 {
-    const char *id = g_mime_message_get_message_id(msg);
-    if (id != NULL && *id != '\0')
-        return clean_value(id);
-    /* GMime wants <...>; reports carry bare ones too ("8787KJ@example.net"). */
-    g_autofree char *raw = clean_value(fbl_mime_header(GMIME_OBJECT(msg), "Message-ID"));
-    if (raw == NULL)
-        return NULL;
-    g_strdelimit(raw, "<>", ' ');
-    g_strstrip(raw);
-    return *raw != '\0' ? g_strdup(raw) : NULL;
+    /* GMime wants <...> and may hand back what it could not parse; reports carry
+     * bare ones too ("8787KJ@example.net"), and forwards cut ones. */
+    char *id = bare_id(g_mime_message_get_message_id(msg));
+    return id != NULL ? id : bare_id(fbl_mime_header(GMIME_OBJECT(msg), "Message-ID"));
 }
 
 fbl_dkim *fbl_dkim_tags(const char *value)

@@ -50,6 +50,7 @@ typedef struct fbl_mime_budget {
     char *detail;
     GPtrArray *warnings;     /* char *: what GMime complained about, capped */
     GMimeStream *current;    /* (transfer none) the stream being parsed */
+    size_t rfc2047_scan;     /* bytes GMime's RFC 2047 decoder may scan, every load */
 } fbl_mime_budget;
 
 void fbl_mime_budget_init(fbl_mime_budget *budget, const fbl_parse_options *limits);

@@ -1,12 +1,15 @@
 #!/usr/bin/python3
 """Pipeline tests on real processes: fbl watch + fbl sink + a throwaway PostgreSQL.
 
-usage: pipeline.py crash|pgdown --fbl BIN --workdir DIR [--mails N] [--kills K] [--seed S]
+usage: pipeline.py crash|pgdown|fanout --fbl BIN --workdir DIR [--mails N] [--kills K] [--seed S]
 
 crash   N mails (genmail) are delivered into a Maildir while `fbl watch` and
         `fbl sink` (separate processes over ipc://) are killed with SIGKILL K
         times at random moments - the watcher, the sink, or both - and
         restarted each time.
+fanout  two watchers on the same Maildir, each connected to two sinks; one sink
+        is killed with SIGKILL K times and restarted: watchers and sinks work
+        together, and two watchers racing for one file store it once.
 pgdown  N mails are delivered while PostgreSQL is stopped for PGDOWN seconds
         (--pg-down, default 30) in the middle; the resident memory of both
         processes is sampled every 0.2 s and must stay under --rss-limit MiB.
@@ -86,7 +89,12 @@ class Proc:
     def start(self):
         self.starts += 1
         logf = open(os.path.join(self.logdir, "%s.%d.log" % (self.name, self.starts)), "w")
-        self.p = subprocess.Popen(self.argv, stdout=logf, stderr=subprocess.STDOUT)
+        # Under AddressSanitizer, a small quarantine: the RSS bound is about fbl's
+        # memory, not about the 256 MiB of freed blocks ASan keeps by default.
+        env = dict(os.environ)
+        env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + \
+            ":quarantine_size_mb=8:malloc_context_size=5"
+        self.p = subprocess.Popen(self.argv, stdout=logf, stderr=subprocess.STDOUT, env=env)
 
     def kill9(self):
         if self.p and self.p.poll() is None:
@@ -211,7 +219,7 @@ level = notice
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=("crash", "pgdown"))
+    ap.add_argument("mode", choices=("crash", "pgdown", "fanout"))
     ap.add_argument("--fbl", required=True)
     ap.add_argument("--workdir", required=True)
     ap.add_argument("--mails", type=int, default=5000)
@@ -219,7 +227,7 @@ def main():
     ap.add_argument("--seed", type=int, default=4242)
     ap.add_argument("--deliver-seconds", type=float, default=25.0)
     ap.add_argument("--pg-down", type=float, default=30.0)
-    ap.add_argument("--rss-limit", type=int, default=256, help="MiB, per process")
+    ap.add_argument("--rss-limit", type=int, default=128, help="MiB, per process")
     a = ap.parse_args()
 
     rnd = random.Random(a.seed)
@@ -244,7 +252,16 @@ def main():
         write_config(conf, a.workdir, cluster, mbox)
         sink = Proc("sink", [a.fbl, "sink", "--config", conf], logs)
         watch = Proc("watch", [a.fbl, "watch", "--config", conf], logs)
+        extra = []
+        if a.mode == "fanout":
+            bus1, bus2 = ("ipc://%s/bus.sock" % a.workdir, "ipc://%s/bus2.sock" % a.workdir)
+            watch.argv += ["--connect", bus1, "--connect", bus2]
+            extra = [Proc("sink2", [a.fbl, "sink", "--config", conf, "--bind", bus2], logs),
+                     Proc("watch2", [a.fbl, "watch", "--config", conf, "--connect", bus1,
+                                     "--connect", bus2], logs)]
         sink.start()
+        for p in extra:
+            p.start()
         watch.start()
         done = threading.Event()
         t_start = time.time()
@@ -256,7 +273,15 @@ def main():
             for p in (sink, watch):
                 peak[p.name] = max(peak[p.name], p.rss_kib())
 
-        if a.mode == "crash":
+        if a.mode == "fanout":
+            for _ in range(a.kills):
+                time.sleep(rnd.uniform(0.5, 2.0))
+                victim = rnd.choice((sink, extra[0]))
+                victim.kill9()
+                time.sleep(rnd.uniform(0.2, 1.0))
+                victim.start()
+            log("SIGKILLs of one of two sinks: %d" % a.kills)
+        elif a.mode == "crash":
             kills = {"watch": 0, "sink": 0, "both": 0}
             for _ in range(a.kills):
                 time.sleep(rnd.uniform(0.3, 1.5))
@@ -285,10 +310,14 @@ def main():
         while not done.is_set():
             sample()
             time.sleep(0.2)
-        wait_drained(mbox, (sink, watch), timeout=300)
+        wait_drained(mbox, [sink, watch] + extra, timeout=300)
         sample()
         elapsed = time.time() - t_start
+        rc_extra = [p.stop() for p in extra]
         rc_w, rc_s = watch.stop(), sink.stop()
+        if any(rc != 0 for rc in rc_extra):
+            print("FAIL: exit codes of the second watcher and sink: %s" % rc_extra)
+            return 1
         errors = verify(cluster, manifest, mbox)
         if rc_w != 0 or rc_s != 0:
             errors.append("exit codes after SIGTERM: watch %s, sink %s" % (rc_w, rc_s))
