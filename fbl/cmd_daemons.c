@@ -1,7 +1,7 @@
 /*
- * cmd_daemons.c - `fbl watch`, `fbl sink` and `fbl run`: one skeleton for the
- * long-running subcommands (options, config, logs, signals), each filling in
- * only what is its own.
+ * cmd_daemons.c - `fbl watch`, `fbl sink`, `fbl forward` and `fbl run`: one
+ * skeleton for the long-running subcommands (options, config, logs, signals),
+ * each filling in only what is its own.
  */
 #define G_LOG_DOMAIN "fbl"
 #include "fbl/commands.h"
@@ -15,6 +15,7 @@
 
 #include "fbl/config.h"
 #include "fbl/daemon.h"
+#include "fbl/forward_loop.h"
 #include "fbl/log.h"
 #include "fbl/sink_loop.h"
 #include "fbl/watch.h"
@@ -22,7 +23,12 @@
 
 #define RUN_ENDPOINT "inproc://fbl-sink"
 
-typedef enum { ROLE_WATCH = 1, ROLE_SINK = 2, ROLE_RUN = 3 } role;
+typedef enum {
+    ROLE_WATCH = 1,
+    ROLE_SINK = 2,
+    ROLE_FORWARD = 4,
+    ROLE_RUN = ROLE_WATCH | ROLE_SINK | ROLE_FORWARD,
+} role;
 
 typedef struct opts {
     char *config_file;
@@ -34,6 +40,9 @@ typedef struct opts {
     gboolean once;
     gboolean check_config;
     gboolean print_config;
+    gboolean status;
+    gboolean retry_dead;
+    char *vendor;
 } opts;
 
 static void opts_clear(opts *o)
@@ -44,6 +53,7 @@ static void opts_clear(opts *o)
     g_free(o->log_level);
     g_strfreev(o->maildirs);
     g_strfreev(o->connect);
+    g_free(o->vendor);
 }
 
 static const char *summary(role r)
@@ -55,9 +65,13 @@ static const char *summary(role r)
     case ROLE_SINK:
         return "Receive reports from watchers, store them in PostgreSQL in batches (one\n"
                "transaction each), and acknowledge each mail after its commit.";
+    case ROLE_FORWARD:
+        return "Send stored reports to the configured anti-spam vendors ([vendor:NAME]):\n"
+               "outbox rows in batches, retried with backoff, dead-lettered when refused.";
     case ROLE_RUN:
-        return "Watch, parse and store in one process: the watcher and the sink run as\n"
-               "threads over inproc ZeroMQ. The embedded default for one machine.";
+        return "Watch, parse, store and forward in one process: the watcher, the sink and\n"
+               "the forwarder (when vendors are configured) run as threads over inproc\n"
+               "ZeroMQ. The embedded default for one machine.";
     }
     return "";
 }
@@ -92,6 +106,15 @@ static bool parse_args(role r, int *argc, char ***argv, opts *o)
          "PostgreSQL conninfo (overrides [postgres] conninfo)", "CONNINFO"},
         {NULL, 0, 0, 0, NULL, NULL, NULL},
     };
+    GOptionEntry forward[] = {
+        {"status", 0, 0, G_OPTION_ARG_NONE, &o->status,
+         "Print each vendor's pending, sent and dead rows and the lag, and exit", NULL},
+        {"retry-dead", 0, 0, G_OPTION_ARG_NONE, &o->retry_dead,
+         "Make dead letters pending again (all vendors, or --vendor), and exit", NULL},
+        {"vendor", 0, 0, G_OPTION_ARG_STRING, &o->vendor, "Only this vendor (--retry-dead)",
+         "NAME"},
+        {NULL, 0, 0, 0, NULL, NULL, NULL},
+    };
     GOptionEntry bind[] = {
         {"bind", 0, 0, G_OPTION_ARG_STRING, &o->bind,
          "Endpoint to listen on (overrides [sink] bind)", "ENDPOINT"},
@@ -107,10 +130,12 @@ static bool parse_args(role r, int *argc, char ***argv, opts *o)
         g_option_context_add_main_entries(ctx, watch, NULL);
     if (r == ROLE_WATCH)
         g_option_context_add_main_entries(ctx, connect, NULL);
-    if (r & ROLE_SINK)
+    if (r & (ROLE_SINK | ROLE_FORWARD))
         g_option_context_add_main_entries(ctx, sink, NULL);
     if (r == ROLE_SINK)
         g_option_context_add_main_entries(ctx, bind, NULL);
+    if (r == ROLE_FORWARD)
+        g_option_context_add_main_entries(ctx, forward, NULL);
     g_autoptr(GError) error = NULL;
     if (!g_option_context_parse(ctx, argc, argv, &error)) {
         fprintf(stderr, "fbl %s: %s\n", (*argv)[0], error->message);
@@ -163,22 +188,57 @@ static fbl_config *load_config(role r, opts *o, int *status)
     return c;
 }
 
-typedef struct sink_thread {
-    fbl_sink_loop *loop;
+/* A loop running in a thread of `fbl run`. */
+typedef struct worker {
+    const char *name;
+    bool (*run)(void *loop, GError **error);
+    void *loop;
+    GThread *thread;
     bool ok;
     GError *error;
-} sink_thread;
+} worker;
 
-static gpointer run_sink(gpointer data)
+static gpointer worker_main(gpointer data)
 {
-    sink_thread *t = data;
-    t->ok = fbl_sink_loop_run(t->loop, &t->error);
-    if (!t->ok)
-        fbl_daemon_request_stop(); /* the watcher must not wait for acks that cannot come */
+    worker *w = data;
+    w->ok = w->run(w->loop, &w->error);
+    if (!w->ok)
+        fbl_daemon_request_stop(); /* the others must not wait for what cannot come */
     return NULL;
 }
 
-static int log_stats_watch(fbl_watch *w)
+static bool run_sink(void *loop, GError **error)
+{
+    return fbl_sink_loop_run(loop, error);
+}
+
+static bool run_forward(void *loop, GError **error)
+{
+    return fbl_forward_loop_run(loop, error);
+}
+
+static void start_worker(worker *w, const char *name, bool (*run)(void *, GError **), void *loop)
+{
+    w->name = name;
+    w->run = run;
+    w->loop = loop;
+    w->thread = g_thread_new(name, worker_main, w);
+}
+
+/* Join @w; false (and logged) when its loop failed. */
+static bool join_worker(worker *w)
+{
+    if (w->thread == NULL)
+        return true;
+    g_thread_join(w->thread);
+    w->thread = NULL;
+    if (!w->ok)
+        g_critical("%s: %s", w->name, w->error != NULL ? w->error->message : "failed");
+    g_clear_error(&w->error);
+    return w->ok;
+}
+
+static void log_stats_watch(fbl_watch *w)
 {
     fbl_watch_stats st;
     fbl_watch_get_stats(w, &st);
@@ -186,73 +246,93 @@ static int log_stats_watch(fbl_watch *w)
               " acked=%" G_GUINT64_FORMAT " reports=%" G_GUINT64_FORMAT
               " rejects=%" G_GUINT64_FORMAT " in_flight=%u",
               st.mails_sent, st.resends, st.acked, st.reports, st.rejects, st.in_flight);
-    return EX_OK;
 }
 
-static int run_role(role r, fbl_config *c, bool once)
+/* The loops of one process, made before any of them runs. */
+typedef struct loops {
+    void *zmq;
+    fbl_parser *parser;
+    fbl_sink_loop *sink;
+    fbl_watch *watch;
+    fbl_forward_loop *forward;
+} loops;
+
+static void loops_clear(loops *l)
 {
-    fbl_parse_options po;
-    fbl_config_parse_options(c, &po);
-    g_autoptr(GError) error = NULL;
-    g_autoptr(fbl_parser) parser = (r & ROLE_WATCH) ? fbl_parser_new(&po, &error) : NULL;
-    if ((r & ROLE_WATCH) && parser == NULL) {
-        fprintf(stderr, "fbl: %s\n", error->message);
-        return EX_CONFIG;
-    }
-    void *ctx = zmq_ctx_new();
+    fbl_watch_free(l->watch);
+    fbl_sink_loop_free(l->sink);
+    fbl_forward_loop_free(l->forward);
+    fbl_parser_free(l->parser);
+    if (l->zmq != NULL)
+        zmq_ctx_term(l->zmq);
+}
+
+/* Make every loop @r needs; a sysexits code, EX_OK when all were made. */
+static int make_loops(role r, const fbl_config *c, loops *l)
+{
+    GError *error = NULL;
     int status = EX_OK;
-    fbl_sink_loop *sink = NULL;
-    fbl_watch *watch = NULL;
-    GThread *thread = NULL;
-    sink_thread st = {0};
-    const char *endpoint = r == ROLE_RUN ? RUN_ENDPOINT : c->sink_bind;
-    if (r & ROLE_SINK) {
-        sink = fbl_sink_loop_new(c, ctx, endpoint, &error);
-        if (sink == NULL) {
-            g_critical("%s", error->message);
-            status = EX_UNAVAILABLE;
-            goto out;
-        }
-    }
+    l->zmq = zmq_ctx_new();
     if (r & ROLE_WATCH) {
+        fbl_parse_options po;
+        fbl_config_parse_options(c, &po);
+        l->parser = fbl_parser_new(&po, &error);
+        if (l->parser == NULL)
+            status = EX_CONFIG;
+    }
+    if (status == EX_OK && (r & ROLE_SINK)) {
+        l->sink = fbl_sink_loop_new(c, l->zmq, r == ROLE_RUN ? RUN_ENDPOINT : c->sink_bind,
+                                    &error);
+        if (l->sink == NULL)
+            status = EX_UNAVAILABLE;
+    }
+    /* `fbl run` forwards only when vendors are configured; `fbl forward` always. */
+    if (status == EX_OK && (r == ROLE_FORWARD || (r == ROLE_RUN && c->vendors->len > 0))) {
+        l->forward = fbl_forward_loop_new(c, &error);
+        if (l->forward == NULL)
+            status = EX_CONFIG;
+    }
+    if (status == EX_OK && (r & ROLE_WATCH)) {
         const char *inproc[] = {RUN_ENDPOINT, NULL};
         const char *const *to = r == ROLE_RUN ? inproc : (const char *const *) c->watch_connect;
-        watch = fbl_watch_new(c, parser, ctx, to, &error);
-        if (watch == NULL) {
-            g_critical("%s", error->message);
+        l->watch = fbl_watch_new(c, l->parser, l->zmq, to, &error);
+        if (l->watch == NULL)
             status = EX_CONFIG;
-            goto out;
-        }
     }
-    if (r == ROLE_SINK) {
-        if (!fbl_sink_loop_run(sink, &error)) {
-            g_critical("%s", error->message);
-            status = EX_SOFTWARE;
-        }
-        goto out;
-    }
-    if (r == ROLE_RUN) {
-        st.loop = sink;
-        thread = g_thread_new("fbl-sink", run_sink, &st);
-    }
-    if (!fbl_watch_run(watch, c->watch_ack_timeout_ms, once, &error)) {
+    if (error != NULL) {
         g_critical("%s", error->message);
+        g_error_free(error);
+    }
+    return status;
+}
+
+static int run_role(role r, const fbl_config *c, bool once)
+{
+    loops l = {0};
+    int status = make_loops(r, c, &l);
+    GError *error = NULL;
+    if (status == EX_OK && r == ROLE_SINK && !fbl_sink_loop_run(l.sink, &error))
         status = EX_SOFTWARE;
-    }
-    log_stats_watch(watch);
-out:
-    fbl_daemon_request_stop(); /* after --once, or a failure: the sink thread ends too */
-    if (thread != NULL) {
-        g_thread_join(thread);
-        if (!st.ok) {
-            g_critical("%s", st.error != NULL ? st.error->message : "sink failed");
+    if (status == EX_OK && r == ROLE_FORWARD && !fbl_forward_loop_run(l.forward, &error))
+        status = EX_SOFTWARE;
+    if (status == EX_OK && (r & ROLE_WATCH)) {
+        worker sink = {0}, forward = {0};
+        if (l.sink != NULL)
+            start_worker(&sink, "fbl-sink", run_sink, l.sink);
+        if (l.forward != NULL)
+            start_worker(&forward, "fbl-forward", run_forward, l.forward);
+        if (!fbl_watch_run(l.watch, c->watch_ack_timeout_ms, once, &error))
             status = EX_SOFTWARE;
-        }
-        g_clear_error(&st.error);
+        log_stats_watch(l.watch);
+        fbl_daemon_request_stop(); /* after --once, or a failure: the threads end too */
+        if (!join_worker(&sink) || !join_worker(&forward))
+            status = EX_SOFTWARE;
     }
-    fbl_watch_free(watch);
-    fbl_sink_loop_free(sink);
-    zmq_ctx_term(ctx);
+    if (error != NULL) {
+        g_critical("%s", error->message);
+        g_error_free(error);
+    }
+    loops_clear(&l);
     return status;
 }
 
@@ -275,6 +355,12 @@ static int daemon_main(role r, int argc, char **argv)
         fputs(out->str, stdout);
     } else if (o.check_config) {
         printf("%s: configuration OK\n", c->file != NULL ? c->file : "(defaults)");
+    } else if (o.status) {
+        fbl_log_init(c->log_level);
+        status = fbl_forward_status(c, stdout);
+    } else if (o.retry_dead) {
+        fbl_log_init(c->log_level);
+        status = fbl_forward_retry_dead(c, o.vendor, stdout);
     } else {
         fbl_log_init(c->log_level);
         fbl_daemon_signals();
@@ -300,4 +386,9 @@ int fbl_cmd_sink(int argc, char **argv)
 int fbl_cmd_run(int argc, char **argv)
 {
     return daemon_main(ROLE_RUN, argc, argv);
+}
+
+int fbl_cmd_forward(int argc, char **argv)
+{
+    return daemon_main(ROLE_FORWARD, argc, argv);
 }

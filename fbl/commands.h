@@ -13,5 +13,8 @@ int fbl_cmd_reparse(int argc, char **argv);
 int fbl_cmd_watch(int argc, char **argv);
 int fbl_cmd_sink(int argc, char **argv);
 int fbl_cmd_run(int argc, char **argv);
+int fbl_cmd_forward(int argc, char **argv);
+int fbl_cmd_report(int argc, char **argv);
+int fbl_cmd_prune(int argc, char **argv);
 
 #endif /* FBL_COMMANDS_H */

@@ -16,6 +16,9 @@ static const struct {
     {"run", fbl_cmd_run, "watch mailboxes and store reports, all in one process"},
     {"watch", fbl_cmd_watch, "watch mailboxes and send their reports to sinks"},
     {"sink", fbl_cmd_sink, "receive reports from watchers and store them in PostgreSQL"},
+    {"forward", fbl_cmd_forward, "send stored reports to the anti-spam vendors"},
+    {"report", fbl_cmd_report, "print the headline tables for analysts"},
+    {"prune", fbl_cmd_prune, "drop whole months of old data"},
     {"migrate", fbl_cmd_migrate, "apply the database schema migrations"},
     {"reparse", fbl_cmd_reparse, "re-run today's parsers over stored raw mail"},
 };
