@@ -14,9 +14,11 @@
 #include <zmq.h>
 
 #include "fbl/config.h"
+#include "fbl/curve.h"
 #include "fbl/daemon.h"
 #include "fbl/forward_loop.h"
 #include "fbl/log.h"
+#include "fbl/metrics.h"
 #include "fbl/sink_loop.h"
 #include "fbl/watch.h"
 #include "parsers/parse.h"
@@ -35,11 +37,13 @@ typedef struct opts {
     char *db;
     char *bind;
     char *log_level;
+    char *metrics;
     GStrv maildirs;
     GStrv connect;
     gboolean once;
     gboolean check_config;
     gboolean print_config;
+    gboolean print_table;
     gboolean status;
     gboolean retry_dead;
     char *vendor;
@@ -51,6 +55,7 @@ static void opts_clear(opts *o)
     g_free(o->db);
     g_free(o->bind);
     g_free(o->log_level);
+    g_free(o->metrics);
     g_strfreev(o->maildirs);
     g_strfreev(o->connect);
     g_free(o->vendor);
@@ -87,6 +92,10 @@ static bool parse_args(role r, int *argc, char ***argv, opts *o)
          "Validate the configuration and exit", NULL},
         {"print-config", 0, 0, G_OPTION_ARG_NONE, &o->print_config,
          "Print every setting's effective value (defaults marked) and exit", NULL},
+        {"print-config-table", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &o->print_table,
+         "Print the table of every key (group, key, unit, default, range, help) and exit", NULL},
+        {"metrics", 0, 0, G_OPTION_ARG_STRING, &o->metrics,
+         "Serve Prometheus metrics at http://ADDR:PORT/metrics (overrides [metrics])", "ADDR:PORT"},
         {NULL, 0, 0, 0, NULL, NULL, NULL},
     };
     GOptionEntry watch[] = {
@@ -172,8 +181,30 @@ static fbl_config *load_config(role r, opts *o, int *status)
         c->watch_connect = g_strdupv(o->connect);
     }
     if (o->db != NULL) {
+        g_autoptr(GError) bad = NULL;
+        if (!fbl_config_check_conninfo(o->db, &bad)) {
+            fprintf(stderr, "fbl: --db %s\n", bad->message);
+            fbl_config_free(c);
+            *status = EX_USAGE;
+            return NULL;
+        }
         g_free(c->pg_conninfo);
         c->pg_conninfo = g_strdup(o->db);
+    }
+    if (o->metrics != NULL) {
+        g_autoptr(GError) bad = NULL;
+        if (!fbl_metrics_parse_listen(o->metrics, NULL, &bad)) {
+            fprintf(stderr, "fbl: --metrics: %s\n", bad->message);
+            fbl_config_free(c);
+            *status = EX_USAGE;
+            return NULL;
+        }
+        char **slot = r == ROLE_WATCH     ? &c->metrics_watch
+                      : r == ROLE_SINK    ? &c->metrics_sink
+                      : r == ROLE_FORWARD ? &c->metrics_forward
+                                          : &c->metrics_listen;
+        g_free(*slot);
+        *slot = g_strdup(o->metrics);
     }
     if (o->bind != NULL) {
         g_free(c->sink_bind);
@@ -283,8 +314,10 @@ static int make_loops(role r, const fbl_config *c, loops *l)
     if (status == EX_OK && (r & ROLE_SINK)) {
         l->sink = fbl_sink_loop_new(c, l->zmq, r == ROLE_RUN ? RUN_ENDPOINT : c->sink_bind,
                                     &error);
-        if (l->sink == NULL)
-            status = EX_UNAVAILABLE;
+        if (l->sink == NULL) /* key files and the plaintext rule are configuration */
+            status = error->domain == FBL_CONFIG_ERROR || error->domain == FBL_CURVE_ERROR
+                         ? EX_CONFIG
+                         : EX_UNAVAILABLE;
     }
     /* `fbl run` forwards only when vendors are configured; `fbl forward` always. */
     if (status == EX_OK && (r == ROLE_FORWARD || (r == ROLE_RUN && c->vendors->len > 0))) {
@@ -306,10 +339,62 @@ static int make_loops(role r, const fbl_config *c, loops *l)
     return status;
 }
 
+static const char *role_name(role r)
+{
+    return r == ROLE_WATCH     ? "watch"
+           : r == ROLE_SINK    ? "sink"
+           : r == ROLE_FORWARD ? "forward"
+                               : "run";
+}
+
+/* The checks of --check-config beyond the file itself: transport security and key files. */
+static bool check_role(role r, const fbl_config *c, GError **error)
+{
+    if (r == ROLE_WATCH)
+        return fbl_curve_check_watch(c, (const char *const *) c->watch_connect, error);
+    if (r == ROLE_SINK)
+        return fbl_curve_check_sink(c, c->sink_bind, error);
+    if (r == ROLE_FORWARD || (r == ROLE_RUN && c->vendors->len > 0)) {
+        /* The forwarder checks the [vendor:NAME] values (and reads their secrets). */
+        fbl_forward_loop *f = fbl_forward_loop_new(c, error);
+        fbl_forward_loop_free(f);
+        return f != NULL;
+    }
+    return true;
+}
+
+/* The metrics endpoint of role @r: its own key, else [metrics] listen; NULL: none. */
+static const char *metrics_listen(role r, const fbl_config *c)
+{
+    const char *own = r == ROLE_WATCH     ? c->metrics_watch
+                      : r == ROLE_SINK    ? c->metrics_sink
+                      : r == ROLE_FORWARD ? c->metrics_forward
+                                          : NULL;
+    return own != NULL ? own : c->metrics_listen;
+}
+
+/* The loops are made: serve the metrics, then tell systemd we are ready. */
+static int announce(role r, const fbl_config *c)
+{
+    const char *listen = metrics_listen(r, c);
+    GError *error = NULL;
+    if (listen != NULL && !fbl_metrics_serve(listen, &error)) {
+        g_critical("%s", error->message);
+        g_error_free(error);
+        return EX_UNAVAILABLE;
+    }
+    g_autofree char *status = g_strdup_printf("fbl %s %s: running", role_name(r), FBL_VERSION);
+    g_message("%s", status);
+    fbl_daemon_started(status);
+    return EX_OK;
+}
+
 static int run_role(role r, const fbl_config *c, bool once)
 {
     loops l = {0};
     int status = make_loops(r, c, &l);
+    if (status == EX_OK)
+        status = announce(r, c);
     GError *error = NULL;
     if (status == EX_OK && r == ROLE_SINK && !fbl_sink_loop_run(l.sink, &error))
         status = EX_SOFTWARE;
@@ -332,7 +417,11 @@ static int run_role(role r, const fbl_config *c, bool once)
         g_critical("%s", error->message);
         g_error_free(error);
     }
+    fbl_daemon_finished();
+    fbl_metrics_stop();
     loops_clear(&l);
+    if (status == EX_OK)
+        g_message("fbl %s: stopped cleanly", role_name(r));
     return status;
 }
 
@@ -349,12 +438,23 @@ static int daemon_main(role r, int argc, char **argv)
         opts_clear(&o);
         return status;
     }
-    if (o.print_config) {
+    g_autoptr(GError) error = NULL;
+    if (o.print_table) {
+        g_autoptr(GString) out = g_string_new(NULL);
+        fbl_config_print_table(out);
+        fputs(out->str, stdout);
+    } else if (o.print_config) {
         g_autoptr(GString) out = g_string_new(NULL);
         fbl_config_print(c, out);
         fputs(out->str, stdout);
+    } else if (o.check_config && !check_role(r, c, &error)) {
+        fprintf(stderr, "fbl: %s\n", error->message);
+        status = EX_CONFIG;
     } else if (o.check_config) {
         printf("%s: configuration OK\n", c->file != NULL ? c->file : "(defaults)");
+    } else if (c->log_file != NULL && !fbl_log_open_file(c->log_file, &error)) {
+        fprintf(stderr, "fbl: %s\n", error->message);
+        status = EX_CANTCREAT;
     } else if (o.status) {
         fbl_log_init(c->log_level);
         status = fbl_forward_status(c, stdout);

@@ -16,5 +16,6 @@ int fbl_cmd_run(int argc, char **argv);
 int fbl_cmd_forward(int argc, char **argv);
 int fbl_cmd_report(int argc, char **argv);
 int fbl_cmd_prune(int argc, char **argv);
+int fbl_cmd_keygen(int argc, char **argv);
 
 #endif /* FBL_COMMANDS_H */

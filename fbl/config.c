@@ -2,16 +2,38 @@
 #define G_LOG_DOMAIN "fbl"
 #include "fbl/config.h"
 
+#include <stdarg.h>
 #include <string.h>
 
+#include <libpq-fe.h>
+
 #include "fbl/log.h"
+#include "fbl/metrics.h"
 
 GQuark fbl_config_error_quark(void)
 {
     return g_quark_from_static_string("fbl-config-error");
 }
 
-typedef enum { T_STRING, T_STRV, T_UINT, T_BYTES, T_MS, T_BOOL, T_LOGLEVEL } key_type;
+typedef enum {
+    T_STRING,
+    T_STRV,
+    T_UINT,
+    T_BYTES,
+    T_MS,
+    T_BOOL,
+    T_LOGLEVEL,
+    T_PATH,   /* a string naming a file or directory */
+    T_LISTEN, /* ADDRESS:PORT, numeric */
+    T_DAYS,   /* a number of days: 180d, 26w or 180 */
+} key_type;
+
+/* The unit of each type, as fbl.conf.example and fbl.conf(5) name it. */
+static const char *const type_names[] = {
+    [T_STRING] = "string",  [T_STRV] = "list",    [T_UINT] = "number",    [T_BYTES] = "size",
+    [T_MS] = "duration",    [T_BOOL] = "boolean", [T_LOGLEVEL] = "level", [T_PATH] = "path",
+    [T_LISTEN] = "address", [T_DAYS] = "days",
+};
 
 typedef struct key_def {
     const char *group;
@@ -39,13 +61,15 @@ static const key_def keys[] = {
      "header fields per mail"},
     {"limits", "max_header_bytes", T_BYTES, OFF(max_header_bytes), "128KiB", 256, 64 * MIB,
      "one header field"},
+    {"limits", "reports_per_reporter_per_hour", T_UINT, OFF(reports_per_reporter_per_hour), "1000",
+     0, 1000000, "more from one reporter within an hour are stored flagged, not forwarded; 0: off"},
     {"parse", "trusted_networks", T_STRV, OFF(trusted_networks), "", 0, 0,
      "our relays' networks, skipped when looking for the source IP"},
     {"parse", "trusted_hosts", T_STRV, OFF(trusted_hosts), "", 0, 0,
      "domains whose hosts hand mail among themselves (e.g. prod.outlook.com)"},
     {"parse", "authserv_id", T_STRING, OFF(authserv_id), "", 0, 0,
      "our MTA's Authentication-Results id; sets reporter.verified"},
-    {"watch", "connect", T_STRV, OFF(watch_connect), "tcp://127.0.0.1:5771", 0, 0,
+    {"watch", "connect", T_STRV, OFF(watch_connect), "ipc:///run/fbl/sink.sock", 0, 0,
      "sink endpoints the watcher sends to"},
     {"watch", "window", T_UINT, OFF(watch_window), "64", 1, 100000,
      "mails sent and not yet acknowledged, at most"},
@@ -53,23 +77,54 @@ static const key_def keys[] = {
      "bytes of mail sent and not yet acknowledged, at most"},
     {"watch", "ack_timeout", T_MS, OFF(watch_ack_timeout_ms), "30s", 100, 3600000,
      "resend a mail not acknowledged within this time"},
-    {"sink", "bind", T_STRING, OFF(sink_bind), "tcp://127.0.0.1:5771", 0, 0,
+    {"watch", "curve_secret_file", T_PATH, OFF(watch_curve_secret_file), "", 0, 0,
+     "the watcher's CURVE secret key (fbl keygen); turns encryption on"},
+    {"watch", "curve_server_public_file", T_PATH, OFF(watch_curve_server_public_file), "", 0, 0,
+     "the sinks' CURVE public key"},
+    {"watch", "allow_plaintext", T_BOOL, OFF(watch_allow_plaintext), "false", 0, 0,
+     "let tcp:// endpoints carry mail without CURVE"},
+    {"sink", "bind", T_STRING, OFF(sink_bind), "ipc:///run/fbl/sink.sock", 0, 0,
      "endpoint the sink listens on"},
     {"sink", "batch_max_mails", T_UINT, OFF(sink_batch_max_mails), "500", 1, 100000,
      "mails per transaction, at most"},
-    {"sink", "batch_max_bytes", T_BYTES, OFF(sink_batch_max_bytes), "32MiB", 1024,
-     16 * 1024 * MIB, "bytes per transaction, at most"},
+    {"sink", "batch_max_bytes", T_BYTES, OFF(sink_batch_max_bytes), "32MiB", 1024, 16 * 1024 * MIB,
+     "bytes per transaction, at most"},
     {"sink", "batch_max_wait", T_MS, OFF(sink_batch_max_wait_ms), "200ms", 1, 600000,
      "commit a batch at the latest this long after its first mail"},
     {"sink", "retry_max_wait", T_MS, OFF(sink_retry_max_wait_ms), "30s", 100, 3600000,
      "longest pause between retries while PostgreSQL is down"},
     {"sink", "store_raw", T_BOOL, OFF(sink_store_raw), "true", 0, 0,
      "keep raw mail bytes in PostgreSQL (needed by fbl reparse)"},
+    {"sink", "curve_secret_file", T_PATH, OFF(sink_curve_secret_file), "", 0, 0,
+     "the sink's CURVE secret key (fbl keygen); turns encryption on"},
+    {"sink", "curve_clients_dir", T_PATH, OFF(sink_curve_clients_dir), "", 0, 0,
+     "directory of the public key files of the watchers allowed in"},
+    {"sink", "allow_plaintext", T_BOOL, OFF(sink_allow_plaintext), "false", 0, 0,
+     "let a tcp:// bind take mail without CURVE"},
     {"log", "level", T_LOGLEVEL, OFF(log_level), "notice", 0, 0,
      "debug, info, notice, warning or error"},
+    {"log", "file", T_PATH, OFF(log_file), "", 0, 0,
+     "append to this file instead of stderr; SIGHUP reopens it"},
+    {"metrics", "listen", T_LISTEN, OFF(metrics_listen), "", 0, 0,
+     "Prometheus endpoint of fbl run, and of the daemons without their own key; empty: off"},
+    {"metrics", "watch", T_LISTEN, OFF(metrics_watch), "", 0, 0,
+     "Prometheus endpoint of fbl watch"},
+    {"metrics", "sink", T_LISTEN, OFF(metrics_sink), "", 0, 0, "Prometheus endpoint of fbl sink"},
+    {"metrics", "forward", T_LISTEN, OFF(metrics_forward), "", 0, 0,
+     "Prometheus endpoint of fbl forward"},
+    {"retention", "keep", T_DAYS, OFF(retention_keep_days), "0", 0, 36500,
+     "fbl prune drops the months that ended longer ago than this; 0: keep everything"},
+    {"retention", "raw_keep", T_DAYS, OFF(retention_raw_keep_days), "0", 0, 36500,
+     "fbl prune clears raw mail older than this; 0: keep it while its month is kept"},
 };
 
 static const char *const mailbox_keys[] = {"path", "feedback_type", "raw"};
+/* [vendor:NAME]: the forwarder checks the values (fbl/forward_loop.c documents them). */
+static const char *const vendor_keys[] = {
+    "type",           "url",         "token_file",      "password_file", "ca_file",
+    "batch_size",     "batch_bytes", "parallel",        "timeout",       "max_attempts",
+    "retry_max_wait", "redact",      "redact_key_file", "include_raw",   "learn",
+    "fuzzy_flag",     "fuzzy_weight"};
 
 /* The line of "[group]" and, when @key is set, of "key =" inside it; 0 if unknown. */
 static unsigned find_line(const char *text, const char *group, const char *key)
@@ -131,6 +186,21 @@ static bool parse_bytes(const char *v, guint64 *out)
     return false;
 }
 
+/* "180d", "26w", "180" (days) -> days */
+static bool parse_days(const char *v, guint64 *out)
+{
+    char *end = NULL;
+    guint64 n = g_ascii_strtoull(v, &end, 10);
+    if (end == v || n > G_MAXUINT32)
+        return false;
+    if (strcmp(end, "w") == 0)
+        n *= 7;
+    else if (strcmp(end, "d") != 0 && *end != '\0')
+        return false;
+    *out = n;
+    return true;
+}
+
 /* "200ms", "30s", "5m", "1h", "500" (ms) -> milliseconds */
 static bool parse_ms(const char *v, guint64 *out)
 {
@@ -155,13 +225,28 @@ static bool parse_ms(const char *v, guint64 *out)
     return false;
 }
 
+/* ADDRESS:PORT, or empty (off). */
+static bool check_listen(const fbl_config *c, const key_def *k, const char *v, GError **error,
+                         const char *text)
+{
+    g_autoptr(GError) local = NULL;
+    if (*v == '\0' || fbl_metrics_parse_listen(v, NULL, &local))
+        return true;
+    return fail(error, FBL_CONFIG_ERROR_VALUE, c, text, k->group, k->key, local->message);
+}
+
 static bool set_value(fbl_config *c, const key_def *k, const char *v, GError **error,
                       const char *text)
 {
     void *slot = (char *) c + k->offset;
     guint64 n = 0;
     switch (k->type) {
+    case T_LISTEN:
+        if (!check_listen(c, k, v, error, text))
+            return false;
+        /* fall through */
     case T_STRING:
+    case T_PATH:
         g_free(*(char **) slot);
         *(char **) slot = *v != '\0' ? g_strdup(v) : NULL;
         return true;
@@ -205,6 +290,11 @@ static bool set_value(fbl_config *c, const key_def *k, const char *v, GError **e
         if (!parse_ms(v, &n))
             return fail(error, FBL_CONFIG_ERROR_VALUE, c, text, k->group, k->key,
                         "expected a duration: a number with ms, s, m or h");
+        break;
+    case T_DAYS:
+        if (!parse_days(v, &n))
+            return fail(error, FBL_CONFIG_ERROR_VALUE, c, text, k->group, k->key,
+                        "expected a number of days: 180d, 26w or 180");
         break;
     }
     if (n < k->min || n > k->max) {
@@ -252,7 +342,7 @@ void fbl_config_free(fbl_config *c)
         return;
     for (size_t i = 0; i < G_N_ELEMENTS(keys); i++) {
         void *slot = (char *) c + keys[i].offset;
-        if (keys[i].type == T_STRING)
+        if (keys[i].type == T_STRING || keys[i].type == T_PATH || keys[i].type == T_LISTEN)
             g_free(*(char **) slot);
         else if (keys[i].type == T_STRV)
             g_strfreev(*(GStrv *) slot);
@@ -279,6 +369,31 @@ static bool known_group(const char *group)
             return true;
     }
     return false;
+}
+
+bool fbl_config_check_conninfo(const char *conninfo, GError **error)
+{
+    if (conninfo == NULL)
+        return true;
+    char *why = NULL;
+    PQconninfoOption *opts = PQconninfoParse(conninfo, &why);
+    if (opts == NULL) {
+        g_set_error(error, FBL_CONFIG_ERROR, FBL_CONFIG_ERROR_VALUE, "%s",
+                    why != NULL ? g_strchomp(why) : "not a libpq connection string");
+        PQfreemem(why);
+        return false;
+    }
+    bool has_password = false;
+    for (const PQconninfoOption *o = opts; o->keyword != NULL; o++)
+        has_password = has_password || (strcmp(o->keyword, "password") == 0 && o->val != NULL);
+    PQconninfoFree(opts);
+    if (has_password) {
+        g_set_error(error, FBL_CONFIG_ERROR, FBL_CONFIG_ERROR_VALUE,
+                    "holds a password: secrets come from files only; name a pgpass file with "
+                    "passfile=FILE instead");
+        return false;
+    }
+    return true;
 }
 
 static bool load_mailbox(fbl_config *c, GKeyFile *kf, const char *group, const char *text,
@@ -317,12 +432,22 @@ static bool load_mailbox(fbl_config *c, GKeyFile *kf, const char *group, const c
     return true;
 }
 
-static bool load_vendor(fbl_config *c, GKeyFile *kf, const char *group)
+static bool load_vendor(fbl_config *c, GKeyFile *kf, const char *group, const char *text,
+                        GError **error)
 {
+    if (group[strlen("vendor:")] == '\0')
+        return fail(error, FBL_CONFIG_ERROR_KEY, c, text, group, NULL, "a vendor needs a name");
+    g_auto(GStrv) ks = g_key_file_get_keys(kf, group, NULL, NULL);
+    for (size_t i = 0; ks != NULL && ks[i] != NULL; i++) {
+        bool known = false;
+        for (size_t j = 0; j < G_N_ELEMENTS(vendor_keys); j++)
+            known = known || strcmp(ks[i], vendor_keys[j]) == 0;
+        if (!known)
+            return fail(error, FBL_CONFIG_ERROR_KEY, c, text, group, ks[i], "unknown key");
+    }
     fbl_vendor_config *v = g_new0(fbl_vendor_config, 1);
     v->name = g_strdup(group + strlen("vendor:"));
     v->keys = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-    g_auto(GStrv) ks = g_key_file_get_keys(kf, group, NULL, NULL);
     for (size_t i = 0; ks != NULL && ks[i] != NULL; i++)
         g_hash_table_insert(v->keys, g_strdup(ks[i]),
                             g_key_file_get_string(kf, group, ks[i], NULL));
@@ -336,7 +461,7 @@ static bool load_group(fbl_config *c, GKeyFile *kf, const char *group, const cha
     if (g_str_has_prefix(group, "mailbox:"))
         return load_mailbox(c, kf, group, text, error);
     if (g_str_has_prefix(group, "vendor:"))
-        return load_vendor(c, kf, group);
+        return load_vendor(c, kf, group, text, error);
     if (!known_group(group))
         return fail(error, FBL_CONFIG_ERROR_KEY, c, text, group, NULL, "unknown group");
     g_auto(GStrv) ks = g_key_file_get_keys(kf, group, NULL, NULL);
@@ -377,6 +502,11 @@ fbl_config *fbl_config_load(const char *path, GError **error)
     for (size_t i = 0; groups[i] != NULL; i++) {
         if (!load_group(c, kf, groups[i], text, error))
             return NULL;
+    }
+    g_autoptr(GError) bad = NULL;
+    if (!fbl_config_check_conninfo(c->pg_conninfo, &bad)) {
+        fail(error, FBL_CONFIG_ERROR_VALUE, c, text, "postgres", "conninfo", bad->message);
+        return NULL;
     }
     return g_steal_pointer(&c);
 }
@@ -422,6 +552,8 @@ static void print_value(const fbl_config *c, const key_def *k, GString *out)
     const void *slot = (const char *) c + k->offset;
     switch (k->type) {
     case T_STRING:
+    case T_PATH:
+    case T_LISTEN:
         g_string_append(out, *(char *const *) slot ? *(char *const *) slot : "");
         break;
     case T_STRV: {
@@ -444,6 +576,9 @@ static void print_value(const fbl_config *c, const key_def *k, GString *out)
         break;
     case T_MS:
         g_string_append_printf(out, "%ums", *(const unsigned *) slot);
+        break;
+    case T_DAYS:
+        g_string_append_printf(out, "%ud", *(const unsigned *) slot);
         break;
     }
 }
@@ -489,4 +624,60 @@ const char **fbl_config_vendor_names(const fbl_config *c)
     for (guint i = 0; i < c->vendors->len; i++)
         names[i] = ((const fbl_vendor_config *) g_ptr_array_index(c->vendors, i))->name;
     return names;
+}
+
+bool fbl_config_error_at(const fbl_config *c, const char *group, const char *key, GError **error,
+                         const char *format, ...)
+{
+    va_list ap;
+    va_start(ap, format);
+    g_autofree char *why = g_strdup_vprintf(format, ap);
+    va_end(ap);
+    g_autofree char *text = NULL;
+    if (c->file != NULL && !g_file_get_contents(c->file, &text, NULL, NULL))
+        text = NULL;
+    return fail(error, FBL_CONFIG_ERROR_VALUE, c, text, group, key, why);
+}
+
+/* What the table of fixed keys says about the keys of [mailbox:NAME]. */
+static const struct {
+    const char *key;
+    key_type type;
+    const char *def;
+    const char *help;
+} mailbox_docs[] = {
+    {"path", T_PATH, "", "the Maildir (required)"},
+    {"feedback_type", T_STRING, "abuse",
+     "when a mail does not say: abuse, fraud, virus, other, not-spam, opt-out, auth-failure"},
+    {"raw", T_BOOL, "false", "every mail is the spam itself, not a report"},
+};
+
+static void print_row(GString *out, const char *group, const char *key, const char *type,
+                      const char *def, const char *range, const char *help)
+{
+    g_string_append_printf(out, "%s\t%s\t%s\t%s\t%s\t%s\n", group, key, type, def, range, help);
+}
+
+void fbl_config_print_table(GString *out)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(keys); i++) {
+        const key_def *k = &keys[i];
+        g_autofree char *range = NULL;
+        if (k->type == T_UINT || k->type == T_BYTES || k->type == T_MS || k->type == T_DAYS)
+            range = g_strdup_printf("%" G_GUINT64_FORMAT "..%" G_GUINT64_FORMAT, k->min, k->max);
+        print_row(out, k->group, k->key, type_names[k->type], k->def, range ? range : "", k->help);
+    }
+    for (size_t i = 0; i < G_N_ELEMENTS(mailbox_keys); i++) {
+        size_t d = 0;
+        while (d < G_N_ELEMENTS(mailbox_docs) && strcmp(mailbox_docs[d].key, mailbox_keys[i]) != 0)
+            d++;
+        if (d == G_N_ELEMENTS(mailbox_docs))
+            print_row(out, "mailbox:NAME", mailbox_keys[i], "?", "", "", "undocumented");
+        else
+            print_row(out, "mailbox:NAME", mailbox_keys[i], type_names[mailbox_docs[d].type],
+                      mailbox_docs[d].def, "", mailbox_docs[d].help);
+    }
+    for (size_t i = 0; i < G_N_ELEMENTS(vendor_keys); i++)
+        print_row(out, "vendor:NAME", vendor_keys[i], "vendor", "", "",
+                  "checked by the forwarder (see fbl.conf(5))");
 }

@@ -11,14 +11,19 @@
  *   [postgres]        conninfo
  *   [mailbox:NAME]    path, feedback_type, raw          (one per mailbox)
  *   [limits]          max_mail_bytes, max_mime_depth, max_mime_parts,
- *                     max_headers, max_header_bytes
+ *                     max_headers, max_header_bytes, reports_per_reporter_per_hour
  *   [parse]           trusted_networks, trusted_hosts, authserv_id
- *   [watch]           connect, window, window_bytes, ack_timeout
+ *   [watch]           connect, window, window_bytes, ack_timeout,
+ *                     curve_secret_file, curve_server_public_file, allow_plaintext
  *   [sink]            bind, batch_max_mails, batch_max_bytes, batch_max_wait,
- *                     retry_max_wait, store_raw
- *   [vendor:NAME]     type, url, token_file, …          (issue 5)
- *   [log]             level
- * Secrets are never values: only *_file keys name them. The only
+ *                     retry_max_wait, store_raw, curve_secret_file,
+ *                     curve_clients_dir, allow_plaintext
+ *   [vendor:NAME]     type, url, token_file, …  (keys: config.c; values: forward_loop.c)
+ *   [log]             level, file
+ *   [metrics]         listen, watch, sink, forward      (ADDRESS:PORT; empty: off)
+ *   [retention]       keep, raw_keep                    (days; fbl prune)
+ * Secrets are never values: only *_file keys name them (a password in
+ * [postgres] conninfo is refused: libpq's passfile= names a pgpass file). The only
  * environment variable read is FBL_CONFIG (the file when --config is absent).
  */
 #ifndef FBL_CONFIG_H
@@ -63,6 +68,7 @@ typedef struct fbl_config {
     size_t max_mail_bytes;
     unsigned max_mime_depth, max_mime_parts, max_headers;
     size_t max_header_bytes;
+    unsigned reports_per_reporter_per_hour; /* 0: no limit */
     GStrv trusted_networks, trusted_hosts;
     char *authserv_id;
     /* [watch] */
@@ -77,8 +83,18 @@ typedef struct fbl_config {
     unsigned sink_batch_max_wait_ms;
     unsigned sink_retry_max_wait_ms;
     bool sink_store_raw;
+    /* CURVE between watchers and sinks (curve.h); NULL: not set */
+    char *watch_curve_secret_file, *watch_curve_server_public_file;
+    bool watch_allow_plaintext;
+    char *sink_curve_secret_file, *sink_curve_clients_dir;
+    bool sink_allow_plaintext;
     /* [log] */
     GLogLevelFlags log_level;
+    char *log_file; /* NULL: stderr */
+    /* [metrics]: ADDRESS:PORT, NULL when off */
+    char *metrics_listen, *metrics_watch, *metrics_sink, *metrics_forward;
+    /* [retention]: days; 0 = keep */
+    unsigned retention_keep_days, retention_raw_keep_days;
 } fbl_config;
 
 /*
@@ -106,6 +122,33 @@ const fbl_mailbox_config *fbl_config_find_mailbox(const fbl_config *config, cons
  * the ones not set in the file (--print-config)
  */
 void fbl_config_print(const fbl_config *config, GString *out);
+
+/*
+ * fbl_config_print_table - the key table, one key a line, tab-separated:
+ * group, key, unit (string, list, number, size, duration, boolean, level,
+ * path, address; "vendor" for keys the forwarder checks), default, range,
+ * help. [mailbox:NAME] and [vendor:NAME] keys come last. For the test that
+ * keeps etc/fbl.conf.example and fbl.conf(5) in step with the code.
+ */
+void fbl_config_print_table(GString *out);
+
+/*
+ * fbl_config_error_at - set an FBL_CONFIG_ERROR_VALUE that names the file,
+ * the line of @key in [@group] (0 when it is not in the file) and the key,
+ * for values checked after loading (key files, endpoints)
+ *
+ * Returns: false, always.
+ */
+bool fbl_config_error_at(const fbl_config *config, const char *group, const char *key,
+                         GError **error, const char *format, ...) G_GNUC_PRINTF(5, 6);
+
+/*
+ * fbl_config_check_conninfo - @conninfo parses and holds no password
+ * (secrets come from files: passfile=)
+ *
+ * Returns: true, or false with FBL_CONFIG_ERROR_VALUE.
+ */
+bool fbl_config_check_conninfo(const char *conninfo, GError **error);
 
 /* fbl_config_vendor_names - (transfer container) NULL-terminated vendor names */
 const char **fbl_config_vendor_names(const fbl_config *config);

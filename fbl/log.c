@@ -1,11 +1,17 @@
 /* log.c - key=value log lines on stderr */
 #include "fbl/log.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <string.h>
 #include <unistd.h>
 
 static GLogLevelFlags min_level = G_LOG_LEVEL_MESSAGE;
+/* Where lines go: stderr, or the [log] file (reopened onto the same number). */
+static int log_fd = STDERR_FILENO;
+static char *log_path;
+static GMutex reopen_lock;
 
 static const char *level_name(GLogLevelFlags level)
 {
@@ -90,7 +96,7 @@ static GLogWriterOutput writer(GLogLevelFlags level, const GLogField *fields, gs
         append_value(line, fields[i].value, fields[i].length);
     }
     g_string_append_c(line, '\n');
-    ssize_t rc = write(STDERR_FILENO, line->str, line->len);
+    ssize_t rc = write(log_fd, line->str, line->len);
     g_string_free(line, TRUE);
     return rc < 0 ? G_LOG_WRITER_UNHANDLED : G_LOG_WRITER_HANDLED;
 }
@@ -99,6 +105,55 @@ void fbl_log_init(GLogLevelFlags level)
 {
     min_level = level;
     g_log_set_writer_func(writer, NULL, NULL);
+}
+
+static int open_log(const char *path)
+{
+    return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+}
+
+bool fbl_log_open_file(const char *path, GError **error)
+{
+    int fd = open_log(path);
+    if (fd < 0) {
+        int e = errno;
+        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(e), "log file %s: %s", path,
+                    g_strerror(e));
+        return false;
+    }
+    g_mutex_lock(&reopen_lock);
+    g_free(log_path);
+    log_path = g_strdup(path);
+    if (log_fd == STDERR_FILENO) {
+        log_fd = fd;
+    } else {
+        (void) dup2(fd, log_fd);
+        close(fd);
+    }
+    g_mutex_unlock(&reopen_lock);
+    return true;
+}
+
+bool fbl_log_reopen(void)
+{
+    g_mutex_lock(&reopen_lock);
+    int fd = log_path != NULL ? open_log(log_path) : -1, e = errno;
+    /* dup2 swaps the file under the same number atomically: a line being
+     * written by another thread goes wholly to the old file or the new one. */
+    if (fd >= 0) {
+        (void) dup2(fd, log_fd);
+        close(fd);
+    }
+    g_autofree char *path = g_strdup(log_path);
+    g_mutex_unlock(&reopen_lock);
+    if (path == NULL)
+        return false;
+    if (fd < 0)
+        g_warning("cannot reopen the log file %s (still writing to the old one): %s", path,
+                  g_strerror(e));
+    else
+        g_message("log file reopened: %s", path);
+    return fd >= 0;
 }
 
 const char *fbl_log_level_to_string(GLogLevelFlags level)

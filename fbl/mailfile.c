@@ -99,5 +99,7 @@ fbl_parse_result *fbl_mailfile_parse(const fbl_parser *parser, const fbl_mailfil
 {
     if (mail->data == NULL)
         return fbl_parser_too_large(parser, mail->mail_id, mail->size, meta);
-    return fbl_parser_parse(parser, mail->data->data, mail->data->len, meta);
+    /* An empty file has no buffer (data is NULL): hand the parser "", never NULL. */
+    const guint8 *bytes = mail->data->len > 0 ? mail->data->data : (const guint8 *) "";
+    return fbl_parser_parse(parser, bytes, mail->data->len, meta);
 }

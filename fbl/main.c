@@ -21,6 +21,7 @@ static const struct {
     {"prune", fbl_cmd_prune, "drop whole months of old data"},
     {"migrate", fbl_cmd_migrate, "apply the database schema migrations"},
     {"reparse", fbl_cmd_reparse, "re-run today's parsers over stored raw mail"},
+    {"keygen", fbl_cmd_keygen, "make a CURVE key pair for encrypted watcher-sink links"},
 };
 
 static void usage(FILE *out)

@@ -8,8 +8,10 @@
 #include <gio/gio.h>
 #include <zmq.h>
 
+#include "fbl/curve.h"
 #include "fbl/daemon.h"
 #include "fbl/log.h"
+#include "fbl/metrics.h"
 #include "fbl/wire.h"
 #include "sink/batch.h"
 #include "sink/pg.h"
@@ -21,6 +23,7 @@
 struct fbl_sink_loop {
     const fbl_config *config;
     void *sock;
+    fbl_curve *curve; /* CURVE: the ZAP handler and the handshake monitor */
     fbl_pg *pg;
     const char **vendors;
     bool migrated;
@@ -51,6 +54,7 @@ static void pg_failed(fbl_sink_loop *s, const char *what, const GError *error)
     s->backoff_ms = fbl_backoff_next(s->backoff_ms, RETRY_INITIAL_MS,
                                      s->config->sink_retry_max_wait_ms);
     s->retry_at = fbl_now_ms() + s->backoff_ms;
+    fbl_metrics_pg_error("sink", fbl_pg_error_is_transient(error));
     if (fbl_pg_error_is_transient(error))
         g_warning("%s failed (retry in %ums): %s", what, s->backoff_ms, error->message);
     else
@@ -65,7 +69,10 @@ static bool ensure_pg(fbl_sink_loop *s)
     if (s->pg == NULL) {
         fbl_pg_options o = {.conninfo = s->config->pg_conninfo,
                             .vendors = s->vendors,
-                            .store_raw = s->config->sink_store_raw};
+                            .store_raw = s->config->sink_store_raw,
+                            .set_reporter_limit = true,
+                            .reports_per_reporter_per_hour =
+                                s->config->reports_per_reporter_per_hour};
         s->pg = fbl_pg_new(&o, &error);
         if (s->pg == NULL) {
             pg_failed(s, "connecting to PostgreSQL", error);
@@ -90,6 +97,9 @@ static void send_acks(fbl_sink_loop *s)
     for (guint i = 0; i < fbl_batch_mails(s->batch); i++) {
         const fbl_sink_mail *m = fbl_batch_get(s->batch, i);
         GPtrArray *routes = g_hash_table_lookup(s->routes, m->mail_id);
+        fbl_log_event(G_LOG_LEVEL_INFO, m->mail_id, "stored",
+                      "batch=%" G_GUINT64_FORMAT " reports=%u", s->stats.batches + 1,
+                      m->reports->len);
         for (guint j = 0; routes != NULL && j < routes->len; j++) {
             g_autoptr(GPtrArray) ack = fbl_wire_encode_ack(m->mail_id);
             g_ptr_array_insert(ack, 0, g_bytes_ref(g_ptr_array_index(routes, j)));
@@ -113,6 +123,8 @@ static bool flush(fbl_sink_loop *s)
     s->stats.batches++;
     s->stats.mails += mails;
     s->stats.reports += reports;
+    fbl_metrics_sink_batch(mails, reports, fbl_batch_bytes(s->batch),
+                           (double) (fbl_now_ms() - t0) / 1000.0);
     const fbl_sink_mail *first = fbl_batch_get(s->batch, 0);
     fbl_log_event(G_LOG_LEVEL_INFO, first->mail_id, "pg_commit",
                   "batch=%" G_GUINT64_FORMAT " mails=%u reports=%u bytes=%zu ms=%" G_GINT64_FORMAT,
@@ -141,6 +153,7 @@ static void take_message(fbl_sink_loop *s, GPtrArray *frames)
     fbl_sink_mail *m = fbl_wire_decode_mail(frames, &error);
     if (m == NULL) {
         s->stats.bad++;
+        fbl_metrics_sink_bad_message();
         g_warning("a watcher sent a message that does not decode: %s", error->message);
         reply_bad(s, route, error->message);
         g_bytes_unref(route);
@@ -222,6 +235,7 @@ bool fbl_sink_loop_run(fbl_sink_loop *s, GError **error)
 {
     bool done = false;
     while (!done) {
+        fbl_daemon_alive(FBL_DAEMON_LOOP_SINK);
         if (!turn(s, &done, error))
             return false;
         if (fbl_daemon_stopping() && s->pg == NULL)
@@ -250,8 +264,15 @@ fbl_sink_loop *fbl_sink_loop_new(const fbl_config *config, void *zmq_context,
     int64_t max = fbl_wire_max_message(config->max_mail_bytes);
     if (zmq_setsockopt(s->sock, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
         zmq_setsockopt(s->sock, ZMQ_RCVHWM, &hwm, sizeof hwm) != 0 ||
-        zmq_setsockopt(s->sock, ZMQ_MAXMSGSIZE, &max, sizeof max) != 0 ||
-        zmq_bind(s->sock, endpoint) != 0) {
+        zmq_setsockopt(s->sock, ZMQ_MAXMSGSIZE, &max, sizeof max) != 0) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "zmq_setsockopt: %s",
+                    zmq_strerror(errno));
+        return NULL;
+    }
+    s->curve = fbl_curve_server_new(config, zmq_context, s->sock, endpoint, error);
+    if (s->curve == NULL)
+        return NULL;
+    if (zmq_bind(s->sock, endpoint) != 0) {
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "bind %s: %s", endpoint,
                     zmq_strerror(errno));
         return NULL;
@@ -265,6 +286,7 @@ void fbl_sink_loop_free(fbl_sink_loop *s)
         return;
     if (s->sock != NULL)
         zmq_close(s->sock);
+    fbl_curve_free(s->curve);
     fbl_pg_free(s->pg);
     fbl_batch_free(s->batch);
     g_hash_table_unref(s->routes);

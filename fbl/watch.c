@@ -10,10 +10,12 @@
 #include <gio/gio.h>
 #include <zmq.h>
 
+#include "fbl/curve.h"
 #include "fbl/daemon.h"
 #include "fbl/log.h"
 #include "fbl/mailfile.h"
 #include "fbl/maildir.h"
+#include "fbl/metrics.h"
 #include "fbl/wire.h"
 
 /* A pause before retrying a send the socket refused (no sink connected yet). */
@@ -45,6 +47,7 @@ struct fbl_watch {
     const fbl_config *config;
     const fbl_parser *parser;
     void *sock;
+    fbl_curve *curve; /* CURVE keys and the handshake monitor, when encrypted */
     int ino;
     GPtrArray *boxes;    /* box * */
     GQueue pending;      /* queued * */
@@ -121,6 +124,7 @@ static bool send_flight(fbl_watch *w, flight *f)
     }
     if (f->sent) {
         w->stats.resends++;
+        fbl_metrics_watch_resend();
         f->resends++;
         fbl_log_event(G_LOG_LEVEL_MESSAGE, f->mail_id, "resend", "no ack within %ums (resend %u)",
                       w->config->watch_ack_timeout_ms, f->resends);
@@ -181,6 +185,7 @@ static void take(fbl_watch *w, queued *q)
     w->stats.mails_sent++;
     w->stats.reports += res->reports->len;
     w->stats.rejects += res->reject != NULL;
+    fbl_metrics_watch_mail(meta.mailbox, res);
     if (res->reject != NULL)
         fbl_log_event(G_LOG_LEVEL_INFO, f->mail_id, "parse", "mailbox=%s reject=%s size=%zu",
                       meta.mailbox, fbl_reject_reason_to_string(res->reject->reason), mail.size);
@@ -213,6 +218,7 @@ static void on_ack(fbl_watch *w, const char *mail_id)
     fbl_log_event(G_LOG_LEVEL_INFO, mail_id, "ack", "committed; retired %u file(s) to cur/",
                   f->files->len);
     w->stats.acked++;
+    fbl_metrics_watch_acked();
     w->flight_bytes -= f->bytes;
     g_hash_table_remove(w->flights, mail_id);
 }
@@ -303,6 +309,9 @@ bool fbl_watch_run(fbl_watch *w, unsigned drain_ms, bool until_idle, GError **er
     scan_all(w);
     int64_t drain_until = 0;
     for (;;) {
+        fbl_daemon_alive(FBL_DAEMON_LOOP_WATCH);
+        fbl_metrics_watch_window(g_hash_table_size(w->flights), w->flight_bytes,
+                                 g_queue_get_length(&w->pending));
         bool stopping = fbl_daemon_stopping();
         if (stopping && drain_until == 0) {
             drain_until = fbl_now_ms() + drain_ms;
@@ -368,6 +377,9 @@ static bool open_socket(fbl_watch *w, void *ctx, const char *const *endpoints, G
                     zmq_strerror(errno));
         return false;
     }
+    w->curve = fbl_curve_client_new(w->config, ctx, w->sock, endpoints, error);
+    if (w->curve == NULL)
+        return false;
     for (size_t i = 0; endpoints != NULL && endpoints[i] != NULL; i++) {
         if (zmq_connect(w->sock, endpoints[i]) != 0) {
             g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "connect %s: %s",
@@ -411,6 +423,7 @@ void fbl_watch_free(fbl_watch *w)
         return;
     if (w->sock != NULL)
         zmq_close(w->sock);
+    fbl_curve_free(w->curve);
     if (w->ino >= 0)
         close(w->ino);
     g_queue_clear_full(&w->pending, (GDestroyNotify) queued_free);

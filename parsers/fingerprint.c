@@ -29,8 +29,8 @@ static bool erased(const char *word, GHashTable *erase_words)
     return g_hash_table_contains(erase_words, word);
 }
 
-/* One whitespace-separated token into zero or more normalized words. */
-static void add_token(GString *out, const char *tok, GHashTable *erase_words)
+/* One whitespace-separated token into zero or more normalized words; @word: scratch. */
+static void add_token(GString *out, const char *tok, GHashTable *erase_words, GString *word)
 {
     if (strstr(tok, "://") != NULL || g_str_has_prefix(tok, "www.")) {
         g_autofree char *host = NULL;
@@ -39,7 +39,8 @@ static void add_token(GString *out, const char *tok, GHashTable *erase_words)
         g_free(fbl_url_normalize(with_scheme, &host)); /* only the host is kept */
         if (host != NULL) {
             g_autofree char *site = last_two_labels(host);
-            g_string_append_printf(out, "%s ", site);
+            g_string_append(out, site);
+            g_string_append_c(out, ' ');
         }
         return;
     }
@@ -47,18 +48,100 @@ static void add_token(GString *out, const char *tok, GHashTable *erase_words)
         g_string_append(out, "@ ");
         return;
     }
-    GString *word = g_string_new(NULL);
+    g_string_truncate(word, 0);
     bool digit = false;
-    for (const char *p = tok; *p != '\0'; p = g_utf8_next_char(p)) {
+    for (const char *p = tok; *p != '\0';) {
+        unsigned char b = (unsigned char) *p;
+        if (b < 0x80) { /* ASCII: g_unichar_isdigit/isalnum answer as g_ascii_* do */
+            digit = digit || g_ascii_isdigit(b);
+            if (g_ascii_isalnum(b))
+                g_string_append_c(word, (char) b);
+            p++;
+            continue;
+        }
         gunichar c = g_utf8_get_char(p);
         if (g_unichar_isdigit(c))
             digit = true;
         if (word_char(c))
             g_string_append_unichar(word, c);
+        p = g_utf8_next_char(p);
     }
-    if (word->len > 0 && !erased(word->str, erase_words))
-        g_string_append_printf(out, "%s ", digit ? "#" : word->str);
-    g_string_free(word, TRUE);
+    if (word->len > 0 && !erased(word->str, erase_words)) {
+        g_string_append(out, digit ? "#" : word->str);
+        g_string_append_c(out, ' ');
+    }
+}
+
+/* The tokens of @line, cut in place: what g_strsplit_set() would give, without copies. */
+static void add_tokens(GString *out, char *line, GHashTable *erase_words, GString *word)
+{
+    static const char separators[] = " \t\r\f\v\"'<>()[]{}";
+    for (char *p = line;;) {
+        size_t n = strcspn(p, separators);
+        char end = p[n];
+        p[n] = '\0';
+        if (n > 0)
+            add_token(out, p, erase_words, word);
+        if (end == '\0')
+            return;
+        p += n + 1;
+    }
+}
+
+static void append_ascii_lower(GString *out, const char *p, const char *end)
+{
+    for (; p < end; p++)
+        g_string_append_c(out, g_ascii_tolower(*p));
+}
+
+/*
+ * g_utf8_casefold(g_utf8_normalize(@valid, -1, G_NORMALIZE_NFKC)), for less:
+ * NFKC leaves ASCII as it is and never joins an ASCII character to what comes
+ * before it, and case folding goes character by character, so the text can be
+ * done piece by piece. ASCII is only lowered; each piece that holds non-ASCII
+ * characters is normalized and folded with the ASCII character before it (a
+ * combining mark may join that one), running on over ASCII gaps shorter than
+ * FOLD_GAP bytes so that words of non-Latin text are not normalized one by one.
+ */
+#define FOLD_GAP 64
+
+static bool is_ascii_byte(char c)
+{
+    return (unsigned char) c < 0x80;
+}
+
+static char *nfkc_casefold(const char *valid)
+{
+    GString *out = g_string_sized_new(strlen(valid) + 16);
+    const char *p = valid;
+    while (*p != '\0') {
+        const char *q = p;
+        while (*q != '\0' && is_ascii_byte(*q))
+            q++;
+        if (*q == '\0') {
+            append_ascii_lower(out, p, q);
+            break;
+        }
+        const char *start = q > p ? q - 1 : q;
+        append_ascii_lower(out, p, start);
+        const char *end = q;
+        for (;;) {
+            while (*end != '\0' && !is_ascii_byte(*end))
+                end++;
+            const char *gap = end;
+            while (*gap != '\0' && is_ascii_byte(*gap) && gap - end < FOLD_GAP)
+                gap++;
+            if (*gap == '\0' || is_ascii_byte(*gap))
+                break; /* the end, or a long ASCII gap: the piece ends at @end */
+            end = gap;
+        }
+        g_autofree char *nfkc = g_utf8_normalize(start, end - start, G_NORMALIZE_NFKC);
+        g_autofree char *folded = g_utf8_casefold(nfkc != NULL ? nfkc : start,
+                                                  nfkc != NULL ? -1 : end - start);
+        g_string_append(out, folded);
+        p = end;
+    }
+    return g_string_free(out, FALSE);
 }
 
 char *fbl_fingerprint_normalize(const char *text, const GPtrArray *erase_words)
@@ -67,24 +150,22 @@ char *fbl_fingerprint_normalize(const char *text, const GPtrArray *erase_words)
         return g_strdup("");
     size_t len = strnlen(text, FBL_FINGERPRINT_MAX_TEXT);
     g_autofree char *valid = g_utf8_make_valid(text, (gssize) len);
-    g_autofree char *nfkc = g_utf8_normalize(valid, -1, G_NORMALIZE_NFKC);
-    g_autofree char *folded = g_utf8_casefold(nfkc != NULL ? nfkc : valid, -1);
+    g_autofree char *folded = nfkc_casefold(valid);
     g_autoptr(GHashTable) erase = g_hash_table_new(g_str_hash, g_str_equal);
     for (guint i = 0; erase_words != NULL && i < erase_words->len; i++)
         g_hash_table_add(erase, g_ptr_array_index(erase_words, i));
     GString *out = g_string_new(NULL);
-    g_auto(GStrv) lines = g_strsplit(folded, "\n", -1);
-    for (size_t i = 0; lines[i] != NULL; i++) {
-        const char *line = lines[i];
+    g_autoptr(GString) word = g_string_new(NULL);
+    /* Line by line, cut in place (the separators are ASCII: never inside a UTF-8 sequence). */
+    for (char *line = folded; line != NULL;) {
+        char *nl = strchr(line, '\n');
+        if (nl != NULL)
+            *nl = '\0';
         while (g_ascii_isspace(*line))
             line++;
-        if (*line == '>') /* quoted text is the reporter's, not the spammer's */
-            continue;
-        g_auto(GStrv) toks = g_strsplit_set(line, " \t\r\f\v\"'<>()[]{}", -1);
-        for (size_t j = 0; toks[j] != NULL; j++) {
-            if (*toks[j] != '\0')
-                add_token(out, toks[j], erase);
-        }
+        if (*line != '>') /* quoted text is the reporter's, not the spammer's */
+            add_tokens(out, line, erase, word);
+        line = nl != NULL ? nl + 1 : NULL;
     }
     if (out->len > 0)
         g_string_truncate(out, out->len - 1);

@@ -91,11 +91,65 @@ static void add_report(fbl_parse_ctx *c, fbl_original *orig, unsigned depth)
 }
 
 /* Mails inside a TNEF container: attachments named *.eml, or that parse as mail. */
+#define TNEF_SIGNATURE      0x223E9F78u
+#define TNEF_MAX_ATTRIBUTES 10000
+
+static guint32 le32(const guint8 *p)
+{
+    return (guint32) p[0] | (guint32) p[1] << 8 | (guint32) p[2] << 16 | (guint32) p[3] << 24;
+}
+
+/*
+ * The TNEF stream reduced to what fbl reads - the version, and each
+ * attachment's start, title and data - after checking its framing: the
+ * signature, and every attribute's level, length and checksum. libytnef
+ * prints to stdout on malformed input and parses MAPI property blocks fbl
+ * has no use for: it only ever sees this clean, minimal copy. NULL when the
+ * framing is broken.
+ */
+static GByteArray *tnef_minimal(const guint8 *d, size_t n)
+{
+    static const guint32 kept[] = {0x00089006 /* attTnefVersion */,
+                                   0x00069002 /* attAttachRenddata */,
+                                   0x00018010 /* attAttachTitle */,
+                                   0x0006800F /* attAttachData */};
+    if (n < 6 || le32(d) != TNEF_SIGNATURE)
+        return NULL;
+    GByteArray *out = g_byte_array_new();
+    g_byte_array_append(out, d, 6);
+    size_t p = 6;
+    for (unsigned count = 0; p < n; count++) {
+        if (count >= TNEF_MAX_ATTRIBUTES || n - p < 9 || (d[p] != 1 && d[p] != 2))
+            goto broken;
+        guint32 id = le32(d + p + 1), len = le32(d + p + 5);
+        if (len == 0 || n - p - 9 < (size_t) len + 2)
+            goto broken;
+        const guint8 *data = d + p + 9;
+        guint32 sum = 0;
+        for (guint32 i = 0; i < len; i++)
+            sum += data[i];
+        if ((sum & 0xffff) != ((guint32) data[len] | (guint32) data[len + 1] << 8))
+            goto broken;
+        for (size_t k = 0; k < G_N_ELEMENTS(kept); k++) {
+            if (id == kept[k])
+                g_byte_array_append(out, d + p, 9 + len + 2);
+        }
+        p += 9 + (size_t) len + 2;
+    }
+    return out;
+broken:
+    g_byte_array_unref(out);
+    return NULL;
+}
+
 static void take_tnef(fbl_parse_ctx *c, GMimePart *part, unsigned depth)
 {
-    g_autoptr(GByteArray) bytes = fbl_mime_part_bytes(part);
-    if (bytes->len == 0 || bytes->len > (guint) G_MAXLONG)
+    g_autoptr(GByteArray) raw = fbl_mime_part_bytes(part);
+    g_autoptr(GByteArray) bytes = tnef_minimal(raw->data, raw->len);
+    if (bytes == NULL || bytes->len > (guint) G_MAXLONG) {
+        fbl_strv_add_unique(c->budget.warnings, "tnef: winmail.dat is not well-formed TNEF");
         return;
+    }
     TNEFStruct tnef;
     TNEFInitialize(&tnef);
     tnef.Debug = 0; /* TNEFInitialize() leaves it unset; non-zero prints to stdout */

@@ -114,14 +114,14 @@ bool fbl_parse_looks_like_mail(GMimeMessage *m)
  * The size of a parsed message as GMime writes it: line ends count one byte
  * (LF), so a CRLF and an LF copy of one message have one size. (GMime's
  * write_to_stream returns the bytes before its newline filter: measure
- * what was written instead.)
+ * what was written instead, into a null stream, which only counts it.)
  */
 static int64_t serialized_size(GMimeObject *obj)
 {
-    g_autoptr(GMimeStream) mem = g_mime_stream_mem_new();
-    if (g_mime_object_write_to_stream(obj, NULL, mem) < 0)
+    g_autoptr(GMimeStream) null = g_mime_stream_null_new();
+    if (g_mime_object_write_to_stream(obj, NULL, null) < 0)
         return -1;
-    return (int64_t) g_mime_stream_length(mem);
+    return (int64_t) GMIME_STREAM_NULL(null)->written;
 }
 
 bool fbl_parse_load_bytes(fbl_parse_ctx *c, const char *bytes, size_t len, unsigned depth,

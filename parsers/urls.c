@@ -26,7 +26,8 @@ char *fbl_url_normalize(const char *url, char **host)
     if (u == NULL)
         return NULL;
     const char *h = g_uri_get_host(u);
-    if (h == NULL || *h == '\0' || strpbrk(h, " \t<>\"'") != NULL) {
+    /* A host is a name or an address literal: never a path, an escape or a userinfo. */
+    if (h == NULL || *h == '\0' || strpbrk(h, " \t<>\"'/\\%@?#") != NULL) {
         g_uri_unref(u);
         return NULL;
     }
@@ -111,15 +112,23 @@ static bool looks_obfuscated(const char *p, const char *end)
     return false;
 }
 
+/* Whether a link or an obfuscation mark may start at @c: h, f, w in either case, [ or (.
+ * Inline arithmetic, not g_ascii_tolower(): this runs for every byte of every body. */
+static bool may_start_link(char c)
+{
+    char lower = (char) (c | 0x20); /* only 'H' and 'h' give 'h', and so on */
+    return lower == 'h' || lower == 'f' || lower == 'w' || c == '[' || c == '(';
+}
+
 void fbl_urls_scan_text(fbl_urls *urls, const char *text, size_t len)
 {
     const char *p = text, *end = text + len;
     while (p < end) {
-        char c = g_ascii_tolower(*p);
-        if (c != 'h' && c != 'f' && c != 'w' && c != '[' && c != '(') {
+        if (!may_start_link(*p)) {
             p++;
             continue;
         }
+        char c = g_ascii_tolower(*p);
         if (!urls->obfuscated && looks_obfuscated(p, end))
             urls->obfuscated = true;
         size_t n = prefix_len(p, end);

@@ -30,6 +30,8 @@ struct fbl_pg {
     PGconn *conn;
     char *vendors; /* the vendors as a text[] literal */
     bool store_raw;
+    /* The session's fbl.reports_per_reporter_per_hour, or NULL: the database's. */
+    char *reporter_limit;
     bool staging;       /* this connection has its staging tables */
     GHashTable *months; /* month start (gint64 seconds) -> present: partitions made */
 };
@@ -168,6 +170,8 @@ fbl_pg *fbl_pg_new(const fbl_pg_options *options, GError **error)
     fbl_pg *pg = g_new0(fbl_pg, 1);
     pg->conn = conn;
     pg->store_raw = options->store_raw;
+    if (options->set_reporter_limit)
+        pg->reporter_limit = g_strdup_printf("%u", options->reports_per_reporter_per_hour);
     pg->months = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
     GString *vendors = g_string_new("{");
     for (size_t i = 0; options->vendors != NULL && options->vendors[i] != NULL; i++) {
@@ -187,6 +191,7 @@ void fbl_pg_free(fbl_pg *pg)
         return;
     PQfinish(pg->conn);
     g_free(pg->vendors);
+    g_free(pg->reporter_limit);
     g_hash_table_unref(pg->months);
     g_free(pg);
 }
@@ -244,6 +249,19 @@ static bool ensure_ready(fbl_pg *pg, GError **error)
             g_prefix_error(&local, "the schema is missing or old (run fbl migrate): ");
         g_propagate_error(error, local);
         return false;
+    }
+    if (pg->reporter_limit != NULL) {
+        /* A session setting: it goes with the connection, so it is set again here. */
+        const char *params[] = {pg->reporter_limit};
+        PGresult *res = PQexecParams(
+            pg->conn, "SELECT set_config('fbl.reports_per_reporter_per_hour', $1, false)", 1, NULL,
+            params, NULL, NULL, 0);
+        bool ok = res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK;
+        if (!ok)
+            set_error(pg, res, "set the reporter limit", error);
+        PQclear(res);
+        if (!ok)
+            return false;
     }
     pg->staging = true;
     return true;
@@ -421,8 +439,11 @@ static bool ensure_month(fbl_pg *pg, gint64 t, GError **error)
         bool ok = res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK;
         if (!ok)
             set_error(pg, res, "create partitions", error);
-        else if (strcmp(PQgetvalue(res, 0, 0), "0") != 0)
-            g_message("partitions made month=%s tables=%s", at, PQgetvalue(res, 0, 0));
+        else if (strcmp(PQgetvalue(res, 0, 0), "0") != 0) {
+            g_autoptr(GDateTime) dt = g_date_time_new_from_unix_utc(months[i]);
+            g_autofree char *name = dt != NULL ? g_date_time_format(dt, "%Y-%m") : g_strdup(at);
+            g_message("partitions made month=%s tables=%s", name, PQgetvalue(res, 0, 0));
+        }
         PQclear(res);
         if (!ok)
             return false;

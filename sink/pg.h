@@ -62,6 +62,12 @@ typedef struct fbl_pg_options {
     const char *conninfo;         /* anything libpq takes */
     const char *const *vendors;   /* NULL-terminated vendor names: one outbox row each */
     bool store_raw;               /* keep raw mail bytes in fbl.mails (default true) */
+    /* [limits] reports_per_reporter_per_hour, when set_reporter_limit: a reporter's
+     * reports beyond it within an hour are stored flagged rate_limited, outbox rows
+     * 'limited' (schema 004); 0: no limit. Unset: the database's setting
+     * fbl.reports_per_reporter_per_hour, else 1000. */
+    bool set_reporter_limit;
+    unsigned reports_per_reporter_per_hour;
 } fbl_pg_options;
 
 typedef struct fbl_pg fbl_pg;

@@ -149,6 +149,33 @@ static void test_nul_bytes(void **state)
     assert_true(r->message.subject == NULL || g_utf8_validate(r->message.subject, -1, NULL));
 }
 
+/* Fuzzer finding: unterminated encoded words make GMime's decoder quadratic. */
+static void test_unterminated_encoded_words(void **state)
+{
+    (void) state;
+    g_autoptr(GString) mail = g_string_new("From: a@example.net\nTo: b@example.com\nSubject: ");
+    while (mail->len < 120 * 1024)
+        g_string_append(mail, "=?utf-8?q?x ");
+    g_string_append(mail, "\nContent-Type: text/plain\n\nbody\n");
+    g_autoptr(fbl_parse_result) res = parse(mail);
+    /* A subject just under max_header_bytes: decoded in bounded time, or refused. */
+    if (res->reject != NULL)
+        assert_non_null(res->reject->detail);
+}
+
+/* Fuzzer finding: a TNEF container that is not TNEF never reaches libytnef. */
+static void test_broken_tnef(void **state)
+{
+    (void) state;
+    g_autoptr(GString) mail = g_string_new(
+        "From: a@example.net\nTo: spamalert@example.com\nSubject: FW: x\nMIME-Version: 1.0\n"
+        "Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nsee\n"
+        "--b\nContent-Type: application/ms-tnef; name=winmail.dat\n"
+        "Content-Transfer-Encoding: base64\n\neJ8+IhI0AQaQCAAEAAAAAAABAAEAAQeQBgAIAAAA\n--b--\n");
+    g_autoptr(fbl_parse_result) res = parse(mail);
+    assert_non_null(res->reject);
+}
+
 static void test_bad_charsets(void **state)
 {
     (void) state;
@@ -206,6 +233,8 @@ int main(void)
         cmocka_unit_test(test_self_containing_same_boundary),
         cmocka_unit_test(test_nul_bytes),
         cmocka_unit_test(test_bad_charsets),
+        cmocka_unit_test(test_unterminated_encoded_words),
+        cmocka_unit_test(test_broken_tnef),
         cmocka_unit_test(test_huge_attachment_over_limit),
         cmocka_unit_test(test_big_attachment_under_limit),
     };

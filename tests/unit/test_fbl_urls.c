@@ -392,6 +392,11 @@ static const struct {
     {"", NULL, NULL},
     {"http://exa mple.com/", NULL, NULL},
     {"http://\xff\xfe/", NULL, NULL},
+    /* Fuzzer findings: a path without its leading slash (GUri refuses to build it),
+     * and an escaped slash that would put a path into the host. */
+    {"http://host.example;x", NULL, NULL},
+    {"http://a.example%2fx/", NULL, NULL},
+    {"http://user@host.example/", "http://user@host.example/", "host.example"},
 };
 
 static void test_normalize(void **state)

@@ -1,0 +1,817 @@
+/*
+ * cmd_report.c - `fbl report`: the analysts' headline tables for a window
+ *
+ * Reads only the analyst functions of schema/005_analyst.sql (fbl.summary,
+ * fbl.top_source_ips(since, lim, until), ...), so it works with the rights of
+ * fbl_analyst alone. One connection, one statement per table; each statement
+ * computes its function once (a MATERIALIZED CTE) and returns the first
+ * --top rows, then an "others" and a "total" line.
+ *
+ * Formats: text (aligned tables with totals, for a terminal: numbers with
+ * thousands separators, control characters of hostile subjects replaced),
+ * csv (one block per table, blank line between, data rows only, RFC 4180
+ * quoting, LF line ends) and json (one document, typed values, "others" and "total").
+ */
+#define G_LOG_DOMAIN "fbl"
+#include "fbl/commands.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include <glib.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "fbl/config.h"
+
+/* Rows of a --top table at most, and --top's default. */
+#define MAX_TOP     100000
+#define DEFAULT_TOP 10
+/* Text cells longer than this (in characters) are cut with an ellipsis. */
+#define MAX_CELL 48
+/* Windows longer than this are shown per day, shorter ones per hour. */
+#define HOURLY_MAX_SECONDS (G_GINT64_CONSTANT(48) * 3600)
+
+typedef enum { FMT_TEXT, FMT_CSV, FMT_JSON } out_format;
+
+typedef enum {
+    C_TEXT,    /* a string */
+    C_INT,     /* a count */
+    C_SHARE,   /* 0..1, shown as a percentage */
+    C_TIME,    /* ISO-8601 UTC, shown as "YYYY-MM-DD HH:MM" */
+    C_SECONDS, /* a duration, shown as "3m 12s" */
+    C_BYTES,   /* a size, shown as "1.2 MB" */
+} col_kind;
+
+typedef struct col {
+    const char *name;  /* the SQL alias, the JSON key and the CSV header */
+    const char *title; /* the text header */
+    col_kind kind;
+    bool sum;     /* "others" and "total" add it up */
+    unsigned cut; /* text: at most this many characters (0: MAX_CELL) */
+} col;
+
+#define MAX_COLS 10
+
+typedef struct table {
+    const char *name;  /* JSON key, CSV first column */
+    const char *title; /* text heading */
+    const char *unit;  /* what a row is, plural: "(1,234 IPs)" */
+    /* The rows: a SELECT over an analyst function with $1 since, $2 until
+     * (timestamptz) and $4 the period unit (text), aliased as the columns. */
+    const char *select;
+    const char *order; /* of the rows, over the aliases */
+    col cols[MAX_COLS];
+} table;
+
+/* to_char's format of ISO-8601 UTC ("2026-01-15T10:00:00Z"), in SQL. */
+#define ISO_FORMAT "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'"
+
+static const table summary_table = {
+    "summary",
+    "Summary",
+    NULL,
+    "SELECT reports, not_spam, rate_limited, reporters, rejects FROM fbl.summary($1, $2)",
+    "reports",
+    {{"reports", "reports", C_INT, false, 0},
+     {"not_spam", "not-spam reports", C_INT, false, 0},
+     {"rate_limited", "rate limited", C_INT, false, 0},
+     {"reporters", "reporters", C_INT, false, 0},
+     {"rejects", "rejected mails", C_INT, false, 0}},
+};
+
+static const table tables[] = {
+    {"complaints",
+     "Reports by mailbox and feedback type",
+     "kinds",
+     "SELECT mailbox, feedback_type::text AS feedback_type, sum(reports)::bigint AS reports, "
+     "sum(rate_limited)::bigint AS rate_limited "
+     "FROM fbl.complaints_hourly($1, $2) GROUP BY 1, 2",
+     "reports DESC, mailbox, feedback_type",
+     {{"mailbox", "mailbox", C_TEXT, false, 0},
+      {"feedback_type", "feedback type", C_TEXT, false, 0},
+      {"reports", "reports", C_INT, true, 0},
+      {"rate_limited", "rate limited", C_INT, true, 0}}},
+    {"complaints_over_time",
+     "Reports per hour (UTC)",
+     "periods",
+     "SELECT to_char(date_trunc($4, hour, 'UTC') AT TIME ZONE 'UTC', " ISO_FORMAT ") AS period, "
+     "sum(reports)::bigint AS reports, "
+     "coalesce(sum(reports) FILTER (WHERE feedback_type = 'abuse'), 0)::bigint AS abuse, "
+     "coalesce(sum(reports) FILTER (WHERE feedback_type = 'not-spam'), 0)::bigint AS not_spam, "
+     "coalesce(sum(reports) FILTER (WHERE feedback_type NOT IN ('abuse', 'not-spam')), 0)::bigint "
+     "AS other FROM fbl.complaints_hourly($1, $2) GROUP BY 1",
+     "period",
+     {{"period", "period", C_TIME, false, 0},
+      {"reports", "reports", C_INT, true, 0},
+      {"abuse", "abuse", C_INT, true, 0},
+      {"not_spam", "not-spam", C_INT, true, 0},
+      {"other", "other", C_INT, true, 0}}},
+    {"top_source_ips",
+     "Top source IPs",
+     "IPs",
+     "SELECT host(source_ip) AS source_ip, network::text AS network, reports, reporters, "
+     "network_reports, network_ips, source_ip AS fbl_ip "
+     "FROM fbl.top_source_ips($1, NULL, $2)",
+     "reports DESC, fbl_ip",
+     {{"source_ip", "source IP", C_TEXT, false, 0},
+      {"network", "network", C_TEXT, false, 0},
+      {"reports", "reports", C_INT, true, 0},
+      {"reporters", "reporters", C_INT, false, 0},
+      {"network_reports", "network reports", C_INT, false, 0},
+      {"network_ips", "network IPs", C_INT, false, 0}}},
+    {"top_sender_domains",
+     "Top sender domains",
+     "domain sets",
+     "SELECT from_domain, dkim_domain, return_path_domain, reports, reporters "
+     "FROM fbl.top_sender_domains($1, NULL, $2)",
+     "reports DESC, from_domain, dkim_domain, return_path_domain",
+     {{"from_domain", "From domain", C_TEXT, false, 32},
+      {"dkim_domain", "DKIM d=", C_TEXT, false, 32},
+      {"return_path_domain", "Return-Path domain", C_TEXT, false, 32},
+      {"reports", "reports", C_INT, true, 0},
+      {"reporters", "reporters", C_INT, false, 0}}},
+    {"top_url_hosts",
+     "Top URL hosts",
+     "hosts",
+     "SELECT host, reports, urls FROM fbl.top_url_hosts($1, NULL, $2)",
+     "reports DESC, host",
+     {{"host", "host", C_TEXT, false, 0},
+      {"reports", "reports", C_INT, false, 0},
+      {"urls", "URLs", C_INT, true, 0}}},
+    {"campaigns",
+     "Top campaigns",
+     "campaigns",
+     "SELECT fingerprint, to_char(first_seen AT TIME ZONE 'UTC', " ISO_FORMAT ") AS first_seen, "
+     "to_char(last_seen AT TIME ZONE 'UTC', " ISO_FORMAT ") AS last_seen, "
+     "reports, reporters, sample_subject FROM fbl.campaigns($1, NULL, $2)",
+     "reports DESC, fingerprint",
+     {{"fingerprint", "fingerprint", C_TEXT, false, 13},
+      {"first_seen", "first seen", C_TIME, false, 0},
+      {"last_seen", "last seen", C_TIME, false, 0},
+      {"reports", "reports", C_INT, true, 0},
+      {"reporters", "reporters", C_INT, false, 0},
+      {"sample_subject", "subject", C_TEXT, false, 40}}},
+    {"reporters",
+     "Top reporters",
+     "reporters",
+     "SELECT reporter_domain, reporter_key, reports, rate_limited, verified_share "
+     "FROM fbl.reporters($1, NULL, $2)",
+     "reports DESC, reporter_key",
+     {{"reporter_domain", "reporter domain", C_TEXT, false, 32},
+      {"reporter_key", "reporter key", C_TEXT, false, 0},
+      {"reports", "reports", C_INT, true, 0},
+      {"rate_limited", "rate limited", C_INT, true, 0},
+      {"verified_share", "verified", C_SHARE, false, 0}}},
+    {"false_positives",
+     "False positives (not-spam reports)",
+     "pairs",
+     "SELECT from_domain, host(source_ip) AS source_ip, not_spam, reports, not_spam_share, "
+     "source_ip AS fbl_ip FROM fbl.false_positives($1, NULL, $2)",
+     "not_spam DESC, from_domain, fbl_ip",
+     {{"from_domain", "From domain", C_TEXT, false, 32},
+      {"source_ip", "source IP", C_TEXT, false, 0},
+      {"not_spam", "not-spam", C_INT, true, 0},
+      {"reports", "all reports", C_INT, true, 0},
+      {"not_spam_share", "share", C_SHARE, false, 0}}},
+    {"vendor_feed",
+     "Vendor feed",
+     "vendors",
+     "SELECT vendor, pending, sent, dead, limited, pending_total, dead_total, "
+     "floor(extract(epoch FROM lag))::bigint AS lag_seconds FROM fbl.vendor_feed($1, $2)",
+     "vendor",
+     {{"vendor", "vendor", C_TEXT, false, 0},
+      {"pending", "pending", C_INT, true, 0},
+      {"sent", "sent", C_INT, true, 0},
+      {"dead", "dead", C_INT, true, 0},
+      {"limited", "limited", C_INT, true, 0},
+      {"pending_total", "queue", C_INT, true, 0},
+      {"dead_total", "dead letters", C_INT, true, 0},
+      {"lag_seconds", "lag", C_SECONDS, false, 0}}},
+    {"rejects_by_reason",
+     "Rejected mails",
+     "reasons",
+     "SELECT reason::text AS reason, mailbox, rejects, bytes FROM fbl.rejects_by_reason($1, $2)",
+     "rejects DESC, reason, mailbox",
+     {{"reason", "reason", C_TEXT, false, 0},
+      {"mailbox", "mailbox", C_TEXT, false, 0},
+      {"rejects", "mails", C_INT, true, 0},
+      {"bytes", "bytes", C_BYTES, true, 0}}},
+};
+
+/* Tables that list every row whatever --top says (they are short by nature). */
+static bool shows_all(const table *t)
+{
+    return strcmp(t->name, "complaints") == 0 || strcmp(t->name, "complaints_over_time") == 0 ||
+           strcmp(t->name, "vendor_feed") == 0 || strcmp(t->name, "rejects_by_reason") == 0;
+}
+
+static unsigned col_count(const table *t)
+{
+    unsigned n = 0;
+    while (n < MAX_COLS && t->cols[n].name != NULL)
+        n++;
+    return n;
+}
+
+/* The statement of @t: its rows up to $3, then "others" and "total" lines. */
+static char *table_sql(const table *t)
+{
+    GString *sql = g_string_new(NULL);
+    g_string_append_printf(sql,
+                           "WITH t AS MATERIALIZED (%s), "
+                           "n AS (SELECT t.*, row_number() OVER (ORDER BY %s) AS fbl_rn FROM t) "
+                           "SELECT 0 AS fbl_kind, fbl_rn",
+                           t->select, t->order);
+    unsigned n = col_count(t);
+    for (unsigned i = 0; i < n; i++)
+        g_string_append_printf(sql, ", %s", t->cols[i].name);
+    g_string_append(sql, " FROM n WHERE $3 = 0 OR fbl_rn <= $3");
+    static const char *const lines[] = {"1, count(*) FILTER (WHERE $3 > 0 AND fbl_rn > $3)",
+                                        "2, count(*)"};
+    for (unsigned l = 0; l < G_N_ELEMENTS(lines); l++) {
+        g_string_append_printf(sql, " UNION ALL SELECT %s", lines[l]);
+        for (unsigned i = 0; i < n; i++) {
+            if (t->cols[i].sum)
+                g_string_append_printf(sql, ", coalesce(sum(%s)%s, 0)", t->cols[i].name,
+                                       l == 0 ? " FILTER (WHERE $3 > 0 AND fbl_rn > $3)" : "");
+            else
+                g_string_append(sql, ", NULL");
+        }
+        g_string_append(sql, " FROM n");
+    }
+    g_string_append(sql, " ORDER BY 1, 2");
+    return g_string_free(sql, FALSE);
+}
+
+/* ---- values ------------------------------------------------------------ */
+
+/* "1234567" -> "1,234,567" (a leading '-' kept); other text as it is. */
+static char *group_digits(const char *digits)
+{
+    size_t len = strlen(digits), start = digits[0] == '-' ? 1 : 0;
+    for (size_t i = start; i < len; i++) {
+        if (!g_ascii_isdigit(digits[i]))
+            return g_strdup(digits);
+    }
+    GString *out = g_string_new(NULL);
+    g_string_append_len(out, digits, (gssize) start);
+    for (size_t i = start; i < len; i++) {
+        if (i > start && (len - i) % 3 == 0)
+            g_string_append_c(out, ',');
+        g_string_append_c(out, digits[i]);
+    }
+    return g_string_free(out, FALSE);
+}
+
+static char *format_seconds(gint64 s)
+{
+    if (s < 60)
+        return g_strdup_printf("%" G_GINT64_FORMAT "s", s);
+    if (s < 3600)
+        return g_strdup_printf("%" G_GINT64_FORMAT "m %02" G_GINT64_FORMAT "s", s / 60, s % 60);
+    if (s < 86400)
+        return g_strdup_printf("%" G_GINT64_FORMAT "h %02" G_GINT64_FORMAT "m", s / 3600,
+                               s % 3600 / 60);
+    return g_strdup_printf("%" G_GINT64_FORMAT "d %" G_GINT64_FORMAT "h", s / 86400,
+                           s % 86400 / 3600);
+}
+
+/*
+ * Text for a terminal: valid UTF-8, control characters (C0, DEL, C1: a
+ * hostile subject could carry escape sequences) as U+FFFD, at most @cut
+ * characters (then an ellipsis).
+ */
+static char *clean_text(const char *s, unsigned cut)
+{
+    g_autofree char *valid = g_utf8_make_valid(s, -1);
+    GString *out = g_string_new(NULL);
+    unsigned n = 0;
+    for (const char *p = valid; *p != '\0'; p = g_utf8_next_char(p)) {
+        gunichar c = g_utf8_get_char(p);
+        if (n + 1 == cut && *g_utf8_next_char(p) != '\0') {
+            g_string_append(out, "\u2026");
+            break;
+        }
+        if (c < 0x20 || (c >= 0x7f && c < 0xa0))
+            c = 0xfffd;
+        g_string_append_unichar(out, c);
+        n++;
+    }
+    return g_string_free(out, FALSE);
+}
+
+/* The text cell of a value; NULL in SQL is "-". */
+static char *text_cell(const col *c, const char *v)
+{
+    if (v == NULL)
+        return g_strdup("-");
+    switch (c->kind) {
+    case C_INT:
+        return group_digits(v);
+    case C_SHARE:
+        return g_strdup_printf("%.1f%%", g_ascii_strtod(v, NULL) * 100.0);
+    case C_TIME: /* 2026-01-15T10:00:00Z -> 2026-01-15 10:00 */
+        return strlen(v) >= 16 ? g_strdup_printf("%.10s %.5s", v, v + 11) : g_strdup(v);
+    case C_SECONDS:
+        return format_seconds(g_ascii_strtoll(v, NULL, 10));
+    case C_BYTES:
+        return g_format_size(g_ascii_strtoull(v, NULL, 10));
+    case C_TEXT:
+        break;
+    }
+    return clean_text(v, c->cut != 0 ? c->cut : MAX_CELL);
+}
+
+static json_t *json_value(const col *c, const char *v)
+{
+    if (v == NULL)
+        return json_null();
+    switch (c->kind) {
+    case C_INT:
+    case C_SECONDS:
+    case C_BYTES:
+        return json_integer(g_ascii_strtoll(v, NULL, 10));
+    case C_SHARE:
+        return json_real(g_ascii_strtod(v, NULL));
+    case C_TEXT:
+    case C_TIME:
+        break;
+    }
+    /* Stored text is UTF-8 (the database's encoding); keep jansson safe anyway. */
+    g_autofree char *valid = g_utf8_make_valid(v, -1);
+    return json_string(valid);
+}
+
+/* One field of CSV (RFC 4180: quoted when it holds a comma, quote or line end). */
+static void csv_field(GString *out, const char *v)
+{
+    if (v == NULL)
+        return;
+    if (strpbrk(v, ",\"\r\n") == NULL) {
+        g_string_append(out, v);
+        return;
+    }
+    g_string_append_c(out, '"');
+    for (const char *p = v; *p != '\0'; p++) {
+        if (*p == '"')
+            g_string_append_c(out, '"');
+        g_string_append_c(out, *p);
+    }
+    g_string_append_c(out, '"');
+}
+
+/* ---- rendering --------------------------------------------------------- */
+
+/* A value of the result: NULL for SQL NULL. Column 0 is the kind, 1 the rank. */
+static const char *value(const PGresult *res, int row, int col_index)
+{
+    return PQgetisnull(res, row, col_index) ? NULL : PQgetvalue(res, row, col_index);
+}
+
+static int kind_of(const PGresult *res, int row)
+{
+    return (int) g_ascii_strtoll(PQgetvalue(res, row, 0), NULL, 10);
+}
+
+static void render_csv(GString *out, const table *t, const PGresult *res)
+{
+    unsigned n = col_count(t);
+    g_string_append(out, "table,rank");
+    for (unsigned i = 0; i < n; i++)
+        g_string_append_printf(out, ",%s", t->cols[i].name);
+    g_string_append_c(out, '\n');
+    for (int r = 0; r < PQntuples(res); r++) {
+        if (kind_of(res, r) != 0)
+            continue;
+        g_string_append_printf(out, "%s,%s", t->name, PQgetvalue(res, r, 1));
+        for (unsigned i = 0; i < n; i++) {
+            g_string_append_c(out, ',');
+            csv_field(out, value(res, r, (int) i + 2));
+        }
+        g_string_append_c(out, '\n');
+    }
+}
+
+static json_t *json_row(const table *t, const PGresult *res, int r, bool sums_only)
+{
+    json_t *o = json_object();
+    unsigned n = col_count(t);
+    if (sums_only)
+        json_object_set_new(o, "rows",
+                            json_integer(g_ascii_strtoll(PQgetvalue(res, r, 1), NULL, 10)));
+    for (unsigned i = 0; i < n; i++) {
+        if (sums_only && !t->cols[i].sum)
+            continue;
+        json_object_set_new(o, t->cols[i].name,
+                            json_value(&t->cols[i], value(res, r, (int) i + 2)));
+    }
+    return o;
+}
+
+static json_t *render_json(const table *t, const PGresult *res)
+{
+    json_t *rows = json_array();
+    json_t *o = json_object();
+    json_object_set_new(o, "rows", rows);
+    for (int r = 0; r < PQntuples(res); r++) {
+        int kind = kind_of(res, r);
+        if (kind == 0)
+            json_array_append_new(rows, json_row(t, res, r, false));
+        else
+            json_object_set_new(o, kind == 1 ? "others" : "total", json_row(t, res, r, true));
+    }
+    return o;
+}
+
+/* The cells of a text table: a header line, then each line's cells. */
+typedef struct grid {
+    unsigned cols;    /* rank + the table's columns */
+    GPtrArray *cells; /* char *, row-major */
+    bool *right;      /* per column: right-aligned (numbers) */
+} grid;
+
+static void grid_add_line(grid *g, const table *t, const PGresult *res, int r)
+{
+    int kind = kind_of(res, r);
+    const char *rank = PQgetvalue(res, r, 1);
+    g_autofree char *count = group_digits(rank);
+    if (kind == 0)
+        g_ptr_array_add(g->cells, g_strdup(rank));
+    else
+        g_ptr_array_add(g->cells, g_strdup(""));
+    for (unsigned i = 0; i + 1 < g->cols; i++) {
+        const col *c = &t->cols[i];
+        const char *v = value(res, r, (int) i + 2);
+        if (kind != 0 && i == 0)
+            g_ptr_array_add(g->cells, g_strdup_printf("%s (%s %s)", kind == 1 ? "others" : "total",
+                                                      count, t->unit));
+        else if (kind != 0 && !c->sum)
+            g_ptr_array_add(g->cells, g_strdup(""));
+        else
+            g_ptr_array_add(g->cells, text_cell(c, v));
+    }
+}
+
+static void grid_print(GString *out, const grid *g)
+{
+    unsigned *width = g_new0(unsigned, g->cols);
+    for (guint k = 0; k < g->cells->len; k++) {
+        unsigned w = (unsigned) g_utf8_strlen(g_ptr_array_index(g->cells, k), -1);
+        width[k % g->cols] = MAX(width[k % g->cols], w);
+    }
+    for (guint k = 0; k < g->cells->len; k++) {
+        unsigned c = k % g->cols;
+        const char *cell = g_ptr_array_index(g->cells, k);
+        unsigned pad = width[c] - (unsigned) g_utf8_strlen(cell, -1);
+        bool last = c + 1 == g->cols;
+        g_string_append(out, "  ");
+        if (g->right[c])
+            g_string_append_printf(out, "%*s%s", (int) pad, "", cell);
+        else if (last)
+            g_string_append(out, cell);
+        else
+            g_string_append_printf(out, "%s%*s", cell, (int) pad, "");
+        if (last) {
+            while (out->len > 0 && out->str[out->len - 1] == ' ')
+                g_string_truncate(out, out->len - 1);
+            g_string_append_c(out, '\n');
+        }
+    }
+    g_free(width);
+}
+
+static void render_text(GString *out, const table *t, const char *title, const PGresult *res)
+{
+    g_string_append_printf(out, "\n%s\n", title);
+    unsigned n = col_count(t);
+    int data = 0;
+    for (int r = 0; r < PQntuples(res); r++)
+        data += kind_of(res, r) == 0;
+    if (data == 0) {
+        g_string_append(out, "  (none)\n");
+        return;
+    }
+    grid g = {.cols = n + 1, .cells = g_ptr_array_new_with_free_func(g_free)};
+    g.right = g_new0(bool, g.cols);
+    g.right[0] = true;
+    g_ptr_array_add(g.cells, g_strdup("#"));
+    for (unsigned i = 0; i < n; i++) {
+        g.right[i + 1] = t->cols[i].kind != C_TEXT && t->cols[i].kind != C_TIME;
+        g_ptr_array_add(g.cells, g_strdup(t->cols[i].title));
+    }
+    for (int r = 0; r < PQntuples(res); r++) {
+        int kind = kind_of(res, r);
+        const char *rows = PQgetvalue(res, r, 1);
+        /* "others" only when some rows were left out; "total" only past one row. */
+        if ((kind == 1 && strcmp(rows, "0") == 0) || (kind == 2 && data < 2))
+            continue;
+        grid_add_line(&g, t, res, r);
+    }
+    grid_print(out, &g);
+    g_ptr_array_unref(g.cells);
+    g_free(g.right);
+}
+
+static void render_summary_text(GString *out, const table *t, const PGresult *res)
+{
+    unsigned n = col_count(t), width = 0;
+    for (unsigned i = 0; i < n; i++)
+        width = MAX(width, (unsigned) strlen(t->cols[i].title));
+    g_string_append_printf(out, "\n%s\n", t->title);
+    for (unsigned i = 0; i < n && PQntuples(res) > 0; i++) {
+        g_autofree char *cell = text_cell(&t->cols[i], value(res, 0, (int) i + 2));
+        g_string_append_printf(out, "  %-*s  %12s\n", (int) width, t->cols[i].title, cell);
+    }
+}
+
+/* ---- the command ------------------------------------------------------- */
+
+typedef struct run {
+    PGconn *conn;
+    out_format format;
+    const char *params[4]; /* since, until, top, period unit */
+    GString *out;
+    json_t *json_tables;
+} run;
+
+/* The sysexits code of a failed statement, with a message on stderr. */
+static int query_failed(const PGresult *res, PGconn *conn, const char *what)
+{
+    const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *msg = res != NULL ? PQresultErrorMessage(res) : PQerrorMessage(conn);
+    g_autofree char *text = g_strchomp(g_strdup(msg != NULL ? msg : "unknown error"));
+    if (state != NULL && (strcmp(state, "42883") == 0 || strcmp(state, "42P01") == 0 ||
+                          strcmp(state, "3F000") == 0)) {
+        (void) fprintf(stderr,
+                       "fbl report: %s: %s (the analyst views are missing: run fbl migrate)\n",
+                       what, text);
+        return EX_CONFIG;
+    }
+    (void) fprintf(stderr, "fbl report: %s: %s\n", what, text);
+    if (state != NULL && strcmp(state, "42501") == 0)
+        return EX_NOPERM;
+    if (PQstatus(conn) != CONNECTION_OK || (state != NULL && strncmp(state, "08", 2) == 0))
+        return EX_UNAVAILABLE;
+    if (state != NULL && (strncmp(state, "40", 2) == 0 || strncmp(state, "53", 2) == 0 ||
+                          strncmp(state, "57", 2) == 0))
+        return EX_TEMPFAIL;
+    return EX_SOFTWARE;
+}
+
+static int report_table(run *r, const table *t, const char *title)
+{
+    static const Oid types[] = {1184, 1184, 20, 25}; /* timestamptz, timestamptz, int8, text */
+    g_autofree char *sql = table_sql(t);
+    const char *params[4] = {r->params[0], r->params[1], shows_all(t) ? "0" : r->params[2],
+                             r->params[3]};
+    PGresult *res = PQexecParams(r->conn, sql, 4, types, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        int rc = query_failed(res, r->conn, t->name);
+        PQclear(res);
+        return rc;
+    }
+    if (r->format == FMT_JSON) {
+        json_t *o = render_json(t, res);
+        if (t == &summary_table) {
+            json_t *rows = json_object_get(o, "rows");
+            json_object_set(r->json_tables, "summary",
+                            json_array_size(rows) > 0 ? json_array_get(rows, 0) : json_null());
+            json_decref(o);
+        } else {
+            json_object_set_new(r->json_tables, t->name, o);
+        }
+    } else if (r->format == FMT_CSV) {
+        if (r->out->len > 0)
+            g_string_append_c(r->out, '\n');
+        render_csv(r->out, t, res);
+    } else if (t == &summary_table) {
+        render_summary_text(r->out, t, res);
+    } else {
+        render_text(r->out, t, title, res);
+    }
+    PQclear(res);
+    return EX_OK;
+}
+
+static char *iso_utc(gint64 t)
+{
+    g_autoptr(GDateTime) dt = g_date_time_new_from_unix_utc(t);
+    return dt != NULL ? g_date_time_format(dt, "%Y-%m-%dT%H:%M:%SZ") : g_strdup("infinity");
+}
+
+/* The heading of the text report: the window, in UTC. */
+static void text_heading(GString *out, gint64 since, gint64 until, bool until_now)
+{
+    g_autoptr(GDateTime) a = g_date_time_new_from_unix_utc(since);
+    g_autoptr(GDateTime) b = g_date_time_new_from_unix_utc(until);
+    g_autofree char *from = g_date_time_format(a, "%Y-%m-%d %H:%M");
+    g_autofree char *to = g_date_time_format(b, "%Y-%m-%d %H:%M");
+    gint64 s = until - since;
+    g_autofree char *span = s % 3600 == 0 && s <= HOURLY_MAX_SECONDS
+                                ? g_strdup_printf("%" G_GINT64_FORMAT "h", s / 3600)
+                            : s % 86400 == 0 ? g_strdup_printf("%" G_GINT64_FORMAT "d", s / 86400)
+                                             : format_seconds(s);
+    g_string_append_printf(out, "fbl report: %s to %s UTC (%s%s)\n", from, to,
+                           until_now ? "the last " : "", span);
+}
+
+static int write_report(run *r, gint64 since, gint64 until, bool until_now)
+{
+    int rc = EX_OK;
+    bool hourly = until - since <= HOURLY_MAX_SECONDS;
+    r->params[3] = hourly ? "hour" : "day";
+    if (r->format == FMT_TEXT)
+        text_heading(r->out, since, until, until_now);
+    rc = report_table(r, &summary_table, summary_table.title);
+    for (size_t i = 0; rc == EX_OK && i < G_N_ELEMENTS(tables); i++) {
+        const char *title = tables[i].title;
+        if (strcmp(tables[i].name, "complaints_over_time") == 0 && !hourly)
+            title = "Reports per day (UTC)";
+        rc = report_table(r, &tables[i], title);
+    }
+    return rc;
+}
+
+/*
+ * parse_time - a point in time: epoch seconds, ISO-8601 (UTC when the zone
+ * is left out; a bare date is its midnight UTC), or an age ("90s", "30m",
+ * "24h", "7d", "2w": that long before @now). The same forms as fbl reparse.
+ */
+static bool parse_time(const char *text, gint64 now, gint64 *out)
+{
+    guint64 n;
+    if (g_ascii_string_to_unsigned(text, 10, 0, G_MAXINT64, &n, NULL)) {
+        *out = (gint64) n;
+        return true;
+    }
+    static const struct {
+        char unit;
+        gint64 seconds;
+    } units[] = {
+        {'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}, {'w', G_GINT64_CONSTANT(7) * 86400}};
+    size_t len = strlen(text);
+    for (size_t i = 0; len > 1 && i < G_N_ELEMENTS(units); i++) {
+        if (text[len - 1] != units[i].unit)
+            continue;
+        g_autofree char *digits = g_strndup(text, len - 1);
+        if (!g_ascii_string_to_unsigned(digits, 10, 0, G_MAXINT64 / units[i].seconds, &n, NULL))
+            return false;
+        *out = now - (gint64) n * units[i].seconds;
+        return *out > 0;
+    }
+    g_autoptr(GTimeZone) utc = g_time_zone_new_utc();
+    g_autofree char *full = len == 10 ? g_strconcat(text, "T00:00:00Z", NULL) : g_strdup(text);
+    g_autoptr(GDateTime) dt = g_date_time_new_from_iso8601(full, utc);
+    if (dt == NULL)
+        return false;
+    *out = g_date_time_to_unix(dt);
+    return *out > 0;
+}
+
+static bool parse_format(const char *name, out_format *out)
+{
+    static const char *const names[] = {"text", "csv", "json"};
+    for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
+        if (name != NULL && strcmp(name, names[i]) == 0) {
+            *out = (out_format) i;
+            return true;
+        }
+    }
+    return name == NULL;
+}
+
+static PGconn *connect_db(const char *conninfo)
+{
+    const char *const keys[] = {"dbname", "fallback_application_name", "client_encoding", NULL};
+    const char *const values[] = {conninfo, "fbl report", "UTF8", NULL};
+    PGconn *conn = PQconnectdbParams(keys, values, 1);
+    if (conn == NULL || PQstatus(conn) != CONNECTION_OK) {
+        g_autofree char *msg =
+            g_strchomp(g_strdup(conn != NULL ? PQerrorMessage(conn) : "out of memory"));
+        (void) fprintf(stderr, "fbl report: cannot connect: %s\n", msg);
+        PQfinish(conn);
+        return NULL;
+    }
+    return conn;
+}
+
+static int print_output(run *r, gint64 since, gint64 until, bool until_now)
+{
+    if (r->format == FMT_JSON) {
+        g_autofree char *a = iso_utc(since);
+        g_autofree char *b = iso_utc(until);
+        json_t *doc = json_object();
+        json_object_set_new(doc, "since", json_string(a));
+        json_object_set_new(doc, "until", json_string(b));
+        json_object_set_new(doc, "until_now", json_boolean(until_now));
+        json_object_set_new(doc, "period", json_string(r->params[3]));
+        json_object_update(doc, r->json_tables);
+        char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        json_decref(doc);
+        if (text == NULL)
+            return EX_SOFTWARE;
+        g_string_append(r->out, text);
+        g_string_append_c(r->out, '\n');
+        free(text);
+    }
+    if (fwrite(r->out->str, 1, r->out->len, stdout) != r->out->len || fflush(stdout) != 0)
+        return EX_IOERR;
+    return EX_OK;
+}
+
+static int report(const char *conninfo, out_format format, gint64 since, gint64 until,
+                  bool until_now, int top)
+{
+    PGconn *conn = connect_db(conninfo);
+    if (conn == NULL)
+        return EX_UNAVAILABLE;
+    g_autofree char *since_text = iso_utc(since);
+    g_autofree char *until_text = until_now ? g_strdup("infinity") : iso_utc(until);
+    g_autofree char *top_text = g_strdup_printf("%d", top);
+    run r = {.conn = conn,
+             .format = format,
+             .params = {since_text, until_text, top_text, "hour"},
+             .out = g_string_new(NULL),
+             .json_tables = json_object()};
+    int rc = write_report(&r, since, until, until_now);
+    if (rc == EX_OK)
+        rc = print_output(&r, since, until, until_now);
+    json_decref(r.json_tables);
+    g_string_free(r.out, TRUE);
+    PQfinish(conn);
+    return rc;
+}
+
+int fbl_cmd_report(int argc, char **argv)
+{
+    g_autofree char *config_file = NULL, *db = NULL, *since = NULL, *until = NULL;
+    g_autofree char *format = NULL;
+    gint top = DEFAULT_TOP;
+    GOptionEntry entries[] = {
+        {"config", 'c', 0, G_OPTION_ARG_FILENAME, &config_file,
+         "The configuration file (default: $FBL_CONFIG, else built-in defaults)", "FILE"},
+        {"db", 0, 0, G_OPTION_ARG_STRING, &db,
+         "PostgreSQL conninfo or URI (default: [postgres] conninfo)", "CONNINFO"},
+        {"since", 0, 0, G_OPTION_ARG_STRING, &since,
+         "Reports delivered at or after T (default: 24h)", "T"},
+        {"until", 0, 0, G_OPTION_ARG_STRING, &until, "Reports delivered before T (default: now)",
+         "T"},
+        {"format", 0, 0, G_OPTION_ARG_STRING, &format, "text (default), csv or json", "FORMAT"},
+        {"top", 0, 0, G_OPTION_ARG_INT, &top, "Rows of each top table (default: 10; 0: all)", "N"},
+        {NULL, 0, 0, 0, NULL, NULL, NULL},
+    };
+    g_autoptr(GOptionContext) ctx = g_option_context_new(NULL);
+    g_option_context_set_summary(
+        ctx, "Print the analysts' headline tables for a window of delivery times: reports by\n"
+             "mailbox and feedback type and over time, top source IPs, sender domains, URL\n"
+             "hosts, campaigns and reporters (pseudonymized), false positives, the vendor\n"
+             "feed and rejected mails, with totals. Reads only the analyst views, so a role\n"
+             "with fbl_analyst's rights is enough.\n"
+             "T is epoch seconds, ISO-8601 (UTC unless it says otherwise; 2026-01-31 is its\n"
+             "midnight UTC) or an age: 90s, 30m, 24h, 7d, 2w ago.\n"
+             "Exit status: 0 on success, 64 on a usage error, 69 when PostgreSQL cannot be\n"
+             "reached, 75 on a temporary failure, 77 when the role may not read the views,\n"
+             "78 on a config error or when the schema lacks them (run fbl migrate).");
+    g_option_context_add_main_entries(ctx, entries, NULL);
+    g_autoptr(GError) error = NULL;
+    if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
+        (void) fprintf(stderr, "fbl report: %s\n", error->message);
+        return EX_USAGE;
+    }
+    if (argc > 1) {
+        (void) fprintf(stderr, "fbl report: unexpected argument '%s' (see --help)\n", argv[1]);
+        return EX_USAGE;
+    }
+    out_format fmt = FMT_TEXT;
+    if (!parse_format(format, &fmt)) {
+        (void) fprintf(stderr, "fbl report: --format must be text, csv or json\n");
+        return EX_USAGE;
+    }
+    if (top < 0 || top > MAX_TOP) {
+        (void) fprintf(stderr, "fbl report: --top must be 0 to %d\n", MAX_TOP);
+        return EX_USAGE;
+    }
+    gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+    gint64 since_t = now - 86400, until_t = now;
+    if (since != NULL && !parse_time(since, now, &since_t)) {
+        (void) fprintf(stderr, "fbl report: --since '%s' is not a time\n", since);
+        return EX_USAGE;
+    }
+    if (until != NULL && !parse_time(until, now, &until_t)) {
+        (void) fprintf(stderr, "fbl report: --until '%s' is not a time\n", until);
+        return EX_USAGE;
+    }
+    if (until_t <= since_t) {
+        (void) fprintf(stderr, "fbl report: --until is not after --since\n");
+        return EX_USAGE;
+    }
+    g_autoptr(fbl_config) config = fbl_config_load(config_file, &error);
+    if (config == NULL) {
+        (void) fprintf(stderr, "fbl report: %s\n", error->message);
+        return EX_CONFIG;
+    }
+    return report(db != NULL ? db : config->pg_conninfo, fmt, since_t, until_t, until == NULL, top);
+}

@@ -1,0 +1,539 @@
+/* metrics.c - Prometheus registry and endpoint (see metrics.h) */
+#define G_LOG_DOMAIN "fbl"
+#include "fbl/metrics.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <microhttpd.h>
+
+GQuark fbl_metrics_error_quark(void)
+{
+    return g_quark_from_static_string("fbl-metrics-error");
+}
+
+typedef enum { COUNTER, GAUGE, HISTOGRAM } family_kind;
+
+typedef enum {
+    M_WATCH_MAILS,
+    M_WATCH_REPORTS,
+    M_WATCH_REJECTS,
+    M_WATCH_ACKED,
+    M_WATCH_RESENDS,
+    M_WATCH_IN_FLIGHT,
+    M_WATCH_BYTES_IN_FLIGHT,
+    M_WATCH_QUEUED,
+    M_SINK_BATCHES,
+    M_SINK_MAILS,
+    M_SINK_REPORTS,
+    M_SINK_BATCH_MAILS,
+    M_SINK_BATCH_BYTES,
+    M_SINK_BATCH_SECONDS,
+    M_SINK_BAD,
+    M_PG_ERRORS,
+    M_FORWARD_RESPONSES,
+    M_FORWARD_SENT,
+    M_FORWARD_PENDING,
+    M_FORWARD_DEAD,
+    M_FORWARD_LAG,
+    M_CURVE_REFUSED,
+    M_BUILD_INFO,
+    M_START_TIME,
+    M_COUNT
+} family_id;
+
+static const double mails_buckets[] = {1, 5, 10, 50, 100, 250, 500, 1000, 5000};
+static const double bytes_buckets[] = {16384,     65536,      262144,    1048576,
+                                       4194304.0, 16777216.0, 67108864.0};
+static const double seconds_buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+
+typedef struct family {
+    const char *name;
+    const char *help;
+    family_kind kind;
+    const double *buckets;
+    size_t n_buckets;
+} family;
+
+#define BUCKETS(b) b, G_N_ELEMENTS(b)
+
+static const family families[M_COUNT] = {
+    [M_WATCH_MAILS] = {"fbl_watch_mails_total",
+                       "Mails read and parsed, by mailbox and the format and feedback type of "
+                       "their first report (reject/none for rejects)",
+                       COUNTER, NULL, 0},
+    [M_WATCH_REPORTS] = {"fbl_watch_reports_total", "Reports parsed from mails", COUNTER, NULL, 0},
+    [M_WATCH_REJECTS] = {"fbl_watch_rejects_total", "Mails that yielded no report, by reason",
+                         COUNTER, NULL, 0},
+    [M_WATCH_ACKED] = {"fbl_watch_acked_total",
+                       "Mails acknowledged by a sink after its commit and moved to cur/", COUNTER,
+                       NULL, 0},
+    [M_WATCH_RESENDS] = {"fbl_watch_resends_total",
+                         "Mails sent again because no ack came within ack_timeout", COUNTER, NULL,
+                         0},
+    [M_WATCH_IN_FLIGHT] = {"fbl_watch_mails_in_flight", "Mails sent and not yet acknowledged",
+                           GAUGE, NULL, 0},
+    [M_WATCH_BYTES_IN_FLIGHT] = {"fbl_watch_bytes_in_flight",
+                                 "Bytes of the messages sent and not yet acknowledged", GAUGE, NULL,
+                                 0},
+    [M_WATCH_QUEUED] = {"fbl_watch_mails_queued", "Mails seen in new/ and not read yet", GAUGE,
+                        NULL, 0},
+    [M_SINK_BATCHES] = {"fbl_sink_batches_total", "Batches committed to PostgreSQL", COUNTER, NULL,
+                        0},
+    [M_SINK_MAILS] = {"fbl_sink_mails_total", "Mails committed to PostgreSQL (resends included)",
+                      COUNTER, NULL, 0},
+    [M_SINK_REPORTS] = {"fbl_sink_reports_total", "Reports in the committed mails", COUNTER, NULL,
+                        0},
+    [M_SINK_BATCH_MAILS] = {"fbl_sink_batch_mails", "Mails per committed batch", HISTOGRAM,
+                            BUCKETS(mails_buckets)},
+    [M_SINK_BATCH_BYTES] = {"fbl_sink_batch_bytes", "Message bytes per committed batch", HISTOGRAM,
+                            BUCKETS(bytes_buckets)},
+    [M_SINK_BATCH_SECONDS] = {"fbl_sink_batch_duration_seconds",
+                              "Time to write and commit one batch", HISTOGRAM,
+                              BUCKETS(seconds_buckets)},
+    [M_SINK_BAD] = {"fbl_sink_bad_messages_total", "Messages from watchers that did not decode",
+                    COUNTER, NULL, 0},
+    [M_PG_ERRORS] = {"fbl_pg_errors_total",
+                     "PostgreSQL errors, by role (sink, forward) and kind (transient, "
+                     "permanent)",
+                     COUNTER, NULL, 0},
+    [M_FORWARD_RESPONSES] = {"fbl_forward_responses_total",
+                             "Vendor API answers by HTTP status (none: no answer)", COUNTER, NULL,
+                             0},
+    [M_FORWARD_SENT] = {"fbl_forward_reports_sent_total", "Reports accepted by the vendor", COUNTER,
+                        NULL, 0},
+    [M_FORWARD_PENDING] = {"fbl_forward_outbox_pending", "Outbox rows waiting to be sent", GAUGE,
+                           NULL, 0},
+    [M_FORWARD_DEAD] = {"fbl_forward_outbox_dead", "Outbox rows the vendor refused for good", GAUGE,
+                        NULL, 0},
+    [M_FORWARD_LAG] = {"fbl_forward_outbox_lag_seconds",
+                       "Age of the oldest outbox row waiting to be sent", GAUGE, NULL, 0},
+    [M_CURVE_REFUSED] = {"fbl_curve_refused_total",
+                         "Watchers refused by CURVE authentication (unknown public key)", COUNTER,
+                         NULL, 0},
+    [M_BUILD_INFO] = {"fbl_build_info", "The fbl version (value 1)", GAUGE, NULL, 0},
+    [M_START_TIME] = {"fbl_start_time_seconds", "Start of the process, Unix time", GAUGE, NULL, 0},
+};
+
+typedef struct series {
+    double value; /* counter, gauge; histogram: the sum */
+    guint64 count;
+    guint64 *buckets; /* histogram: non-cumulative count per bucket */
+} series;
+
+static GMutex lock;
+static GHashTable *registry[M_COUNT]; /* labels "{a=\"x\"}" or "" -> series * */
+static struct MHD_Daemon *httpd;
+
+static void series_free(series *s)
+{
+    g_free(s->buckets);
+    g_free(s);
+}
+
+/* The series of @id with the labels @labels (already formatted); lock held, registry made. */
+static series *series_in(family_id id, const char *labels)
+{
+    series *s = g_hash_table_lookup(registry[id], labels);
+    if (s == NULL) {
+        s = g_new0(series, 1);
+        if (families[id].kind == HISTOGRAM)
+            s->buckets = g_new0(guint64, families[id].n_buckets);
+        g_hash_table_insert(registry[id], g_strdup(labels), s);
+    }
+    return s;
+}
+
+static void append_escaped(GString *out, const char *value)
+{
+    for (const char *p = value != NULL ? value : ""; *p != '\0'; p++) {
+        if (*p == '\\' || *p == '"')
+            g_string_append_c(out, '\\');
+        if (*p == '\n')
+            g_string_append(out, "\\n");
+        else
+            g_string_append_c(out, *p);
+    }
+}
+
+/* "{k1=\"v1\",k2=\"v2\"}" from NULL-terminated name, value pairs; "" for none. */
+static char *labels_of(const char *first, ...) G_GNUC_NULL_TERMINATED;
+static char *labels_of(const char *first, ...)
+{
+    GString *out = g_string_new(NULL);
+    va_list ap;
+    va_start(ap, first);
+    for (const char *name = first; name != NULL; name = va_arg(ap, const char *)) {
+        const char *value = va_arg(ap, const char *);
+        g_string_append(out, out->len == 0 ? "{" : ",");
+        g_string_append_printf(out, "%s=\"", name);
+        append_escaped(out, value);
+        g_string_append_c(out, '"');
+    }
+    va_end(ap);
+    if (out->len > 0)
+        g_string_append_c(out, '}');
+    return g_string_free(out, FALSE);
+}
+
+/* Create the registry and the series that must show 0 before anything happened. */
+static void ensure_registry(void);
+
+/* series_in(), the registry made first; lock held. */
+static series *get_series(family_id id, const char *labels)
+{
+    ensure_registry();
+    return series_in(id, labels);
+}
+
+static void add(family_id id, const char *labels, double v)
+{
+    g_mutex_lock(&lock);
+    get_series(id, labels != NULL ? labels : "")->value += v;
+    g_mutex_unlock(&lock);
+}
+
+static void set(family_id id, const char *labels, double v)
+{
+    g_mutex_lock(&lock);
+    get_series(id, labels != NULL ? labels : "")->value = v;
+    g_mutex_unlock(&lock);
+}
+
+static void observe(family_id id, double v)
+{
+    g_mutex_lock(&lock);
+    series *s = get_series(id, "");
+    s->value += v;
+    s->count++;
+    for (size_t i = 0; i < families[id].n_buckets; i++) {
+        if (v <= families[id].buckets[i]) {
+            s->buckets[i]++;
+            break;
+        }
+    }
+    g_mutex_unlock(&lock);
+}
+
+static void ensure_registry(void)
+{
+    if (registry[0] != NULL)
+        return;
+    for (size_t i = 0; i < M_COUNT; i++)
+        registry[i] =
+            g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify) series_free);
+    /* Families without labels show 0 from the start, and so do the few label
+     * sets that are known in advance: a rate() needs the series before its
+     * first event. */
+    static const family_id plain[] = {
+        M_WATCH_ACKED,      M_WATCH_RESENDS, M_WATCH_IN_FLIGHT,    M_WATCH_BYTES_IN_FLIGHT,
+        M_WATCH_QUEUED,     M_SINK_BATCHES,  M_SINK_MAILS,         M_SINK_REPORTS,
+        M_SINK_BAD,         M_CURVE_REFUSED, M_SINK_BATCH_SECONDS, M_SINK_BATCH_MAILS,
+        M_SINK_BATCH_BYTES,
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(plain); i++)
+        (void) series_in(plain[i], "");
+    static const char *const roles[] = {"sink", "forward"};
+    static const char *const kinds[] = {"transient", "permanent"};
+    for (size_t i = 0; i < G_N_ELEMENTS(roles); i++) {
+        for (size_t j = 0; j < G_N_ELEMENTS(kinds); j++) {
+            g_autofree char *l = labels_of("role", roles[i], "kind", kinds[j], NULL);
+            (void) series_in(M_PG_ERRORS, l);
+        }
+    }
+    g_autofree char *version = labels_of("version", FBL_VERSION, NULL);
+    series_in(M_BUILD_INFO, version)->value = 1;
+    series_in(M_START_TIME, "")->value = (double) g_get_real_time() / G_USEC_PER_SEC;
+}
+
+/* The shortest text that reads back as @v ("0.005", "1048576", "1.5e+100"). */
+static void format_number(char *buf, size_t size, double v)
+{
+    if (v == (double) (gint64) v && v < 9007199254740992.0 && v > -9007199254740992.0) {
+        g_snprintf(buf, size, "%" G_GINT64_FORMAT, (gint64) v);
+        return;
+    }
+    for (int precision = 1; precision <= 17; precision++) {
+        char format[8];
+        g_snprintf(format, sizeof format, "%%.%dg", precision);
+        g_ascii_formatd(buf, (gint) size, format, v);
+        if (g_ascii_strtod(buf, NULL) == v)
+            return;
+    }
+}
+
+static void append_number(GString *out, double v)
+{
+    char buf[G_ASCII_DTOSTR_BUF_SIZE];
+    format_number(buf, sizeof buf, v);
+    g_string_append(out, buf);
+}
+
+/* "{a=\"x\"}" + le -> "{a=\"x\",le=\"0.5\"}" */
+static void append_bucket_labels(GString *out, const char *labels, const char *le)
+{
+    if (*labels == '\0') {
+        g_string_append_printf(out, "{le=\"%s\"}", le);
+        return;
+    }
+    g_string_append_len(out, labels, (gssize) strlen(labels) - 1);
+    g_string_append_printf(out, ",le=\"%s\"}", le);
+}
+
+static void render_histogram(GString *out, const family *f, const char *labels, const series *s)
+{
+    guint64 cumulative = 0;
+    for (size_t i = 0; i < f->n_buckets; i++) {
+        char le[G_ASCII_DTOSTR_BUF_SIZE];
+        cumulative += s->buckets[i];
+        g_string_append_printf(out, "%s_bucket", f->name);
+        format_number(le, sizeof le, f->buckets[i]);
+        append_bucket_labels(out, labels, le);
+        g_string_append_printf(out, " %" G_GUINT64_FORMAT "\n", cumulative);
+    }
+    g_string_append_printf(out, "%s_bucket", f->name);
+    append_bucket_labels(out, labels, "+Inf");
+    g_string_append_printf(out, " %" G_GUINT64_FORMAT "\n%s_sum%s ", s->count, f->name, labels);
+    append_number(out, s->value);
+    g_string_append_printf(out, "\n%s_count%s %" G_GUINT64_FORMAT "\n", f->name, labels, s->count);
+}
+
+static int compare_keys(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+char *fbl_metrics_render(void)
+{
+    static const char *const kind_names[] = {"counter", "gauge", "histogram"};
+    GString *out = g_string_new(NULL);
+    g_mutex_lock(&lock);
+    ensure_registry();
+    for (size_t i = 0; i < M_COUNT; i++) {
+        const family *f = &families[i];
+        g_string_append_printf(out, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help, f->name,
+                               kind_names[f->kind]);
+        g_autofree gpointer *keys = g_hash_table_get_keys_as_array(registry[i], NULL);
+        guint n = g_hash_table_size(registry[i]);
+        qsort(keys, n, sizeof *keys, compare_keys);
+        for (guint k = 0; k < n; k++) {
+            const series *s = g_hash_table_lookup(registry[i], keys[k]);
+            if (f->kind == HISTOGRAM) {
+                render_histogram(out, f, keys[k], s);
+                continue;
+            }
+            g_string_append_printf(out, "%s%s ", f->name, (const char *) keys[k]);
+            append_number(out, s->value);
+            g_string_append_c(out, '\n');
+        }
+    }
+    g_mutex_unlock(&lock);
+    return g_string_free(out, FALSE);
+}
+
+void fbl_metrics_watch_mail(const char *mailbox, const fbl_parse_result *result)
+{
+    if (result->reports->len == 0) {
+        const char *reason =
+            result->reject != NULL ? fbl_reject_reason_to_string(result->reject->reason) : "";
+        g_autofree char *m =
+            labels_of("mailbox", mailbox, "format", "reject", "feedback_type", "none", NULL);
+        g_autofree char *r = labels_of("mailbox", mailbox, "reason", reason, NULL);
+        add(M_WATCH_MAILS, m, 1);
+        add(M_WATCH_REJECTS, r, 1);
+        return;
+    }
+    for (guint i = 0; i < result->reports->len; i++) {
+        const fbl_report *rep = g_ptr_array_index(result->reports, i);
+        g_autofree char *l =
+            labels_of("mailbox", mailbox, "format", fbl_format_to_string(rep->format),
+                      "feedback_type", fbl_feedback_type_to_string(rep->feedback_type), NULL);
+        if (i == 0)
+            add(M_WATCH_MAILS, l, 1);
+        add(M_WATCH_REPORTS, l, 1);
+    }
+}
+
+void fbl_metrics_watch_acked(void)
+{
+    add(M_WATCH_ACKED, "", 1);
+}
+
+void fbl_metrics_watch_resend(void)
+{
+    add(M_WATCH_RESENDS, "", 1);
+}
+
+void fbl_metrics_watch_window(unsigned mails, guint64 bytes, unsigned queued)
+{
+    g_mutex_lock(&lock);
+    get_series(M_WATCH_IN_FLIGHT, "")->value = mails;
+    get_series(M_WATCH_BYTES_IN_FLIGHT, "")->value = (double) bytes;
+    get_series(M_WATCH_QUEUED, "")->value = queued;
+    g_mutex_unlock(&lock);
+}
+
+void fbl_metrics_sink_batch(unsigned mails, unsigned reports, size_t bytes, double seconds)
+{
+    add(M_SINK_BATCHES, "", 1);
+    add(M_SINK_MAILS, "", mails);
+    add(M_SINK_REPORTS, "", reports);
+    observe(M_SINK_BATCH_MAILS, mails);
+    observe(M_SINK_BATCH_BYTES, (double) bytes);
+    observe(M_SINK_BATCH_SECONDS, seconds);
+}
+
+void fbl_metrics_sink_bad_message(void)
+{
+    add(M_SINK_BAD, "", 1);
+}
+
+void fbl_metrics_pg_error(const char *role, bool transient)
+{
+    g_autofree char *l =
+        labels_of("role", role, "kind", transient ? "transient" : "permanent", NULL);
+    add(M_PG_ERRORS, l, 1);
+}
+
+void fbl_metrics_vendor_response(const char *vendor, int http_status)
+{
+    char status[16] = "none";
+    if (http_status > 0)
+        g_snprintf(status, sizeof status, "%d", http_status);
+    g_autofree char *l = labels_of("vendor", vendor, "status", status, NULL);
+    add(M_FORWARD_RESPONSES, l, 1);
+}
+
+void fbl_metrics_vendor_sent(const char *vendor, unsigned reports)
+{
+    g_autofree char *l = labels_of("vendor", vendor, NULL);
+    add(M_FORWARD_SENT, l, reports);
+}
+
+void fbl_metrics_outbox(const char *vendor, guint64 pending, guint64 dead, double lag_seconds)
+{
+    g_autofree char *l = labels_of("vendor", vendor, NULL);
+    set(M_FORWARD_PENDING, l, (double) pending);
+    set(M_FORWARD_DEAD, l, (double) dead);
+    set(M_FORWARD_LAG, l, lag_seconds);
+}
+
+void fbl_metrics_curve_refused(void)
+{
+    add(M_CURVE_REFUSED, "", 1);
+}
+
+bool fbl_metrics_parse_listen(const char *listen, struct sockaddr_storage *addr, GError **error)
+{
+    const char *colon = listen != NULL ? strrchr(listen, ':') : NULL;
+    if (colon == NULL || colon == listen || colon[1] == '\0') {
+        g_set_error(error, FBL_METRICS_ERROR, FBL_METRICS_ERROR_ADDRESS,
+                    "'%s' is not ADDRESS:PORT (e.g. 127.0.0.1:9771 or [::1]:9771)",
+                    listen != NULL ? listen : "");
+        return false;
+    }
+    g_autofree char *host = g_strndup(listen, (gsize) (colon - listen));
+    if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+        memmove(host, host + 1, strlen(host));
+        host[strlen(host) - 1] = '\0';
+    }
+    guint64 port = 0;
+    if (!g_ascii_string_to_unsigned(colon + 1, 10, 0, 65535, &port, NULL)) {
+        g_set_error(error, FBL_METRICS_ERROR, FBL_METRICS_ERROR_ADDRESS,
+                    "'%s': the port is not a number from 0 to 65535", listen);
+        return false;
+    }
+    struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV,
+                             .ai_socktype = SOCK_STREAM};
+    struct addrinfo *res = NULL;
+    if (getaddrinfo(host, colon + 1, &hints, &res) != 0 || res == NULL) {
+        g_set_error(error, FBL_METRICS_ERROR, FBL_METRICS_ERROR_ADDRESS,
+                    "'%s': '%s' is not a numeric IPv4 or IPv6 address", listen, host);
+        return false;
+    }
+    if (addr != NULL) {
+        memset(addr, 0, sizeof *addr);
+        memcpy(addr, res->ai_addr, MIN((size_t) res->ai_addrlen, sizeof *addr));
+    }
+    freeaddrinfo(res);
+    return true;
+}
+
+static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char *url,
+                              const char *method, const char *version, const char *upload_data,
+                              size_t *upload_data_size, void **con_cls)
+{
+    (void) cls, (void) version, (void) upload_data, (void) upload_data_size, (void) con_cls;
+    unsigned status = MHD_HTTP_OK;
+    char *body = NULL;
+    const char *type = "text/plain; version=0.0.4; charset=utf-8";
+    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
+        status = MHD_HTTP_METHOD_NOT_ALLOWED;
+        body = g_strdup("only GET\n");
+        type = "text/plain; charset=utf-8";
+    } else if (strcmp(url, "/metrics") == 0) {
+        body = fbl_metrics_render();
+    } else if (strcmp(url, "/") == 0) {
+        body = g_strdup("fbl: the metrics are at /metrics\n");
+        type = "text/plain; charset=utf-8";
+    } else {
+        status = MHD_HTTP_NOT_FOUND;
+        body = g_strdup("not found; the metrics are at /metrics\n");
+        type = "text/plain; charset=utf-8";
+    }
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer_with_free_callback(strlen(body), body, g_free);
+    if (r == NULL) {
+        g_free(body);
+        return MHD_NO;
+    }
+    (void) MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    enum MHD_Result ok = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    return ok;
+}
+
+static void mhd_log(void *cls, const char *format, va_list ap)
+{
+    (void) cls;
+    g_autofree char *msg = g_strdup_vprintf(format, ap);
+    g_warning("metrics endpoint: %s", g_strchomp(msg));
+}
+
+bool fbl_metrics_serve(const char *listen, GError **error)
+{
+    struct sockaddr_storage addr;
+    if (!fbl_metrics_parse_listen(listen, &addr, error))
+        return false;
+    g_mutex_lock(&lock);
+    ensure_registry();
+    g_mutex_unlock(&lock);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    if (addr.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    httpd = MHD_start_daemon(flags, 0, NULL, NULL, answer, NULL, MHD_OPTION_EXTERNAL_LOGGER,
+                             mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
+                             MHD_OPTION_CONNECTION_LIMIT, 32u, MHD_OPTION_CONNECTION_TIMEOUT, 10u,
+                             MHD_OPTION_END);
+    if (httpd == NULL) {
+        g_set_error(error, FBL_METRICS_ERROR, FBL_METRICS_ERROR_LISTEN,
+                    "metrics: cannot listen on %s (address in use, or not ours?)", listen);
+        return false;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(httpd, MHD_DAEMON_INFO_BIND_PORT);
+    g_message("metrics at http://%.*s:%u/metrics", (int) (strrchr(listen, ':') - listen), listen,
+              info != NULL ? (unsigned) info->port : 0u);
+    return true;
+}
+
+void fbl_metrics_stop(void)
+{
+    if (httpd != NULL)
+        MHD_stop_daemon(httpd);
+    httpd = NULL;
+}

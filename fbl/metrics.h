@@ -1,0 +1,118 @@
+/*
+ * metrics.h - Prometheus metrics: a small registry and its HTTP endpoint
+ *
+ * Layer: fbl/. One registry per process (every thread of `fbl run` counts
+ * into the same one), always collecting; fbl_metrics_serve() publishes it in
+ * the Prometheus text exposition format 0.0.4 at http://ADDR:PORT/metrics
+ * (libmicrohttpd, its own polling thread). Thread-safe: every function may be
+ * called from any thread (one mutex; the counters are updated per mail and
+ * per batch, never per byte). Not async-signal-safe.
+ *
+ * Families (labels in braces; all names start with fbl_):
+ *   watch_mails_total{mailbox,format,feedback_type}   mails read and parsed (a
+ *       mail's format and feedback type are those of its first report;
+ *       format="reject", feedback_type="none" for a mail that is a reject)
+ *   watch_reports_total{mailbox,format,feedback_type}  reports parsed
+ *   watch_rejects_total{mailbox,reason}               mails that are rejects
+ *   watch_acked_total, watch_resends_total            acks received, resends
+ *   watch_mails_in_flight, watch_bytes_in_flight      sent, not acknowledged
+ *   watch_mails_queued                                names in new/ not read yet
+ *   sink_batches_total, sink_mails_total, sink_reports_total   committed
+ *   sink_batch_mails (histogram), sink_batch_bytes (histogram),
+ *   sink_batch_duration_seconds (histogram)           per committed batch
+ *   sink_bad_messages_total                           messages that did not decode
+ *   pg_errors_total{role,kind}                        PostgreSQL errors: role
+ *       sink|forward, kind transient|permanent
+ *   forward_responses_total{vendor,status}            vendor answers: HTTP status,
+ *       or "none" when no answer came (timeout, connection refused)
+ *   forward_reports_sent_total{vendor}                reports the vendor accepted
+ *   forward_outbox_pending{vendor}, forward_outbox_dead{vendor},
+ *   forward_outbox_lag_seconds{vendor}                the outbox, as last queried
+ *   curve_refused_total                               watchers refused by the
+ *       sink's CURVE authentication (unknown public key)
+ *   build_info{version} (1), start_time_seconds       the process
+ */
+#ifndef FBL_METRICS_H
+#define FBL_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include <glib.h>
+
+#include "parsers/report.h"
+
+#define FBL_METRICS_ERROR (fbl_metrics_error_quark())
+GQuark fbl_metrics_error_quark(void);
+
+typedef enum {
+    FBL_METRICS_ERROR_ADDRESS = 1, /* permanent: not ADDR:PORT */
+    FBL_METRICS_ERROR_LISTEN,      /* permanent: the address cannot be bound */
+} fbl_metrics_error;               /* append new codes at the end only */
+
+/*
+ * fbl_metrics_parse_listen - "127.0.0.1:9771", "[::1]:9771", "0.0.0.0:9771"
+ * (numeric addresses only: no name lookups at start-up)
+ *
+ * @addr: (out) (optional) the socket address
+ * Returns: true, or false with FBL_METRICS_ERROR_ADDRESS.
+ */
+bool fbl_metrics_parse_listen(const char *listen, struct sockaddr_storage *addr, GError **error);
+
+/*
+ * fbl_metrics_serve - publish the registry at http://@listen/metrics until
+ * fbl_metrics_stop(); port 0 picks a free port (logged)
+ *
+ * Returns: true, or false with FBL_METRICS_ERROR.
+ */
+bool fbl_metrics_serve(const char *listen, GError **error);
+
+/* fbl_metrics_stop - stop the endpoint, if it runs; the registry stays */
+void fbl_metrics_stop(void);
+
+/* fbl_metrics_render - (transfer full) the whole registry, exposition format 0.0.4 */
+char *fbl_metrics_render(void);
+
+/* The watcher (fbl/watch.c). */
+
+/* fbl_metrics_watch_mail - one mail read and parsed from @mailbox (first send only) */
+void fbl_metrics_watch_mail(const char *mailbox, const fbl_parse_result *result);
+void fbl_metrics_watch_acked(void);
+void fbl_metrics_watch_resend(void);
+/* fbl_metrics_watch_window - the gauges: in flight, and names waiting in new/ */
+void fbl_metrics_watch_window(unsigned mails, guint64 bytes, unsigned queued);
+
+/* The sink (fbl/sink_loop.c). */
+
+/* fbl_metrics_sink_batch - one batch committed */
+void fbl_metrics_sink_batch(unsigned mails, unsigned reports, size_t bytes, double seconds);
+void fbl_metrics_sink_bad_message(void);
+
+/* fbl_metrics_pg_error - a PostgreSQL error; @role is "sink" or "forward" */
+void fbl_metrics_pg_error(const char *role, bool transient);
+
+/*
+ * The forwarder (fbl/forward_loop.c calls these).
+ *
+ * fbl_metrics_vendor_response - one answer of @vendor's API to one request
+ * @http_status: the HTTP status, or 0 when there was no answer (timeout,
+ *   connection error): counted as status="none"
+ */
+void fbl_metrics_vendor_response(const char *vendor, int http_status);
+
+/* fbl_metrics_vendor_sent - @reports accepted by @vendor (2xx) */
+void fbl_metrics_vendor_sent(const char *vendor, unsigned reports);
+
+/*
+ * fbl_metrics_outbox - @vendor's outbox as last queried: rows due or waiting
+ * (@pending), dead letters (@dead), and @lag_seconds, the age of the oldest
+ * pending row (0 when none). Meant for a periodic query of the forwarder
+ * (e.g. every 10 s); the gauges keep their last value in between.
+ */
+void fbl_metrics_outbox(const char *vendor, guint64 pending, guint64 dead, double lag_seconds);
+
+/* The transport (fbl/curve.c). */
+void fbl_metrics_curve_refused(void);
+
+#endif /* FBL_METRICS_H */

@@ -1,0 +1,154 @@
+/*
+ * outbox.h - the forwarder's side of fbl.vendor_outbox: claim due rows, mark
+ * what became of them, dead letters, status
+ *
+ * Layer: sink/. Blocking libpq I/O on one connection of its own, used by one
+ * thread at a time. Logs through g_log domain "fbl-outbox".
+ *
+ * A send is one transaction: fbl_outbox_claim() begins it and locks a
+ * vendor's due pending rows (FOR UPDATE SKIP LOCKED: several forwarders, on
+ * one machine or many, share the work and never take the same row), the
+ * caller delivers them, and fbl_outbox_finish() marks each row (sent, retry,
+ * wait, dead, or unchanged) and commits. A forwarder killed in between leaves
+ * an open transaction that PostgreSQL rolls back when the connection drops:
+ * the rows are pending again and are sent again (at-least-once; the vendor
+ * drops repeats by the report id and the batch's idempotency key).
+ *
+ * The connection LISTENs on "fbl_outbox" (the sink's write transaction
+ * NOTIFYs it, schema 004), so fbl_outbox_wait() returns as soon as new rows
+ * are committed. A lost connection is re-made by the next claim.
+ *
+ * Errors (FBL_OUTBOX_ERROR): a lost connection and SQLSTATE classes 08, 40,
+ * 53, 57, 58, 55P03 are transient (retry with backoff); 42 and 3F mean the
+ * schema is missing or old (run fbl migrate); the rest are permanent.
+ *
+ * Memory: a claim holds at most max_rows documents and, when the raw mail is
+ * asked for, mails up to max_bytes in all (at least one, whatever its size).
+ */
+#ifndef FBL_OUTBOX_H
+#define FBL_OUTBOX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <glib.h>
+
+#define FBL_OUTBOX_ERROR (fbl_outbox_error_quark())
+GQuark fbl_outbox_error_quark(void);
+
+typedef enum {
+    FBL_OUTBOX_ERROR_CONNECT = 1, /* transient: cannot connect, or the connection was lost */
+    FBL_OUTBOX_ERROR_TRANSIENT,   /* transient: server busy, shutting down, serialization */
+    FBL_OUTBOX_ERROR_SCHEMA,      /* permanent: the schema is missing or older than 004 */
+    FBL_OUTBOX_ERROR_OTHER,       /* permanent: anything else */
+} fbl_outbox_error;               /* append new codes at the end only */
+
+bool fbl_outbox_error_is_transient(const GError *error);
+
+/* What to do with a claimed row (fbl_outbox_finish). */
+typedef enum {
+    FBL_OUTBOX_KEEP = 0, /* unchanged: released at commit */
+    FBL_OUTBOX_SENT,     /* state sent, sent_at now, attempts + 1 */
+    FBL_OUTBOX_RETRY,    /* a failed attempt: attempts + 1, next try in delay_ms */
+    FBL_OUTBOX_WAIT,     /* not tried (the vendor asked to wait): next try in delay_ms */
+    FBL_OUTBOX_DEAD,     /* dead letter: attempts + 1, last_error = error */
+} fbl_outbox_action;
+
+typedef struct fbl_outbox_row {
+    char *report_id;
+    char *received_at; /* as the server wrote it; handed back as it is */
+    char *mail_id;     /* NULL when the report is no longer stored */
+    unsigned attempts; /* before this one */
+    char *doc;         /* the report's JSON; NULL when it is no longer stored */
+    gint64 mail_size;
+    GBytes *mail; /* (nullable) the raw mail, when asked for and stored */
+    /* set by the caller: */
+    fbl_outbox_action action;
+    unsigned delay_ms;
+    char *error; /* (nullable) owned: last_error (SENT: kept as a note) */
+} fbl_outbox_row;
+
+void fbl_outbox_row_free(fbl_outbox_row *row);
+
+typedef struct fbl_outbox fbl_outbox;
+
+/*
+ * fbl_outbox_new - connect (application_name "fbl-forward" unless the
+ * conninfo says) and LISTEN fbl_outbox
+ *
+ * Returns: (transfer full) or NULL with FBL_OUTBOX_ERROR.
+ */
+fbl_outbox *fbl_outbox_new(const char *conninfo, GError **error);
+void fbl_outbox_free(fbl_outbox *ob);
+
+/*
+ * fbl_outbox_claim - begin a transaction and lock @vendor's due pending rows,
+ * oldest due first
+ *
+ * @max_rows: at most this many
+ * @with_mail: also read each row's raw mail, up to @max_bytes in all
+ * @rows: (out) (transfer full) fbl_outbox_row *; when it is empty the
+ *   transaction is already over
+ * Returns: false with FBL_OUTBOX_ERROR (the transaction is rolled back).
+ */
+bool fbl_outbox_claim(fbl_outbox *ob, const char *vendor, unsigned max_rows, size_t max_bytes,
+                      bool with_mail, GPtrArray **rows, GError **error);
+
+/*
+ * fbl_outbox_finish - apply every row's action in one statement and commit
+ *
+ * Returns: false with FBL_OUTBOX_ERROR: nothing was marked (rolled back);
+ *   the rows are pending as before and will be claimed again.
+ */
+bool fbl_outbox_finish(fbl_outbox *ob, const char *vendor, GPtrArray *rows, GError **error);
+
+/* fbl_outbox_abort - roll the claim back: every row as it was */
+void fbl_outbox_abort(fbl_outbox *ob);
+
+/*
+ * fbl_outbox_wait - wait up to @timeout_ms for a NOTIFY fbl_outbox
+ *
+ * Returns: true when one came (new rows may be due).
+ */
+bool fbl_outbox_wait(fbl_outbox *ob, unsigned timeout_ms);
+
+/*
+ * fbl_outbox_retry_dead - dead rows of @vendors become pending, attempts 0
+ *
+ * @vendors: (nullable) NULL-terminated names; NULL: every vendor
+ * @count: (out) rows made pending
+ */
+bool fbl_outbox_retry_dead(fbl_outbox *ob, const char *const *vendors, guint64 *count,
+                           GError **error);
+
+/* One vendor's outbox. */
+typedef struct fbl_outbox_stats {
+    char *vendor;
+    guint64 pending, due, sent, dead, limited;
+    double lag_s;       /* age of the oldest pending row; 0 when none */
+    char *last_sent_at; /* (nullable) */
+    char *last_dead;    /* (nullable) the newest dead letter's last_error */
+} fbl_outbox_stats;
+
+void fbl_outbox_stats_free(fbl_outbox_stats *stats);
+
+/*
+ * fbl_outbox_status - every vendor with outbox rows, by name
+ *
+ * @stats: (out) (transfer full) fbl_outbox_stats *
+ */
+bool fbl_outbox_status(fbl_outbox *ob, GPtrArray **stats, GError **error);
+
+/*
+ * fbl_outbox_gauges - @vendor's pending and dead rows and its lag (the age of
+ * the oldest pending row, 0 when none): cheaper than fbl_outbox_status(),
+ * for a periodic look (it reads no sent row)
+ */
+bool fbl_outbox_gauges(fbl_outbox *ob, const char *vendor, guint64 *pending, guint64 *dead,
+                       double *lag_s, GError **error);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(fbl_outbox, fbl_outbox_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(fbl_outbox_row, fbl_outbox_row_free)
+
+#endif /* FBL_OUTBOX_H */
