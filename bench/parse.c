@@ -59,21 +59,21 @@ static int cmp_str(gconstpointer a, gconstpointer b)
 }
 
 /* Append the regular files under @path (a file, or a directory walked in name order). */
-static bool collect(const char *path, GPtrArray *out,
-                    unsigned depth) /* NOLINT(misc-no-recursion) */
+/* NOLINTNEXTLINE(misc-no-recursion): bounded by @depth */
+static bool collect(const char *path, GPtrArray *out, unsigned depth)
 {
     if (!g_file_test(path, G_FILE_TEST_IS_DIR)) {
         g_ptr_array_add(out, g_strdup(path));
         return true;
     }
     if (depth > 16) {
-        fprintf(stderr, "bench_parse: %s: directories nested too deep\n", path);
+        g_printerr("bench_parse: %s: directories nested too deep\n", path);
         return false;
     }
     g_autoptr(GError) error = NULL;
     g_autoptr(GDir) dir = g_dir_open(path, 0, &error);
     if (dir == NULL) {
-        fprintf(stderr, "bench_parse: %s\n", error->message);
+        g_printerr("bench_parse: %s\n", error->message);
         return false;
     }
     g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
@@ -95,7 +95,7 @@ static bool read_list(const char *list, GPtrArray *out)
     g_autofree char *text = NULL;
     g_autoptr(GError) error = NULL;
     if (!g_file_get_contents(list, &text, NULL, &error)) {
-        fprintf(stderr, "bench_parse: %s\n", error->message);
+        g_printerr("bench_parse: %s\n", error->message);
         return false;
     }
     g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
@@ -116,7 +116,7 @@ static GPtrArray *load(GPtrArray *paths, guint64 *total)
         gsize len = 0;
         g_autoptr(GError) error = NULL;
         if (!g_file_get_contents(g_ptr_array_index(paths, i), &data, &len, &error)) {
-            fprintf(stderr, "bench_parse: %s\n", error->message);
+            g_printerr("bench_parse: %s\n", error->message);
             g_ptr_array_unref(mails);
             return NULL;
         }
@@ -178,6 +178,32 @@ static void walk_headers(GMimeObject *obj, tally *t)
     }
 }
 
+static void decode_leaf(GMimePart *part, GMimeStream *sink, tally *t)
+{
+    GMimeDataWrapper *content = g_mime_part_get_content(part);
+    gint64 before = g_mime_stream_tell(sink);
+    if (content != NULL && g_mime_data_wrapper_write_to_stream(content, sink) >= 0)
+        t->outbytes += (guint64) (g_mime_stream_tell(sink) - before);
+}
+
+/* Push the entities inside @obj (last first, so they pop in order). */
+static void push_children(GMimeObject *obj, GPtrArray *stack)
+{
+    GMimeObject *inner = NULL;
+    if (GMIME_IS_MESSAGE(obj)) {
+        inner = g_mime_message_get_mime_part(GMIME_MESSAGE(obj));
+    } else if (GMIME_IS_MESSAGE_PART(obj)) {
+        GMimeMessage *m = g_mime_message_part_get_message(GMIME_MESSAGE_PART(obj));
+        inner = m != NULL ? GMIME_OBJECT(m) : NULL;
+    } else if (GMIME_IS_MULTIPART(obj)) {
+        GMimeMultipart *mp = GMIME_MULTIPART(obj);
+        for (int i = g_mime_multipart_get_count(mp) - 1; i >= 0; i--)
+            g_ptr_array_add(stack, g_mime_multipart_get_part(mp, i));
+    }
+    if (inner != NULL)
+        g_ptr_array_add(stack, inner);
+}
+
 /* Every entity of @top, depth first, with an explicit stack (no recursion). */
 static void walk(GMimeMessage *top, GMimeStream *sink, tally *t)
 {
@@ -187,24 +213,10 @@ static void walk(GMimeMessage *top, GMimeStream *sink, tally *t)
         GMimeObject *obj = g_ptr_array_steal_index_fast(stack, stack->len - 1);
         t->reports++;
         walk_headers(obj, t);
-        if (GMIME_IS_MESSAGE(obj)) {
-            GMimeObject *body = g_mime_message_get_mime_part(GMIME_MESSAGE(obj));
-            if (body != NULL)
-                g_ptr_array_add(stack, body);
-        } else if (GMIME_IS_MULTIPART(obj)) {
-            GMimeMultipart *mp = GMIME_MULTIPART(obj);
-            for (int i = g_mime_multipart_get_count(mp) - 1; i >= 0; i--)
-                g_ptr_array_add(stack, g_mime_multipart_get_part(mp, i));
-        } else if (GMIME_IS_MESSAGE_PART(obj)) {
-            GMimeMessage *inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(obj));
-            if (inner != NULL)
-                g_ptr_array_add(stack, inner);
-        } else if (GMIME_IS_PART(obj)) {
-            GMimeDataWrapper *content = g_mime_part_get_content(GMIME_PART(obj));
-            gint64 before = g_mime_stream_tell(sink);
-            if (content != NULL && g_mime_data_wrapper_write_to_stream(content, sink) >= 0)
-                t->outbytes += (guint64) (g_mime_stream_tell(sink) - before);
-        }
+        if (GMIME_IS_PART(obj))
+            decode_leaf(GMIME_PART(obj), sink, t);
+        else
+            push_children(obj, stack);
     }
 }
 
@@ -234,10 +246,10 @@ static bool pin(int cpu)
     CPU_ZERO(&set);
     CPU_SET(cpu, &set);
     if (sched_setaffinity(0, sizeof set, &set) != 0) {
-        fprintf(stderr, "bench_parse: sched_setaffinity(%d): %s\n", cpu, g_strerror(errno));
+        g_printerr("bench_parse: sched_setaffinity(%d): %s\n", cpu, g_strerror(errno));
         return false;
     }
-    fprintf(stderr, "bench_parse: pinned to CPU %d\n", cpu);
+    g_printerr("bench_parse: pinned to CPU %d\n", cpu);
     return true;
 }
 
@@ -263,20 +275,20 @@ static void run_engine(const char *engine, const fbl_parser *parser, GPtrArray *
         if (rep < 0)
             continue;
         g_array_append_val(cpu, c);
-        printf("{\"engine\":\"%s\",\"rep\":%d,\"mails\":%u,\"bytes\":%" G_GUINT64_FORMAT
-               ",\"cpu_s\":%.6f,\"wall_s\":%.6f,\"reports\":%" G_GUINT64_FORMAT
-               ",\"rejects\":%" G_GUINT64_FORMAT ",\"headers\":%" G_GUINT64_FORMAT
-               ",\"outbytes\":%" G_GUINT64_FORMAT "}\n",
-               engine, rep, mails->len, bytes, c, w, t.reports, t.rejects, t.headers, t.outbytes);
-        fflush(stdout);
+        g_print("{\"engine\":\"%s\",\"rep\":%d,\"mails\":%u,\"bytes\":%" G_GUINT64_FORMAT
+                ",\"cpu_s\":%.6f,\"wall_s\":%.6f,\"reports\":%" G_GUINT64_FORMAT
+                ",\"rejects\":%" G_GUINT64_FORMAT ",\"headers\":%" G_GUINT64_FORMAT
+                ",\"outbytes\":%" G_GUINT64_FORMAT "}\n",
+                engine, rep, mails->len, bytes, c, w, t.reports, t.rejects, t.headers, t.outbytes);
+        (void) fflush(stdout);
     }
     if (cpu->len == 0)
         return;
     g_array_sort(cpu, cmp_double);
     double best = g_array_index(cpu, double, 0), med = g_array_index(cpu, double, cpu->len / 2);
-    fprintf(stderr, "bench_parse: %-5s %u mails %.1f MB: %.0f mails/s (best of %u, median %.0f)\n",
-            engine, mails->len, (double) bytes / 1e6, mails->len / best, cpu->len,
-            mails->len / med);
+    g_printerr("bench_parse: %-5s %u mails %.1f MB: %.0f mails/s (best of %u, median %.0f)\n",
+               engine, mails->len, (double) bytes / 1e6, mails->len / best, cpu->len,
+               mails->len / med);
 }
 
 int main(int argc, char **argv)
@@ -296,13 +308,13 @@ int main(int argc, char **argv)
     g_option_context_add_main_entries(ctx, entries, NULL);
     g_autoptr(GError) error = NULL;
     if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
-        fprintf(stderr, "bench_parse: %s\n", error->message);
+        g_printerr("bench_parse: %s\n", error->message);
         return 64;
     }
     bool all = strcmp(engine, "all") == 0;
     if ((!all && strcmp(engine, "fbl") != 0 && strcmp(engine, "gmime") != 0) || reps < 1 ||
         warmup < 0) {
-        fprintf(stderr, "bench_parse: bad --engine, --reps or --warmup\n");
+        g_printerr("bench_parse: bad --engine, --reps or --warmup\n");
         return 64;
     }
     g_autoptr(GPtrArray) paths = g_ptr_array_new_with_free_func(g_free);
@@ -313,7 +325,7 @@ int main(int argc, char **argv)
             return 66;
     }
     if (paths->len == 0) {
-        fprintf(stderr, "bench_parse: no mail given (PATH... or --list FILE)\n");
+        g_printerr("bench_parse: no mail given (PATH... or --list FILE)\n");
         return 64;
     }
     guint64 bytes = 0;

@@ -75,12 +75,14 @@ typedef struct fbl_config {
     GStrv watch_connect;
     unsigned watch_window;
     size_t watch_window_bytes;
+    unsigned watch_queue_max;
     unsigned watch_ack_timeout_ms;
     /* [sink] */
     char *sink_bind;
     unsigned sink_batch_max_mails;
     size_t sink_batch_max_bytes;
     unsigned sink_batch_max_wait_ms;
+    unsigned sink_batch_idle_ms;
     unsigned sink_retry_max_wait_ms;
     bool sink_store_raw;
     /* CURVE between watchers and sinks (curve.h); NULL: not set */

@@ -81,7 +81,8 @@ static const family families[M_COUNT] = {
     [M_WATCH_BYTES_IN_FLIGHT] = {"fbl_watch_bytes_in_flight",
                                  "Bytes of the messages sent and not yet acknowledged", GAUGE, NULL,
                                  0},
-    [M_WATCH_QUEUED] = {"fbl_watch_mails_queued", "Mails seen in new/ and not read yet", GAUGE,
+    [M_WATCH_QUEUED] = {"fbl_watch_mails_queued",
+                        "Mails seen in new/ and not read yet (at most watch.queue_max)", GAUGE,
                         NULL, 0},
     [M_SINK_BATCHES] = {"fbl_sink_batches_total", "Batches committed to PostgreSQL", COUNTER, NULL,
                         0},
@@ -497,6 +498,9 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
     MHD_destroy_response(r);
     return ok;
 }
+
+/* libmicrohttpd hands us its own printf format: the format attribute says so. */
+static void mhd_log(void *cls, const char *format, va_list ap) G_GNUC_PRINTF(2, 0);
 
 static void mhd_log(void *cls, const char *format, va_list ap)
 {

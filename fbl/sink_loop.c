@@ -30,6 +30,7 @@ struct fbl_sink_loop {
     fbl_batch *batch;
     GHashTable *routes; /* mail_id -> GPtrArray of GBytes routing ids */
     int64_t batch_started;
+    int64_t last_arrival; /* when the batch last grew */
     unsigned backoff_ms;
     int64_t retry_at;
     bool pg_down_logged;
@@ -168,8 +169,9 @@ static void take_message(fbl_sink_loop *s, GPtrArray *frames)
     routes = g_ptr_array_new_with_free_func((GDestroyNotify) g_bytes_unref);
     g_ptr_array_add(routes, route);
     g_hash_table_insert(s->routes, g_strdup(m->mail_id), routes);
+    s->last_arrival = fbl_now_ms();
     if (fbl_batch_mails(s->batch) == 0)
-        s->batch_started = fbl_now_ms();
+        s->batch_started = s->last_arrival;
     fbl_log_event(G_LOG_LEVEL_DEBUG, m->mail_id, "batch", "reports=%u", m->reports->len);
     fbl_batch_add(s->batch, m);
 }
@@ -196,6 +198,20 @@ static bool wait_for(fbl_sink_loop *s, long timeout_ms, bool readable_wanted, GE
     return true;
 }
 
+/*
+ * When the batch must be committed: full, or its first mail has waited
+ * batch_max_wait, or nothing has arrived for batch_idle. The last one is what
+ * keeps latency low: watchers stop sending once their window is in flight,
+ * so a batch that is not full by then will not fill before the acks go out.
+ */
+static int64_t batch_due_at(const fbl_sink_loop *s)
+{
+    if (batch_full(s))
+        return 0;
+    return MIN(s->batch_started + s->config->sink_batch_max_wait_ms,
+               s->last_arrival + s->config->sink_batch_idle_ms);
+}
+
 /* One turn of the loop; false when it must end (stopped, or a socket failure). */
 static bool turn(fbl_sink_loop *s, bool *done, GError **error)
 {
@@ -208,8 +224,7 @@ static bool turn(fbl_sink_loop *s, bool *done, GError **error)
         *done = stopping;
         return true;
     }
-    bool due = has_batch && (batch_full(s) || stopping ||
-                             now - s->batch_started >= s->config->sink_batch_max_wait_ms);
+    bool due = has_batch && (stopping || now >= batch_due_at(s));
     if (due && !flush(s) && stopping) {
         g_message("stopping with %u mail(s) not stored; their watchers will resend them",
                   fbl_batch_mails(s->batch));
@@ -222,9 +237,7 @@ static bool turn(fbl_sink_loop *s, bool *done, GError **error)
     }
     if (fbl_now_ms() < s->retry_at)
         return true;
-    long timeout = fbl_batch_mails(s->batch) > 0
-                       ? (long) (s->batch_started + s->config->sink_batch_max_wait_ms - now)
-                       : POLL_MAX_MS;
+    long timeout = fbl_batch_mails(s->batch) > 0 ? (long) (batch_due_at(s) - now) : POLL_MAX_MS;
     if (!wait_for(s, timeout, !batch_full(s), error))
         return false;
     read_messages(s);

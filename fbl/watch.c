@@ -55,6 +55,7 @@ struct fbl_watch {
     GHashTable *flights; /* mail_id -> flight * */
     size_t flight_bytes;
     int64_t next_scan;
+    bool more_in_new; /* names left out of the full queue: list new/ again */
     fbl_watch_stats stats;
 };
 
@@ -80,6 +81,10 @@ static void enqueue(fbl_watch *w, box *b, const char *name)
 {
     if (name[0] == '.')
         return;
+    if (g_queue_get_length(&w->pending) >= w->config->watch_queue_max) {
+        w->more_in_new = true; /* it stays in new/ for a later listing */
+        return;
+    }
     char *key = known_key(b, name);
     if (g_hash_table_contains(w->known, key)) {
         g_free(key);
@@ -100,6 +105,7 @@ static void forget(fbl_watch *w, const queued *q)
 
 static void scan_all(fbl_watch *w)
 {
+    w->more_in_new = false;
     for (guint i = 0; i < w->boxes->len; i++) {
         box *b = g_ptr_array_index(w->boxes, i);
         g_autoptr(GError) error = NULL;
@@ -197,6 +203,8 @@ static void take(fbl_watch *w, queued *q)
 
 static void fill_window(fbl_watch *w)
 {
+    if (w->more_in_new && g_queue_get_length(&w->pending) <= w->config->watch_queue_max / 2)
+        scan_all(w);
     while (!g_queue_is_empty(&w->pending) &&
            g_hash_table_size(w->flights) < w->config->watch_window &&
            w->flight_bytes < w->config->watch_window_bytes)

@@ -17,7 +17,9 @@
  * (sent, not acknowledged); beyond them the watcher stops reading mail, which
  * is the backpressure that keeps every process's memory bounded while
  * PostgreSQL is slow or down. The queue of names waiting in new/ is the
- * Maildir itself: only names are held, not mail.
+ * Maildir itself: only names are held, not mail, and at most watch.queue_max
+ * of them; the rest of a backlog is listed again when the queue runs low, so
+ * a backlog of any size costs the same memory.
  *
  * Stop: fbl_daemon_stopping() makes the loop stop reading mail and wait up
  * to @drain_ms for the acks of what is in flight; what is still unacknowledged

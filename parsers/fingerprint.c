@@ -110,6 +110,22 @@ static bool is_ascii_byte(char c)
     return (unsigned char) c < 0x80;
 }
 
+/* The end of the piece whose first non-ASCII character is at @q: an ASCII character or NUL. */
+static const char *piece_end(const char *q)
+{
+    const char *end = q;
+    for (;;) {
+        while (*end != '\0' && !is_ascii_byte(*end))
+            end++;
+        const char *gap = end;
+        while (*gap != '\0' && is_ascii_byte(*gap) && gap - end < FOLD_GAP)
+            gap++;
+        if (*gap == '\0' || is_ascii_byte(*gap))
+            return end; /* the end, or a long ASCII gap */
+        end = gap;
+    }
+}
+
 static char *nfkc_casefold(const char *valid)
 {
     GString *out = g_string_sized_new(strlen(valid) + 16);
@@ -124,20 +140,11 @@ static char *nfkc_casefold(const char *valid)
         }
         const char *start = q > p ? q - 1 : q;
         append_ascii_lower(out, p, start);
-        const char *end = q;
-        for (;;) {
-            while (*end != '\0' && !is_ascii_byte(*end))
-                end++;
-            const char *gap = end;
-            while (*gap != '\0' && is_ascii_byte(*gap) && gap - end < FOLD_GAP)
-                gap++;
-            if (*gap == '\0' || is_ascii_byte(*gap))
-                break; /* the end, or a long ASCII gap: the piece ends at @end */
-            end = gap;
-        }
-        g_autofree char *nfkc = g_utf8_normalize(start, end - start, G_NORMALIZE_NFKC);
-        g_autofree char *folded = g_utf8_casefold(nfkc != NULL ? nfkc : start,
-                                                  nfkc != NULL ? -1 : end - start);
+        const char *end = piece_end(q);
+        gssize n = end - start;
+        g_autofree char *nfkc = g_utf8_normalize(start, n, G_NORMALIZE_NFKC);
+        g_autofree char *folded =
+            nfkc != NULL ? g_utf8_casefold(nfkc, -1) : g_utf8_casefold(start, n);
         g_string_append(out, folded);
         p = end;
     }

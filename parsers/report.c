@@ -3,11 +3,7 @@
 
 #include <string.h>
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <cpuid.h>
-#include <immintrin.h>
-#define HAVE_SHA_NI 1
-#endif
+#include <openssl/evp.h>
 
 static const char *const format_names[] = {
     [FBL_FORMAT_ARF] = "arf",         [FBL_FORMAT_ATTACHMENT] = "attachment",
@@ -287,113 +283,29 @@ void fbl_parse_result_free(fbl_parse_result *result)
 }
 
 /*
- * SHA-256 with the x86 SHA extensions (SHA-NI), where the CPU has them: the
- * mail id hashes every byte of every mail, and GLib's portable GChecksum
- * costs ~50 instructions a byte, a third of a whole parse (bench/run); this
- * costs ~3. The same digest (the corpus goldens and genmail's manifest pin
- * mail ids, report ids and attachment hashes); other CPUs keep GChecksum.
+ * SHA-256 through OpenSSL's libcrypto: the mail id hashes every byte of every
+ * mail, and GLib's portable GChecksum cost a third of a whole parse
+ * (bench/run); libcrypto uses the CPU's SHA instructions where it has them.
+ * The digest is the same (the corpus goldens pin mail and report ids).
  */
-#ifdef HAVE_SHA_NI
-static const uint32_t sha256_k[64] = {
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
-};
-
-/* @blocks 64-byte blocks into @state (a..h), Intel's SHA extensions. */
-__attribute__((target("sha,sse4.1,ssse3"))) static void
-sha256_ni_blocks(uint32_t state[8], const uint8_t *data, size_t blocks)
-{
-    const __m128i swap = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
-    __m128i tmp = _mm_loadu_si128((const __m128i *) &state[0]);
-    __m128i st1 = _mm_loadu_si128((const __m128i *) &state[4]);
-    tmp = _mm_shuffle_epi32(tmp, 0xB1);         /* CDAB */
-    st1 = _mm_shuffle_epi32(st1, 0x1B);         /* EFGH */
-    __m128i st0 = _mm_alignr_epi8(tmp, st1, 8); /* ABEF */
-    st1 = _mm_blend_epi16(st1, tmp, 0xF0);      /* CDGH */
-    for (; blocks > 0; blocks--, data += 64) {
-        __m128i abef = st0, cdgh = st1, w[4];
-        for (int g = 0; g < 16; g++) {
-            __m128i m;
-            if (g < 4) {
-                m = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *) (data + 16 * g)), swap);
-            } else { /* W[t] = s1(W[t-2]) + W[t-7] + s0(W[t-15]) + W[t-16], four at a time */
-                m = _mm_sha256msg1_epu32(w[g & 3], w[(g + 1) & 3]);
-                m = _mm_add_epi32(m, _mm_alignr_epi8(w[(g + 3) & 3], w[(g + 2) & 3], 4));
-                m = _mm_sha256msg2_epu32(m, w[(g + 3) & 3]);
-            }
-            w[g & 3] = m;
-            m = _mm_add_epi32(m, _mm_loadu_si128((const __m128i *) &sha256_k[4 * g]));
-            st1 = _mm_sha256rnds2_epu32(st1, st0, m);
-            st0 = _mm_sha256rnds2_epu32(st0, st1, _mm_shuffle_epi32(m, 0x0E));
-        }
-        st0 = _mm_add_epi32(st0, abef);
-        st1 = _mm_add_epi32(st1, cdgh);
-    }
-    tmp = _mm_shuffle_epi32(st0, 0x1B);    /* FEBA */
-    st1 = _mm_shuffle_epi32(st1, 0xB1);    /* DCHG */
-    st0 = _mm_blend_epi16(tmp, st1, 0xF0); /* DCBA */
-    st1 = _mm_alignr_epi8(st1, tmp, 8);    /* HGFE */
-    _mm_storeu_si128((__m128i *) &state[0], st0);
-    _mm_storeu_si128((__m128i *) &state[4], st1);
-}
-
-static bool have_sha_ni(void)
-{
-    static gsize once = 0;
-    if (g_once_init_enter(&once)) {
-        unsigned a = 0, b = 0, c = 0, d = 0, c1 = 0;
-        bool ok = __get_cpuid(1, &a, &b, &c1, &d) && (c1 & bit_SSE4_1) && (c1 & bit_SSSE3) &&
-                  __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & bit_SHA);
-        g_once_init_leave(&once, ok ? 2 : 1);
-    }
-    return once == 2;
-}
-
-static void sha256_ni_hex(const uint8_t *data, size_t len, char out[FBL_SHA256_HEX_LEN + 1])
-{
-    uint32_t state[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                         0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
-    size_t full = len / 64;
-    sha256_ni_blocks(state, data, full);
-    /* The tail, 0x80, zeros and the bit length (big-endian): one or two blocks. */
-    uint8_t last[128] = {0};
-    size_t rest = len - full * 64;
-    if (rest > 0) /* an empty input may be NULL: no arithmetic on it */
-        memcpy(last, data + full * 64, rest);
-    last[rest] = 0x80;
-    size_t n = rest < 56 ? 64 : 128;
-    uint64_t bits = (uint64_t) len * 8;
-    for (int i = 0; i < 8; i++)
-        last[n - 1 - i] = (uint8_t) (bits >> (8 * i));
-    sha256_ni_blocks(state, last, n / 64);
-    static const char hex[] = "0123456789abcdef";
-    for (int i = 0; i < 32; i++) {
-        uint8_t byte = (uint8_t) (state[i / 4] >> (24 - 8 * (i % 4)));
-        out[2 * i] = hex[byte >> 4];
-        out[2 * i + 1] = hex[byte & 15];
-    }
-    out[FBL_SHA256_HEX_LEN] = '\0';
-}
-#endif
-
 void fbl_sha256_hex(const void *data, size_t len, char out[FBL_SHA256_HEX_LEN + 1])
 {
-#ifdef HAVE_SHA_NI
-    if (have_sha_ni()) {
-        sha256_ni_hex(data, len, out);
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int digest_len = 0;
+    if (EVP_Digest(data, len, digest, &digest_len, EVP_sha256(), NULL) != 1 || digest_len != 32) {
+        /* libcrypto cannot fail on SHA-256 short of memory; GLib stays the fallback */
+        GChecksum *sum = g_checksum_new(G_CHECKSUM_SHA256);
+        g_checksum_update(sum, data, (gssize) len);
+        g_strlcpy(out, g_checksum_get_string(sum), FBL_SHA256_HEX_LEN + 1);
+        g_checksum_free(sum);
         return;
     }
-#endif
-    GChecksum *sum = g_checksum_new(G_CHECKSUM_SHA256);
-    g_checksum_update(sum, data, (gssize) len);
-    g_strlcpy(out, g_checksum_get_string(sum), FBL_SHA256_HEX_LEN + 1);
-    g_checksum_free(sum);
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < 32; i++) {
+        out[2 * i] = hex[digest[i] >> 4];
+        out[2 * i + 1] = hex[digest[i] & 15];
+    }
+    out[FBL_SHA256_HEX_LEN] = '\0';
 }
 
 bool fbl_strv_add_unique(GPtrArray *list, const char *value)
