@@ -179,8 +179,37 @@ static size_t encoded_word_scan(const char *data, size_t len)
 
 static bool check_object(fbl_mime_budget *budget, GMimeObject *object, unsigned depth);
 
-GMimeMessage *fbl_mime_load(fbl_mime_budget *budget, const char *data, size_t len,
-                            unsigned depth)
+/* The borrowed buffer's GByteArray wrapper goes with its stream; the bytes stay. */
+static void release_borrowed(gpointer wrapper)
+{
+    (void) g_byte_array_free(wrapper, FALSE);
+}
+
+/*
+ * A memory stream over @bytes: the normalized copy when there is one (the
+ * stream takes it), else the caller's bytes in place when @in_place, else a
+ * copy of them (nested parts' buffers die before the message does).
+ */
+static GMimeStream *new_stream(const char *bytes, size_t len, char **copy, bool in_place)
+{
+    if (*copy != NULL)
+        return g_mime_stream_mem_new_with_byte_array(
+            g_byte_array_new_take((guint8 *) g_steal_pointer(copy), len));
+    if (!in_place)
+        return g_mime_stream_mem_new_with_buffer(bytes, len);
+    /* GByteArray has no borrowing constructor: take the bytes, never free
+     * them (the stream is not their owner), and free the wrapper with the
+     * stream's object data, which GObject clears after the stream's own
+     * finalizer. GMime's parser only reads the stream. */
+    GByteArray *wrapper = g_byte_array_new_take((guint8 *) bytes, len);
+    GMimeStream *stream = g_mime_stream_mem_new_with_byte_array(wrapper);
+    g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(stream), FALSE);
+    g_object_set_data_full(G_OBJECT(stream), "fbl-borrowed", wrapper, release_borrowed);
+    return stream;
+}
+
+static GMimeMessage *load(fbl_mime_budget *budget, const char *data, size_t len, unsigned depth,
+                          bool in_place)
 {
     /* Zero bytes are no message (and an empty part's bytes may be NULL). */
     if (budget->tripped || len == 0)
@@ -205,8 +234,8 @@ GMimeMessage *fbl_mime_load(fbl_mime_budget *budget, const char *data, size_t le
                              budget->rfc2047_scan, MAX_ENCODED_WORD_SCAN);
         return NULL;
     }
-    /* GMime keeps substreams into the buffer: give it its own copy. */
-    g_autoptr(GMimeStream) stream = g_mime_stream_mem_new_with_buffer(bytes, len);
+    /* GMime keeps substreams into the buffer: it lives as long as they do. */
+    g_autoptr(GMimeStream) stream = new_stream(bytes, len, &copy, in_place);
     g_autoptr(GMimeParser) parser = g_mime_parser_new_with_stream(stream);
     g_autoptr(GMimeParserOptions) options = new_parser_options(budget);
     g_mime_parser_set_format(parser, GMIME_FORMAT_MESSAGE);
@@ -221,6 +250,16 @@ GMimeMessage *fbl_mime_load(fbl_mime_budget *budget, const char *data, size_t le
     if (!check_object(budget, g_mime_message_get_mime_part(message), depth))
         return NULL;
     return g_steal_pointer(&message);
+}
+
+GMimeMessage *fbl_mime_load(fbl_mime_budget *budget, const char *data, size_t len, unsigned depth)
+{
+    return load(budget, data, len, depth, false);
+}
+
+GMimeMessage *fbl_mime_load_in_place(fbl_mime_budget *budget, const char *data, size_t len)
+{
+    return load(budget, data, len, 0, true);
 }
 
 /* Recursion bounded by max_mime_depth (and GMime's own 1024 levels). */

@@ -72,6 +72,16 @@ void fbl_mime_budget_trip(fbl_mime_budget *budget, fbl_reject_reason reason,
 GMimeMessage *fbl_mime_load(fbl_mime_budget *budget, const char *data, size_t len,
                             unsigned depth);
 
+/*
+ * fbl_mime_load_in_place - fbl_mime_load() of a whole mail (depth 0) without
+ * copying it: GMime reads @data where it is, which saves a copy of every
+ * mail (the largest allocation of a parse).
+ *
+ * @data: (transfer none) read, never written; it must outlive the message
+ *   and every object taken from it.
+ */
+GMimeMessage *fbl_mime_load_in_place(fbl_mime_budget *budget, const char *data, size_t len);
+
 /* fbl_mime_part_bytes - (transfer full) the decoded content of @part; never NULL */
 GByteArray *fbl_mime_part_bytes(GMimePart *part);
 

@@ -324,7 +324,7 @@ fbl_parse_result *fbl_parser_parse(const fbl_parser *parser, const void *data, s
         return c.result;
     }
     fbl_mime_budget_init(&c.budget, o);
-    c.mail = fbl_mime_load(&c.budget, data, len, 0);
+    c.mail = fbl_mime_load_in_place(&c.budget, data, len); /* @data outlives c.mail */
     if (c.mail != NULL)
         detect(&c);
     if (c.budget.tripped)

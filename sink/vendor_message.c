@@ -118,7 +118,8 @@ GBytes *fbl_vendor_reported_message(const void *mail, size_t len, const char *fo
     fbl_parse_options_init(&limits);
     fbl_mime_budget budget;
     fbl_mime_budget_init(&budget, &limits);
-    g_autoptr(GMimeMessage) msg = fbl_mime_load(&budget, mail, len, 0);
+    /* @mail outlives msg; what is returned is a copy (bytes_of()) */
+    g_autoptr(GMimeMessage) msg = fbl_mime_load_in_place(&budget, mail, len);
     fbl_mime_budget_clear(&budget);
     GMimeObject *top = msg != NULL ? g_mime_message_get_mime_part(msg) : NULL;
     if (top == NULL)
