@@ -11,6 +11,7 @@
 
 #include "fbl/config.h"
 #include "fbl/log.h"
+#include "fbl/timearg.h"
 #include "parsers/parse.h"
 #include "sink/pg.h"
 
@@ -42,42 +43,6 @@ static void show_progress(guint64 done, guint64 total, void *data)
     r->last_progress = now;
     fprintf(stderr, "\rfbl reparse: %" G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT " mails (%u%%)", done,
             total, total > 0 ? (unsigned) (done * 100 / total) : 100u);
-}
-
-/*
- * parse_time - a point in time: epoch seconds ("1767225600"), ISO-8601
- * ("2026-01-01T00:00:00Z"; UTC when the zone is left out; a bare date is its
- * midnight UTC), or an age ("90s", "30m", "24h", "7d", "2w": that long ago).
- */
-static bool parse_time(const char *text, gint64 now, int64_t *out)
-{
-    guint64 n;
-    if (g_ascii_string_to_unsigned(text, 10, 0, G_MAXINT64, &n, NULL)) {
-        *out = (int64_t) n;
-        return true;
-    }
-    static const struct {
-        char unit;
-        gint64 seconds;
-    } units[] = {
-        {'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}, {'w', G_GINT64_CONSTANT(7) * 86400}};
-    size_t len = strlen(text);
-    for (size_t i = 0; len > 1 && i < G_N_ELEMENTS(units); i++) {
-        if (text[len - 1] != units[i].unit)
-            continue;
-        g_autofree char *digits = g_strndup(text, len - 1);
-        if (!g_ascii_string_to_unsigned(digits, 10, 0, G_MAXINT64 / units[i].seconds, &n, NULL))
-            return false;
-        *out = now - (gint64) n * units[i].seconds;
-        return *out > 0;
-    }
-    g_autoptr(GTimeZone) utc = g_time_zone_new_utc();
-    g_autofree char *full = len == 10 ? g_strconcat(text, "T00:00:00Z", NULL) : g_strdup(text);
-    g_autoptr(GDateTime) dt = g_date_time_new_from_iso8601(full, utc);
-    if (dt == NULL)
-        return false;
-    *out = g_date_time_to_unix(dt);
-    return *out > 0;
 }
 
 static int pg_exit_code(const GError *error)
@@ -168,12 +133,12 @@ int fbl_cmd_reparse(int argc, char **argv)
         return EX_USAGE;
     }
     gint64 now = g_get_real_time() / G_USEC_PER_SEC;
-    int64_t since_t = 0, until_t = 0;
-    if (since != NULL && !parse_time(since, now, &since_t)) {
+    gint64 since_t = 0, until_t = 0;
+    if (since != NULL && !fbl_time_arg_parse(since, now, &since_t)) {
         fprintf(stderr, "fbl reparse: --since '%s' is not a time\n", since);
         return EX_USAGE;
     }
-    if (until != NULL && !parse_time(until, now, &until_t)) {
+    if (until != NULL && !fbl_time_arg_parse(until, now, &until_t)) {
         fprintf(stderr, "fbl reparse: --until '%s' is not a time\n", until);
         return EX_USAGE;
     }

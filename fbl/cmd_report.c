@@ -25,6 +25,7 @@
 #include <libpq-fe.h>
 
 #include "fbl/config.h"
+#include "fbl/timearg.h"
 
 /* Rows of a --top table at most, and --top's default. */
 #define MAX_TOP     100000
@@ -635,42 +636,6 @@ static int write_report(run *r, gint64 since, gint64 until, bool until_now)
     return rc;
 }
 
-/*
- * parse_time - a point in time: epoch seconds, ISO-8601 (UTC when the zone
- * is left out; a bare date is its midnight UTC), or an age ("90s", "30m",
- * "24h", "7d", "2w": that long before @now). The same forms as fbl reparse.
- */
-static bool parse_time(const char *text, gint64 now, gint64 *out)
-{
-    guint64 n;
-    if (g_ascii_string_to_unsigned(text, 10, 0, G_MAXINT64, &n, NULL)) {
-        *out = (gint64) n;
-        return true;
-    }
-    static const struct {
-        char unit;
-        gint64 seconds;
-    } units[] = {
-        {'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}, {'w', G_GINT64_CONSTANT(7) * 86400}};
-    size_t len = strlen(text);
-    for (size_t i = 0; len > 1 && i < G_N_ELEMENTS(units); i++) {
-        if (text[len - 1] != units[i].unit)
-            continue;
-        g_autofree char *digits = g_strndup(text, len - 1);
-        if (!g_ascii_string_to_unsigned(digits, 10, 0, G_MAXINT64 / units[i].seconds, &n, NULL))
-            return false;
-        *out = now - (gint64) n * units[i].seconds;
-        return *out > 0;
-    }
-    g_autoptr(GTimeZone) utc = g_time_zone_new_utc();
-    g_autofree char *full = len == 10 ? g_strconcat(text, "T00:00:00Z", NULL) : g_strdup(text);
-    g_autoptr(GDateTime) dt = g_date_time_new_from_iso8601(full, utc);
-    if (dt == NULL)
-        return false;
-    *out = g_date_time_to_unix(dt);
-    return *out > 0;
-}
-
 static bool parse_format(const char *name, out_format *out)
 {
     static const char *const names[] = {"text", "csv", "json"};
@@ -796,11 +761,11 @@ int fbl_cmd_report(int argc, char **argv)
     }
     gint64 now = g_get_real_time() / G_USEC_PER_SEC;
     gint64 since_t = now - 86400, until_t = now;
-    if (since != NULL && !parse_time(since, now, &since_t)) {
+    if (since != NULL && !fbl_time_arg_parse(since, now, &since_t)) {
         (void) fprintf(stderr, "fbl report: --since '%s' is not a time\n", since);
         return EX_USAGE;
     }
-    if (until != NULL && !parse_time(until, now, &until_t)) {
+    if (until != NULL && !fbl_time_arg_parse(until, now, &until_t)) {
         (void) fprintf(stderr, "fbl report: --until '%s' is not a time\n", until);
         return EX_USAGE;
     }
