@@ -22,6 +22,7 @@
 #include "parsers/parse.h"
 #include "sink/batch.h"
 #include "sink/pg.h"
+#include "tests/integration/pg_helpers.h"
 
 static char *admin_conninfo;
 static const char *samples_dir;
@@ -49,47 +50,12 @@ static const char *const calls[] = {
 
 /* ---- helpers ----------------------------------------------------------- */
 
-static void quiet(void *data, const char *message)
-{
-    (void) data;
-    (void) message;
-}
-
-static PGconn *connect_db(const char *conninfo)
-{
-    PGconn *c = PQconnectdb(conninfo);
-    assert_non_null(c);
-    if (PQstatus(c) != CONNECTION_OK)
-        fail_msg("connect %s: %s", conninfo, PQerrorMessage(c));
-    (void) PQsetNoticeProcessor(c, quiet, NULL);
-    return c;
-}
-
-static void exec_ok(PGconn *c, const char *sql)
-{
-    PGresult *r = PQexec(c, sql);
-    ExecStatusType st = PQresultStatus(r);
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
-        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
-    PQclear(r);
-}
-
 static PGresult *rows(PGconn *c, const char *sql)
 {
     PGresult *r = PQexec(c, sql);
     if (PQresultStatus(r) != PGRES_TUPLES_OK)
         fail_msg("%s: %s", sql, PQresultErrorMessage(r));
     return r;
-}
-
-static gint64 q_int(PGconn *c, const char *sql)
-{
-    PGresult *r = rows(c, sql);
-    if (PQntuples(r) < 1)
-        fail_msg("%s: no row", sql);
-    gint64 v = g_ascii_strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
-    return v;
 }
 
 /* @sql fails with SQLSTATE @state. */
@@ -106,13 +72,7 @@ static void fails_with(PGconn *c, const char *sql, const char *state)
 /* A new database with the schema; returns its conninfo. */
 static char *migrated_db(const char *name)
 {
-    PGconn *c = connect_db(admin_conninfo);
-    g_autofree char *drop = g_strdup_printf("DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
-    g_autofree char *create = g_strdup_printf("CREATE DATABASE %s", name);
-    exec_ok(c, drop);
-    exec_ok(c, create);
-    PQfinish(c);
-    char *conninfo = g_strdup_printf("%s dbname=%s", admin_conninfo, name);
+    char *conninfo = fresh_db(admin_conninfo, name);
     fbl_pg_options o = {.conninfo = conninfo, .vendors = vendors, .store_raw = true};
     g_autoptr(GError) error = NULL;
     g_autoptr(fbl_pg) pg = fbl_pg_new(&o, &error);
@@ -121,32 +81,11 @@ static char *migrated_db(const char *name)
     return conninfo;
 }
 
-static fbl_sink_mail *make_mail(GBytes *bytes, gint64 at, const char *mailbox)
-{
-    fbl_mail_meta meta = {
-        .mailbox = mailbox, .received_at = at, .default_feedback_type = FBL_FEEDBACK_ABUSE};
-    gsize len;
-    const void *data = g_bytes_get_data(bytes, &len);
-    fbl_parse_result *res = fbl_parser_parse(parser, data, len, &meta);
-    fbl_sink_mail *m = fbl_sink_mail_new();
-    g_strlcpy(m->mail_id, res->mail_id, sizeof m->mail_id);
-    m->mailbox = g_strdup(mailbox);
-    m->received_at = at;
-    m->size = (int64_t) len;
-    m->raw = g_bytes_ref(bytes);
-    for (guint i = 0; i < res->reports->len; i++)
-        g_ptr_array_add(m->reports, g_ptr_array_index(res->reports, i));
-    g_ptr_array_set_free_func(res->reports, NULL);
-    m->reject = g_steal_pointer(&res->reject);
-    fbl_parse_result_free(res);
-    return m;
-}
-
 static fbl_batch *samples_batch(gint64 at, const char *mailbox)
 {
     fbl_batch *b = fbl_batch_new();
     for (guint i = 0; i < samples->len; i++)
-        fbl_batch_add(b, make_mail(g_ptr_array_index(samples, i), at, mailbox));
+        fbl_batch_add(b, make_mail(parser, g_ptr_array_index(samples, i), at, mailbox));
     return b;
 }
 

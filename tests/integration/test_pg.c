@@ -22,6 +22,7 @@
 #include "sink/batch.h"
 #include "sink/pg.h"
 #include "sink/schema_sql.h"
+#include "tests/integration/pg_helpers.h"
 
 #define JAN (G_GINT64_CONSTANT(1768435200)) /* 2026-01-15T00:00:00Z */
 #define MAR (G_GINT64_CONSTANT(1772755200)) /* 2026-03-06T00:00:00Z */
@@ -35,42 +36,6 @@ static const char *const vendors[] = {"alpha", "beta", NULL};
 
 /* ---- helpers ----------------------------------------------------------- */
 
-static void quiet(void *data, const char *message)
-{
-    (void) data;
-    (void) message;
-}
-
-static PGconn *connect_db(const char *conninfo)
-{
-    PGconn *c = PQconnectdb(conninfo);
-    assert_non_null(c);
-    if (PQstatus(c) != CONNECTION_OK)
-        fail_msg("connect %s: %s", conninfo, PQerrorMessage(c));
-    (void) PQsetNoticeProcessor(c, quiet, NULL);
-    return c;
-}
-
-static void exec_ok(PGconn *c, const char *sql)
-{
-    PGresult *r = PQexec(c, sql);
-    ExecStatusType st = PQresultStatus(r);
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
-        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
-    PQclear(r);
-}
-
-/* The integer in the first row and column of @sql's result. */
-static gint64 q_int(PGconn *c, const char *sql)
-{
-    PGresult *r = PQexec(c, sql);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) < 1)
-        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
-    gint64 v = g_ascii_strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
-    return v;
-}
-
 static char *q_str(PGconn *c, const char *sql)
 {
     PGresult *r = PQexec(c, sql);
@@ -82,17 +47,6 @@ static char *q_str(PGconn *c, const char *sql)
 }
 
 /* A new, empty database named @name; returns its conninfo. */
-static char *fresh_db(const char *name)
-{
-    PGconn *c = connect_db(admin_conninfo);
-    g_autofree char *drop = g_strdup_printf("DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
-    g_autofree char *create = g_strdup_printf("CREATE DATABASE %s", name);
-    exec_ok(c, drop);
-    exec_ok(c, create);
-    PQfinish(c);
-    return g_strdup_printf("%s dbname=%s", admin_conninfo, name);
-}
-
 static fbl_pg *open_pg(const char *conninfo)
 {
     fbl_pg_options o = {.conninfo = conninfo, .vendors = vendors, .store_raw = true};
@@ -106,7 +60,7 @@ static fbl_pg *open_pg(const char *conninfo)
 /* A fresh database with the schema; @conn gets a plain libpq connection to it. */
 static fbl_pg *migrated_db(const char *name, PGconn **conn, char **conninfo_out)
 {
-    g_autofree char *conninfo = fresh_db(name);
+    g_autofree char *conninfo = fresh_db(admin_conninfo, name);
     fbl_pg *pg = open_pg(conninfo);
     g_autoptr(GError) error = NULL;
     unsigned applied = 0;
@@ -118,27 +72,6 @@ static fbl_pg *migrated_db(const char *name, PGconn **conn, char **conninfo_out)
     if (conninfo_out != NULL)
         *conninfo_out = g_strdup(conninfo);
     return pg;
-}
-
-static fbl_sink_mail *make_mail(GBytes *bytes, gint64 at, const char *mailbox)
-{
-    fbl_mail_meta meta = {
-        .mailbox = mailbox, .received_at = at, .default_feedback_type = FBL_FEEDBACK_ABUSE};
-    gsize len;
-    const void *data = g_bytes_get_data(bytes, &len);
-    fbl_parse_result *res = fbl_parser_parse(parser, data, len, &meta);
-    fbl_sink_mail *m = fbl_sink_mail_new();
-    g_strlcpy(m->mail_id, res->mail_id, sizeof m->mail_id);
-    m->mailbox = g_strdup(mailbox);
-    m->received_at = at;
-    m->size = (int64_t) len;
-    m->raw = g_bytes_ref(bytes);
-    for (guint i = 0; i < res->reports->len; i++)
-        g_ptr_array_add(m->reports, g_ptr_array_index(res->reports, i));
-    g_ptr_array_set_free_func(res->reports, NULL);
-    m->reject = g_steal_pointer(&res->reject);
-    fbl_parse_result_free(res);
-    return m;
 }
 
 static guint sample_index(const char *name)
@@ -153,7 +86,7 @@ static guint sample_index(const char *name)
 
 static fbl_sink_mail *sample_mail(const char *name, gint64 at)
 {
-    return make_mail(g_ptr_array_index(samples, sample_index(name)), at, "spamalert");
+    return make_mail(parser, g_ptr_array_index(samples, sample_index(name)), at, "spamalert");
 }
 
 /* Every sample, delivered at @at. */
@@ -161,7 +94,7 @@ static fbl_batch *samples_batch(gint64 at)
 {
     fbl_batch *b = fbl_batch_new();
     for (guint i = 0; i < samples->len; i++)
-        fbl_batch_add(b, make_mail(g_ptr_array_index(samples, i), at, "spamalert"));
+        fbl_batch_add(b, make_mail(parser, g_ptr_array_index(samples, i), at, "spamalert"));
     return b;
 }
 
@@ -278,7 +211,7 @@ static gpointer race_migrate(gpointer data)
 static void test_migrate_concurrently(void **state)
 {
     (void) state;
-    g_autofree char *conninfo = fresh_db("t_race");
+    g_autofree char *conninfo = fresh_db(admin_conninfo, "t_race");
     GMutex lock;
     GCond cond;
     g_mutex_init(&lock);
@@ -503,7 +436,8 @@ static void test_write_is_idempotent(void **state)
     /* The same mails in another composition: a few, reversed, one twice. */
     g_autoptr(fbl_batch) other = fbl_batch_new();
     for (guint i = samples->len; i >= 3; i -= 3)
-        fbl_batch_add(other, make_mail(g_ptr_array_index(samples, i - 1), JAN, "spamalert"));
+        fbl_batch_add(other,
+                      make_mail(parser, g_ptr_array_index(samples, i - 1), JAN, "spamalert"));
     fbl_batch_add(other, sample_mail("arf-not-spam.eml", JAN));
     fbl_batch_add(other, sample_mail("arf-not-spam.eml", JAN));
     write_ok(pg, other);
@@ -677,7 +611,7 @@ static void test_errors(void **state)
     g_clear_error(&error);
 
     /* No schema: permanent, and says so. */
-    g_autofree char *conninfo = fresh_db("t_noschema");
+    g_autofree char *conninfo = fresh_db(admin_conninfo, "t_noschema");
     fbl_pg *pg = open_pg(conninfo);
     g_autoptr(fbl_batch) b = fbl_batch_new();
     fbl_batch_add(b, sample_mail("arf-not-spam.eml", JAN));
