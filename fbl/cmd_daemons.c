@@ -151,8 +151,7 @@ static bool parse_args(role r, int *argc, char ***argv, opts *o)
         return false;
     }
     if (*argc > 1) {
-        fprintf(stderr, "fbl %s: unexpected argument '%s' (see --help)\n", (*argv)[0],
-                (*argv)[1]);
+        fprintf(stderr, "fbl %s: unexpected argument '%s' (see --help)\n", (*argv)[0], (*argv)[1]);
         return false;
     }
     return true;
@@ -312,8 +311,7 @@ static int make_loops(role r, const fbl_config *c, loops *l)
             status = EX_CONFIG;
     }
     if (status == EX_OK && (r & ROLE_SINK)) {
-        l->sink = fbl_sink_loop_new(c, l->zmq, r == ROLE_RUN ? RUN_ENDPOINT : c->sink_bind,
-                                    &error);
+        l->sink = fbl_sink_loop_new(c, l->zmq, r == ROLE_RUN ? RUN_ENDPOINT : c->sink_bind, &error);
         if (l->sink == NULL) /* key files and the plaintext rule are configuration */
             status = error->domain == FBL_CONFIG_ERROR || error->domain == FBL_CURVE_ERROR
                          ? EX_CONFIG

@@ -39,8 +39,8 @@ typedef struct key_def {
     const char *group;
     const char *key;
     key_type type;
-    size_t offset; /* into fbl_config */
-    const char *def; /* default, as written in the file */
+    size_t offset;    /* into fbl_config */
+    const char *def;  /* default, as written in the file */
     guint64 min, max; /* for T_UINT, T_BYTES, T_MS, after units */
     const char *help;
 } key_def;
@@ -171,8 +171,9 @@ static bool parse_bytes(const char *v, guint64 *out)
     static const struct {
         const char *suffix;
         guint64 mult;
-    } units[] = {{"KiB", 1024}, {"MiB", MIB}, {"GiB", 1024 * MIB}, {"K", 1024},
-                 {"M", MIB},    {"G", 1024 * MIB}, {"B", 1}, {"", 1}};
+    } units[] = {{"KiB", 1024}, {"MiB", MIB}, {"GiB", 1024 * MIB},
+                 {"K", 1024},   {"M", MIB},   {"G", 1024 * MIB},
+                 {"B", 1},      {"", 1}};
     char *end = NULL;
     guint64 n = g_ascii_strtoull(v, &end, 10);
     if (end == v)
@@ -302,9 +303,8 @@ static bool set_value(fbl_config *c, const key_def *k, const char *v, GError **e
         break;
     }
     if (n < k->min || n > k->max) {
-        g_autofree char *why = g_strdup_printf("%s is out of range [%" G_GUINT64_FORMAT
-                                               ", %" G_GUINT64_FORMAT "]",
-                                               v, k->min, k->max);
+        g_autofree char *why = g_strdup_printf(
+            "%s is out of range [%" G_GUINT64_FORMAT ", %" G_GUINT64_FORMAT "]", v, k->min, k->max);
         return fail(error, FBL_CONFIG_ERROR_VALUE, c, text, k->group, k->key, why);
     }
     if (k->type == T_BYTES)
@@ -498,8 +498,7 @@ fbl_config *fbl_config_load(const char *path, GError **error)
     }
     g_autoptr(GKeyFile) kf = g_key_file_new();
     if (!g_key_file_load_from_data(kf, text, (gsize) -1, G_KEY_FILE_NONE, &local)) {
-        g_set_error(error, FBL_CONFIG_ERROR, FBL_CONFIG_ERROR_FILE, "%s: %s", path,
-                    local->message);
+        g_set_error(error, FBL_CONFIG_ERROR, FBL_CONFIG_ERROR_FILE, "%s: %s", path, local->message);
         return NULL;
     }
     g_auto(GStrv) groups = g_key_file_get_groups(kf, NULL);

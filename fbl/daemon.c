@@ -148,7 +148,8 @@ unsigned fbl_backoff_next(unsigned current_ms, unsigned initial_ms, unsigned max
         next = max_ms;
     guint64 jitter = next / 5;
     if (jitter > 0)
-        next = next - jitter + (guint64) g_random_int_range(0, (gint32) MIN(jitter * 2, G_MAXINT32));
+        next =
+            next - jitter + (guint64) g_random_int_range(0, (gint32) MIN(jitter * 2, G_MAXINT32));
     return (unsigned) CLAMP(next, 1, max_ms);
 }
 

@@ -88,8 +88,7 @@ static GLogWriterOutput writer(GLogLevelFlags level, const GLogField *fields, gs
         const char *k = fields[i].key;
         if (strcmp(k, "MESSAGE") == 0 || strcmp(k, "GLIB_DOMAIN") == 0 ||
             strcmp(k, "PRIORITY") == 0 || strncmp(k, "CODE_", 5) == 0 ||
-            strcmp(k, "GLIB_OLD_LOG_API") == 0 || strcmp(k, "RID") == 0 ||
-            strcmp(k, "STAGE") == 0)
+            strcmp(k, "GLIB_OLD_LOG_API") == 0 || strcmp(k, "RID") == 0 || strcmp(k, "STAGE") == 0)
             continue;
         g_autofree char *key = g_ascii_strdown(k, -1);
         g_string_append_printf(line, " %s=", key);
@@ -167,9 +166,9 @@ bool fbl_log_level_from_string(const char *name, GLogLevelFlags *level)
         const char *name;
         GLogLevelFlags level;
     } levels[] = {
-        {"debug", G_LOG_LEVEL_DEBUG},     {"info", G_LOG_LEVEL_INFO},
-        {"notice", G_LOG_LEVEL_MESSAGE},  {"message", G_LOG_LEVEL_MESSAGE},
-        {"warning", G_LOG_LEVEL_WARNING}, {"error", G_LOG_LEVEL_CRITICAL},
+        {"debug", G_LOG_LEVEL_DEBUG},       {"info", G_LOG_LEVEL_INFO},
+        {"notice", G_LOG_LEVEL_MESSAGE},    {"message", G_LOG_LEVEL_MESSAGE},
+        {"warning", G_LOG_LEVEL_WARNING},   {"error", G_LOG_LEVEL_CRITICAL},
         {"critical", G_LOG_LEVEL_CRITICAL},
     };
     for (size_t i = 0; i < G_N_ELEMENTS(levels); i++) {

@@ -69,8 +69,7 @@ bool fbl_mailfile_read(const char *path, size_t max_bytes, fbl_mailfile *out, GE
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         int e = errno;
-        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(e), "%s: %s", path,
-                    g_strerror(e));
+        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(e), "%s: %s", path, g_strerror(e));
         return false;
     }
     struct stat st;

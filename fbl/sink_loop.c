@@ -52,8 +52,8 @@ static bool batch_full(const fbl_sink_loop *s)
 
 static void pg_failed(fbl_sink_loop *s, const char *what, const GError *error)
 {
-    s->backoff_ms = fbl_backoff_next(s->backoff_ms, RETRY_INITIAL_MS,
-                                     s->config->sink_retry_max_wait_ms);
+    s->backoff_ms =
+        fbl_backoff_next(s->backoff_ms, RETRY_INITIAL_MS, s->config->sink_retry_max_wait_ms);
     s->retry_at = fbl_now_ms() + s->backoff_ms;
     fbl_metrics_pg_error("sink", fbl_pg_error_is_transient(error));
     if (fbl_pg_error_is_transient(error))
@@ -257,14 +257,14 @@ bool fbl_sink_loop_run(fbl_sink_loop *s, GError **error)
     return true;
 }
 
-fbl_sink_loop *fbl_sink_loop_new(const fbl_config *config, void *zmq_context,
-                                 const char *endpoint, GError **error)
+fbl_sink_loop *fbl_sink_loop_new(const fbl_config *config, void *zmq_context, const char *endpoint,
+                                 GError **error)
 {
     g_autoptr(fbl_sink_loop) s = g_new0(fbl_sink_loop, 1);
     s->config = config;
     s->vendors = fbl_config_vendor_names(config);
-    s->routes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                      (GDestroyNotify) g_ptr_array_unref);
+    s->routes =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_ptr_array_unref);
     reset_batch(s);
     s->sock = zmq_socket(zmq_context, ZMQ_ROUTER);
     if (s->sock == NULL) {

@@ -40,7 +40,7 @@
 typedef struct fbl_watch fbl_watch;
 
 typedef struct fbl_watch_stats {
-    guint64 mails_sent;   /* first sends */
+    guint64 mails_sent; /* first sends */
     guint64 resends;
     guint64 acked;
     guint64 reports;

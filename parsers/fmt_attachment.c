@@ -64,8 +64,8 @@ static bool first_attached(fbl_parse_ctx *c, GMimeMessage *m, unsigned depth, fb
 
 static void add_report(fbl_parse_ctx *c, fbl_original *orig, unsigned depth)
 {
-    fbl_format format = fbl_parse_sender_is(c->mail, JMRP_SENDER) ? FBL_FORMAT_JMRP
-                                                                   : FBL_FORMAT_ATTACHMENT;
+    fbl_format format =
+        fbl_parse_sender_is(c->mail, JMRP_SENDER) ? FBL_FORMAT_JMRP : FBL_FORMAT_ATTACHMENT;
     GMimeMessage *carrier = c->mail;
     fbl_original inner = {0};
     if (orig->message != NULL && fbl_parse_sender_is(orig->message, JMRP_SENDER) &&
@@ -111,8 +111,7 @@ static GByteArray *tnef_minimal(const guint8 *d, size_t n)
 {
     static const guint32 kept[] = {0x00089006 /* attTnefVersion */,
                                    0x00069002 /* attAttachRenddata */,
-                                   0x00018010 /* attAttachTitle */,
-                                   0x0006800F /* attAttachData */};
+                                   0x00018010 /* attAttachTitle */, 0x0006800F /* attAttachData */};
     if (n < 6 || le32(d) != TNEF_SIGNATURE)
         return NULL;
     GByteArray *out = g_byte_array_new();

@@ -49,19 +49,19 @@ bool fbl_fmt_inline(fbl_parse_ctx *c)
     if (!t && !h)
         return false;
     /* The HTML copy wins when it is cleaner: more fields, or as many without repairs. */
-    bool html_cleaner = h && (!t || from_html.headers > from_text.headers ||
-                              (from_html.headers == from_text.headers && from_text.repaired &&
-                               !from_html.repaired));
+    bool html_cleaner =
+        h &&
+        (!t || from_html.headers > from_text.headers ||
+         (from_html.headers == from_text.headers && from_text.repaired && !from_html.repaired));
     fbl_inline *best = html_cleaner ? &from_html : &from_text;
     fbl_original orig = {0};
     (void) fbl_parse_load_bytes(c, best->message->str, best->message->len, 1, &orig);
     bool ok = orig.message != NULL;
     if (ok) {
         fbl_report *r = fbl_parse_new_report(c, FBL_FORMAT_INLINE, c->mail, &orig);
-        fbl_report_add_warning(r, best->full_source
-                                      ? "inline: message recovered from pasted source"
-                                      : "inline: headers recovered from a forward; "
-                                        "transport headers are missing");
+        fbl_report_add_warning(r, best->full_source ? "inline: message recovered from pasted source"
+                                                    : "inline: headers recovered from a forward; "
+                                                      "transport headers are missing");
         if (best->repaired)
             fbl_report_add_warning(r, "inline: forwarded header lines were collapsed or "
                                       "wrapped and have been split again");

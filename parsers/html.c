@@ -25,8 +25,8 @@ static bool is_skipped(const xmlNode *n)
 
 static bool breaks_line(const xmlNode *n)
 {
-    static const char *const names[] = {"br", "p", "div", "tr", "li", "h1", "h2", "h3",
-                                        "h4", "h5", "h6", "table", "blockquote", "hr"};
+    static const char *const names[] = {"br", "p",  "div", "tr", "li",    "h1",         "h2",
+                                        "h3", "h4", "h5",  "h6", "table", "blockquote", "hr"};
     return named(n, names, G_N_ELEMENTS(names));
 }
 
@@ -64,8 +64,8 @@ char *fbl_html_to_text(const char *html, size_t len)
     if (len > FBL_HTML_MAX_BYTES)
         len = FBL_HTML_MAX_BYTES;
     GString *out = g_string_new(NULL);
-    int opts = HTML_PARSE_RECOVER | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING |
-               HTML_PARSE_NONET | HTML_PARSE_COMPACT;
+    int opts = HTML_PARSE_RECOVER | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING | HTML_PARSE_NONET |
+               HTML_PARSE_COMPACT;
     htmlDocPtr doc = len > 0 ? htmlReadMemory(html, (int) len, NULL, "UTF-8", opts) : NULL;
     if (doc == NULL)
         return g_string_free(out, FALSE);
