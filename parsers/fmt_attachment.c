@@ -66,12 +66,16 @@ static void add_report(fbl_parse_ctx *c, fbl_original *orig, unsigned depth)
 {
     fbl_format format =
         fbl_parse_sender_is(c->mail, JMRP_SENDER) ? FBL_FORMAT_JMRP : FBL_FORMAT_ATTACHMENT;
-    GMimeMessage *carrier = c->mail;
+    /* Owned: the carrier may be the attached message, which orig lets go of below. */
+    g_autoptr(GMimeMessage) carrier = g_object_ref(c->mail);
     fbl_original inner = {0};
-    if (orig->message != NULL && fbl_parse_sender_is(orig->message, JMRP_SENDER) &&
+    /* Only a whole message has attachments: what follows a headers-only part's
+     * header block is not the message's body, whatever its Content-Type says. */
+    if (orig->message != NULL && !orig->headers_only &&
+        fbl_parse_sender_is(orig->message, JMRP_SENDER) &&
         first_attached(c, orig->message, depth + 1, &inner)) {
         /* A JMRP report forwarded whole: report the spam inside it. */
-        carrier = orig->message;
+        g_set_object(&carrier, orig->message);
         format = FBL_FORMAT_JMRP;
         fbl_original_clear(orig);
         *orig = inner;

@@ -183,6 +183,11 @@ fbl_vendor_request *fbl_vendor_request_new(fbl_vendor *v, fbl_vendor_work **work
     ok = ok && curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf) == CURLE_OK;
     ok = ok && curl_easy_setopt(e, CURLOPT_URL, url) == CURLE_OK;
     ok = ok && curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK;
+    /* Never follow a redirect: not to another host (the token would go with it), not
+     * to another scheme (file://), not even to our own: the answer says where to.
+     * Should it ever be turned on, the protocols stay http and https. */
+    ok = ok && curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK;
+    ok = ok && curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") == CURLE_OK;
     ok = ok && curl_easy_setopt(e, CURLOPT_POST, 1L) == CURLE_OK;
     ok = ok && curl_easy_setopt(e, CURLOPT_POSTFIELDS, data) == CURLE_OK;
     ok = ok && curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) len) == CURLE_OK;
@@ -261,18 +266,31 @@ void fbl_vendor_work_refuse(fbl_vendor_work *w, const char *why)
     set_outcome(w, FBL_VENDOR_REFUSED, 0, why);
 }
 
-/* "HTTP 400: first bytes of the answer", on one line, valid UTF-8. */
-static char *make_answer(long status, const GByteArray *body)
+/*
+ * "HTTP 400: first bytes of the answer", on one line, valid UTF-8. Any answer a
+ * server can give is fine here: no body at all (204, or Content-Length: 0, when
+ * the array's data is NULL), binary, invalid UTF-8, NULs; a redirect names its
+ * target, which is never followed.
+ */
+static char *make_answer(long status, const GByteArray *body, const char *location)
 {
+    g_autofree char *where = NULL;
+    if (location != NULL)
+        where = g_strdup_printf(" (redirect to %.200s, not followed: set url to the final "
+                                "address)",
+                                location);
     size_t len = MIN(body->len, (guint) MAX_ANSWER);
+    if (len == 0 || body->data == NULL)
+        return g_strdup_printf("HTTP %ld%s", status, where != NULL ? where : "");
     g_autofree char *text = g_utf8_make_valid((const char *) body->data, (gssize) len);
     for (char *p = text; *p != '\0'; p++) {
         if ((unsigned char) *p < 0x20)
             *p = ' ';
     }
     g_strstrip(text);
-    return *text != '\0' ? g_strdup_printf("HTTP %ld: %s", status, text)
-                         : g_strdup_printf("HTTP %ld", status);
+    return *text != '\0' ? g_strdup_printf("HTTP %ld%s: %s", status, where != NULL ? where : "",
+                                           text)
+                         : g_strdup_printf("HTTP %ld%s", status, where != NULL ? where : "");
 }
 
 static void mark_all(fbl_vendor_request *r, fbl_vendor_outcome o, unsigned retry_after_ms,
@@ -360,7 +378,11 @@ static void judge(send_state *st, fbl_vendor_request *r, CURLcode code)
         verdict = v->ops->judge(v, r, status);
     if (verdict == FBL_VERDICT_DEFAULT)
         verdict = verdict_of_status(status);
-    g_autofree char *answer = make_answer(status, r->response);
+    char *location = NULL; /* borrowed from the handle */
+    if (status >= 300 && status < 400 &&
+        curl_easy_getinfo(r->easy, CURLINFO_REDIRECT_URL, &location) != CURLE_OK)
+        location = NULL;
+    g_autofree char *answer = make_answer(status, r->response, location);
     switch (verdict) {
     case FBL_VERDICT_DEFAULT:
     case FBL_VERDICT_OK:

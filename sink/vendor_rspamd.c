@@ -80,7 +80,7 @@ static fbl_vendor_verdict rspamd_judge(const fbl_vendor *v, const fbl_vendor_req
     (void) v;
     if (status == 208)
         return FBL_VERDICT_OK;
-    if (r->kind == KIND_LEARN && status >= 400 && status < 500 &&
+    if (r->kind == KIND_LEARN && status >= 400 && status < 500 && r->response->len > 0 &&
         g_strstr_len((const char *) r->response->data, r->response->len, "already learned"))
         return FBL_VERDICT_OK;
     return FBL_VERDICT_DEFAULT;

@@ -385,6 +385,76 @@ static void test_attachment_shapes(void **state)
     rows_done();
 }
 
+/* A JMRP report forwarded as a .eml file: the spam inside it is reported, and its
+ * carrier (the JMRP message, parsed from the file's bytes) outlives the report's
+ * making. The old code let go of that carrier first and read freed memory. */
+#define JMRP_INNER                                                                                 \
+    "From: staff@hotmail.com\n"                                                                    \
+    "To: abuse@example.net\n"                                                                      \
+    "Subject: complaint about message from 198.51.100.23\n"                                        \
+    "MIME-Version: 1.0\n"                                                                          \
+    "Content-Type: multipart/mixed; boundary=\"jm\"\n"                                             \
+    "\n"                                                                                           \
+    "--jm\n"                                                                                       \
+    "Content-Type: text/plain\n"                                                                   \
+    "\n"                                                                                           \
+    "This is an email abuse report.\n"                                                             \
+    "--jm\n"                                                                                       \
+    "Content-Type: message/rfc822\n"                                                               \
+    "\n"                                                                                           \
+    "X-HmXmrOriginalRecipient: <victim@hotmail.example>\n"                                         \
+    "From: Shop <offers@spam-three.example>\n"                                                     \
+    "Subject: inner spam\n"                                                                        \
+    "Message-ID: <inner@spam-three.example>\n"                                                     \
+    "\n"                                                                                           \
+    "buy now\n"                                                                                    \
+    "--jm--\n"
+
+static void test_forwarded_jmrp_file(void **state)
+{
+    (void) state;
+    g_autoptr(fbl_parser) p = default_parser();
+    g_autofree char *body = base64_lines(JMRP_INNER);
+    g_autofree char *mail = forward_with("Content-Type: application/octet-stream; name=\"r.eml\"\n"
+                                         "Content-Transfer-Encoding: base64\n",
+                                         body);
+    g_autoptr(fbl_parse_result) res = parse_str(p, mail, &default_meta);
+    assert_int_equal(res->reports->len, 1);
+    const fbl_report *r = report_at(res, 0);
+    assert_int_equal(r->format, FBL_FORMAT_JMRP);
+    check_str("forwarded jmrp", "subject", "inner spam", r->message.subject);
+    check_str("forwarded jmrp", "reporter", "staff@hotmail.com", r->reporter.address);
+    check_str("forwarded jmrp", "source_ip", "198.51.100.23", r->source_ip);
+    rows_done();
+}
+
+/* A headers-only part is headers only: a multipart body after its header block is
+ * not the reported message's, and nothing in it is reported on its own. */
+static void test_headers_only_declaring_multipart(void **state)
+{
+    (void) state;
+    g_autoptr(fbl_parser) p = default_parser();
+    g_autofree char *mail = forward_with("Content-Type: text/rfc822-headers\n",
+                                         "From: staff@hotmail.com\n"
+                                         "Subject: looks like jmrp\n"
+                                         "Content-Type: multipart/mixed; boundary=\"in\"\n"
+                                         "\n"
+                                         "--in\n"
+                                         "Content-Type: message/rfc822\n"
+                                         "\n"
+                                         "From: x@spam-four.example\n"
+                                         "Subject: not a report of its own\n"
+                                         "\n"
+                                         "--in--\n");
+    g_autoptr(fbl_parse_result) res = parse_str(p, mail, &default_meta);
+    assert_int_equal(res->reports->len, 1);
+    const fbl_report *r = report_at(res, 0);
+    assert_true(r->message.headers_only);
+    check_str("headers-only multipart", "subject", "looks like jmrp", r->message.subject);
+    check_str("headers-only multipart", "reporter", "alice@customer.example", r->reporter.address);
+    rows_done();
+}
+
 /* The same spam attached or in an ARF has the same campaign fingerprint. */
 static void test_fingerprint_across_shapes(void **state)
 {
@@ -937,6 +1007,8 @@ int main(void)
         cmocka_unit_test(test_two_attachments),
         cmocka_unit_test(test_attachment_shapes),
         cmocka_unit_test(test_fingerprint_across_shapes),
+        cmocka_unit_test(test_forwarded_jmrp_file),
+        cmocka_unit_test(test_headers_only_declaring_multipart),
         cmocka_unit_test(test_not_a_report),
         cmocka_unit_test(test_empty),
         cmocka_unit_test(test_garbage),
