@@ -35,6 +35,25 @@ static GString *charsets(void) { return fbl_hostile_bad_charsets(); }
 static GString *b64_over(void) { return fbl_hostile_base64_attachment(10 * 1024 * 1024); }
 static GString *b64_under(void) { return fbl_hostile_base64_attachment(7 * 1024 * 1024); }
 
+/* A forward whose text is 1 MiB (the inline scan's bound) of one hostile line shape:
+ * inline recovery must stay linear in it. */
+static GString *forward_of(const char *unit)
+{
+    GString *m = g_string_new("From: a@customer.example\nTo: abuse@example.net\nSubject: Fwd: spam\n"
+                              "\nReceived: from a.example ([192.0.2.1]) by b.example\n");
+    while (m->len < 1024 * 1024)
+        g_string_append(m, unit);
+    return m;
+}
+static GString *inl_blank(void) { return forward_of(" \n"); }
+static GString *inl_empty(void) { return forward_of("\n"); }
+static GString *inl_collapsed(void) { return forward_of("From: a Sent: b To: c Subject: d "); }
+static GString *inl_markers(void) { return forward_of("---------- Forwarded message ----------\n"); }
+static GString *inl_failing(void) { return forward_of("From: x\n\n"); }
+static GString *inl_names(void) { return forward_of("X-A: b X-C: d X-E: f "); }
+static GString *inl_lookahead(void) { return forward_of("\n \nFrom: x\n"); }
+static GString *inl_masked(void) { return forward_of("\n\nX-A: ***\nSubject: ***\n"); }
+
 static const struct {
     const char *name;
     builder build;
@@ -50,6 +69,14 @@ static const struct {
     {"invalid UTF-8, unknown charsets", charsets},
     {"10 MiB base64 attachment", b64_over},
     {"7 MiB binary (9.5 MiB base64)", b64_under},
+    {"inline: 1 MiB of white-space lines", inl_blank},
+    {"inline: 1 MiB of empty lines", inl_empty},
+    {"inline: one endless collapsed line", inl_collapsed},
+    {"inline: 1 MiB of markers without blocks", inl_markers},
+    {"inline: 1 MiB of blocks that fail", inl_failing},
+    {"inline: 1 MiB of field names to split at", inl_names},
+    {"inline: blanks that look ahead", inl_lookahead},
+    {"inline: masked fragments", inl_masked},
 };
 
 static double now(void)

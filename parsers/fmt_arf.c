@@ -66,6 +66,7 @@ static void take_xarf_details(fbl_parse_ctx *c, fbl_report *r, fbl_xarf *x, unsi
 {
     r->format = FBL_FORMAT_XARF;
     r->feedback_type = fbl_xarf_feedback_type(x);
+    fbl_parse_relayed_by(r, x->reported_from);
     if (r->arf->source_ip == NULL && x->source_ip != NULL)
         r->arf->source_ip = g_strdup(x->source_ip);
     if (orig->message == NULL && x->sample != NULL &&
@@ -148,6 +149,30 @@ static bool has_feedback_child(GMimeMultipart *mp)
     return false;
 }
 
+/*
+ * A report mail attached as a file ("evidence_0.eml": a desk passing on the
+ * complaint it got) is opened when it holds an ARF part: the message is kept
+ * in the context, since the reports read it to the end.
+ */
+static GMimeMessage *attached_report(fbl_parse_ctx *c, GMimeObject *obj, unsigned depth)
+{
+    if (!GMIME_IS_PART(obj) || GMIME_IS_MULTIPART(obj))
+        return NULL;
+    const char *name = g_mime_part_get_filename(GMIME_PART(obj));
+    size_t n = name != NULL ? strlen(name) : 0;
+    if (n < 4 || g_ascii_strcasecmp(name + n - 4, ".eml") != 0)
+        return NULL;
+    g_autoptr(GByteArray) bytes = fbl_mime_part_bytes(GMIME_PART(obj));
+    if (bytes->len == 0 ||
+        g_strstr_len((const char *) bytes->data, bytes->len, "feedback-report") == NULL)
+        return NULL;
+    fbl_original orig = {0};
+    if (!fbl_parse_load_bytes(c, (const char *) bytes->data, bytes->len, depth + 1, &orig))
+        return NULL;
+    g_ptr_array_add(c->kept, orig.message); /* the context owns it now */
+    return orig.message;
+}
+
 bool fbl_fmt_arf(fbl_parse_ctx *c)
 {
     g_autoptr(GArray) stack = g_array_new(FALSE, FALSE, sizeof(frame));
@@ -162,6 +187,12 @@ bool fbl_fmt_arf(fbl_parse_ctx *c)
         if (GMIME_IS_MESSAGE_PART(f.object)) {
             GMimeMessage *inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(f.object));
             frame next = {inner ? g_mime_message_get_mime_part(inner) : NULL, inner, f.depth + 1};
+            g_array_append_val(stack, next);
+            continue;
+        }
+        GMimeMessage *file = attached_report(c, f.object, f.depth);
+        if (file != NULL) {
+            frame next = {g_mime_message_get_mime_part(file), file, f.depth + 1};
             g_array_append_val(stack, next);
             continue;
         }

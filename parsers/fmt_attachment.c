@@ -48,43 +48,69 @@ static bool is_tnef(GMimeObject *obj)
            (name != NULL && g_ascii_strcasecmp(name, "winmail.dat") == 0);
 }
 
-/* The first message attached directly to @m (used to open a forwarded JMRP). */
-static bool first_attached(fbl_parse_ctx *c, GMimeMessage *m, unsigned depth, fbl_original *out)
+/* A DMARC aggregate report is never a reported message, even attached to a complaint. */
+static bool is_aggregate_report(GMimeMessage *m)
 {
-    GMimeObject *top = g_mime_message_get_mime_part(m);
-    if (!GMIME_IS_MULTIPART(top))
-        return false;
-    GMimeMultipart *mp = GMIME_MULTIPART(top);
-    for (int i = 0; i < g_mime_multipart_get_count(mp); i++) {
-        if (fbl_parse_load_original(c, g_mime_multipart_get_part(mp, i), depth + 1, out))
-            return true;
-    }
-    return false;
+    const char *subject = g_mime_message_get_subject(m);
+    return subject != NULL && g_ascii_strncasecmp(g_strchug((char *) subject), "Report domain:",
+                                                  strlen("Report domain:")) == 0;
 }
 
-static void add_report(fbl_parse_ctx *c, fbl_original *orig, unsigned depth)
+/*
+ * The messages attached to @m (its MIME tree, without opening the messages):
+ * when there are any, @m is a forwarded complaint (a JMRP report, a customer's
+ * complaint an abuse desk passes on, a certified-mail envelope) and they are
+ * what it reports. @out: fbl_original * (owned).
+ */
+static void attached_messages(fbl_parse_ctx *c, GMimeMessage *m, unsigned depth, GPtrArray *out,
+                              unsigned *aggregates)
+{
+    g_autoptr(GPtrArray) stack = g_ptr_array_new();
+    g_ptr_array_add(stack, g_mime_message_get_mime_part(m));
+    while (stack->len > 0 && !c->budget.tripped) {
+        GMimeObject *obj = g_ptr_array_steal_index(stack, stack->len - 1);
+        if (obj != NULL && GMIME_IS_MULTIPART(obj)) {
+            GMimeMultipart *mp = GMIME_MULTIPART(obj);
+            for (int i = g_mime_multipart_get_count(mp) - 1; i >= 0; i--)
+                g_ptr_array_add(stack, g_mime_multipart_get_part(mp, i));
+            continue;
+        }
+        fbl_original *inner = g_new0(fbl_original, 1);
+        if (obj != NULL && obj != g_mime_message_get_mime_part(m) &&
+            fbl_parse_load_original(c, obj, depth + 1, inner)) {
+            if (!is_aggregate_report(inner->message)) {
+                g_ptr_array_add(out, inner);
+                continue;
+            }
+            (*aggregates)++;
+        }
+        fbl_original_clear(inner);
+        g_free(inner);
+    }
+}
+
+static void original_free(gpointer p)
+{
+    fbl_original_clear(p);
+    g_free(p);
+}
+
+/* One report about @orig, carried by @carrier (whose From is the reporter). */
+static void report_one(fbl_parse_ctx *c, GMimeMessage *carrier, fbl_original *orig)
 {
     fbl_format format =
-        fbl_parse_sender_is(c->mail, JMRP_SENDER) ? FBL_FORMAT_JMRP : FBL_FORMAT_ATTACHMENT;
-    /* Owned: the carrier may be the attached message, which orig lets go of below. */
-    g_autoptr(GMimeMessage) carrier = g_object_ref(c->mail);
-    fbl_original inner = {0};
-    /* Only a whole message has attachments: what follows a headers-only part's
-     * header block is not the message's body, whatever its Content-Type says. */
-    if (orig->message != NULL && !orig->headers_only &&
-        fbl_parse_sender_is(orig->message, JMRP_SENDER) &&
-        first_attached(c, orig->message, depth + 1, &inner)) {
-        /* A JMRP report forwarded whole: report the spam inside it. */
-        g_set_object(&carrier, orig->message);
-        format = FBL_FORMAT_JMRP;
-        fbl_original_clear(orig);
-        *orig = inner;
-    }
+        fbl_parse_sender_is(carrier, JMRP_SENDER) ? FBL_FORMAT_JMRP : FBL_FORMAT_ATTACHMENT;
     if (orig->message != NULL && is_jmrp_spam(orig->message))
         format = FBL_FORMAT_JMRP;
     fbl_report *r = fbl_parse_new_report(c, format, carrier, orig);
     if (format == FBL_FORMAT_JMRP)
         take_jmrp_source(r, carrier);
+    if (carrier != c->mail && r->reporter.via == NULL) {
+        /* A forwarded complaint: who passed it on to us. */
+        g_autofree char *relay = fbl_parse_sender(c->mail);
+        if (relay != NULL && g_strcmp0(relay, r->reporter.address) != 0)
+            r->reporter.via = g_steal_pointer(&relay);
+    }
     GMimeObject *co = GMIME_OBJECT(c->mail);
     const char *agent = fbl_mime_header(co, "User-Agent");
     if (agent == NULL)
@@ -92,6 +118,30 @@ static void add_report(fbl_parse_ctx *c, fbl_original *orig, unsigned depth)
     if (agent != NULL && g_utf8_validate(agent, -1, NULL))
         r->reporter.user_agent = g_strdup(agent);
     fbl_parse_finish_report(c, r, orig->message);
+}
+
+/*
+ * An attached message is reported, unless it is a forwarded complaint that
+ * carries messages of its own (one level down): those are reported instead,
+ * the forward being their carrier. Only a whole message has attachments: what
+ * follows a headers-only part's header block is not its body.
+ */
+static void add_report(fbl_parse_ctx *c, fbl_original *orig, unsigned depth)
+{
+    g_autoptr(GPtrArray) inner = g_ptr_array_new_with_free_func(original_free);
+    unsigned aggregates = 0;
+    if (orig->message != NULL && !orig->headers_only)
+        attached_messages(c, orig->message, depth + 1, inner, &aggregates);
+    if (inner->len == 0 && aggregates > 0)
+        return; /* a forwarded complaint whose evidence is DMARC aggregates: no spam in it */
+    if (inner->len == 0) {
+        report_one(c, c->mail, orig);
+        return;
+    }
+    /* Owned while used: orig holds the only reference to a forward parsed from bytes. */
+    g_autoptr(GMimeMessage) forward = g_object_ref(orig->message);
+    for (guint i = 0; i < inner->len; i++)
+        report_one(c, forward, g_ptr_array_index(inner, i));
 }
 
 /* Mails inside a TNEF container: attachments named *.eml, or that parse as mail. */
@@ -171,6 +221,50 @@ static void take_tnef(fbl_parse_ctx *c, GMimePart *part, unsigned depth)
     TNEFFree(&tnef);
 }
 
+/* Two attachments of one mail that are the same message (one Message-ID, or one
+ * sender, subject and date when it has none): a .eml and its headers as .txt. */
+static bool same_message(const fbl_message *a, const fbl_message *b)
+{
+    if (a->message_id != NULL || b->message_id != NULL)
+        return g_strcmp0(a->message_id, b->message_id) == 0;
+    return a->date != NULL && g_strcmp0(a->date, b->date) == 0 &&
+           g_strcmp0(a->from, b->from) == 0 && g_strcmp0(a->subject, b->subject) == 0;
+}
+
+/* The fuller of two copies: a whole message over its headers, the larger one. */
+static bool fuller(const fbl_report *a, const fbl_report *b)
+{
+    if (a->message.headers_only != b->message.headers_only)
+        return !a->message.headers_only;
+    return a->message.size > b->message.size;
+}
+
+/*
+ * One report per reported message: copies of one message attached twice (the
+ * .eml and a .txt of its source, the same file attached again) become the
+ * fullest copy, in the place of the first; the parts are numbered again.
+ */
+static void merge_copies(fbl_parse_ctx *c)
+{
+    GPtrArray *reports = c->result->reports;
+    for (guint i = 0; i < reports->len; i++) {
+        for (guint j = i + 1; j < reports->len;) {
+            fbl_report *a = g_ptr_array_index(reports, i), *b = g_ptr_array_index(reports, j);
+            if (!same_message(&a->message, &b->message)) {
+                j++;
+                continue;
+            }
+            if (fuller(b, a)) {
+                reports->pdata[i] = b;
+                reports->pdata[j] = a;
+            }
+            g_ptr_array_remove_index(reports, j); /* frees the thinner copy */
+        }
+    }
+    for (guint i = 0; i < reports->len; i++)
+        fbl_report_set_ids(g_ptr_array_index(reports, i), c->result->mail_id, i);
+}
+
 typedef struct frame {
     GMimeObject *object;
     unsigned depth;
@@ -204,5 +298,6 @@ bool fbl_fmt_attachment(fbl_parse_ctx *c)
             add_report(c, &orig, f.depth);
         fbl_original_clear(&orig);
     }
+    merge_copies(c);
     return c->result->reports->len > 0;
 }

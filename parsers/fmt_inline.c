@@ -1,8 +1,11 @@
 /*
  * fmt_inline.c - spam forwarded inline: the forwarded header block and the
  * text below it, recovered from the forward's body (inline.h). The text
- * part is read first; the HTML copy is used when it gives the cleaner block
- * (more fields, or the text copy had none). Recovered reports carry a
+ * part is read first; the HTML copy (html.h) is used when it gives the better
+ * block: a pasted source where the text gave a forward's block only, else
+ * more fields, or as many without repairs, or the text copy had none. (Web
+ * mailers keep a pasted header's line breaks in the HTML and lose them in the
+ * text, or the other way round.) Recovered reports carry a
  * warning: the headers are what the forwarding client chose to show.
  * The forward's own Received chain is the reporter's transport and is never
  * read for the source.
@@ -13,6 +16,19 @@
 #include "parsers/inline.h"
 #include "parsers/parse_internal.h"
 
+/* A body part (not an attachment): the first text/plain, the first text/html as text. */
+static void take_text(GMimeObject *obj, char **plain, char **html)
+{
+    if (!GMIME_IS_PART(obj) || g_mime_part_get_filename(GMIME_PART(obj)) != NULL)
+        return;
+    if (*plain == NULL && fbl_mime_is_type(obj, "text", "plain")) {
+        *plain = fbl_mime_part_text(GMIME_PART(obj), NULL);
+    } else if (*html == NULL && fbl_mime_is_type(obj, "text", "html")) {
+        g_autofree char *markup = fbl_mime_part_text(GMIME_PART(obj), NULL);
+        *html = fbl_html_to_text(markup, strlen(markup));
+    }
+}
+
 /* The first text/plain and text/html bodies of the mail (not attachments). */
 static void body_texts(GMimeMessage *m, char **plain, char **html)
 {
@@ -20,23 +36,30 @@ static void body_texts(GMimeMessage *m, char **plain, char **html)
     g_ptr_array_add(stack, g_mime_message_get_mime_part(m));
     while (stack->len > 0 && (*plain == NULL || *html == NULL)) {
         GMimeObject *obj = g_ptr_array_steal_index(stack, stack->len - 1);
-        if (obj == NULL)
-            continue;
-        if (GMIME_IS_MULTIPART(obj)) {
+        if (obj != NULL && GMIME_IS_MULTIPART(obj)) {
             GMimeMultipart *mp = GMIME_MULTIPART(obj);
             for (int i = g_mime_multipart_get_count(mp) - 1; i >= 0; i--)
                 g_ptr_array_add(stack, g_mime_multipart_get_part(mp, i));
-            continue;
-        }
-        if (!GMIME_IS_PART(obj) || g_mime_part_get_filename(GMIME_PART(obj)) != NULL)
-            continue;
-        if (*plain == NULL && fbl_mime_is_type(obj, "text", "plain"))
-            *plain = fbl_mime_part_text(GMIME_PART(obj), NULL);
-        else if (*html == NULL && fbl_mime_is_type(obj, "text", "html")) {
-            g_autofree char *markup = fbl_mime_part_text(GMIME_PART(obj), NULL);
-            *html = fbl_html_to_text(markup, strlen(markup));
+        } else if (obj != NULL) {
+            take_text(obj, plain, html);
         }
     }
+}
+
+/*
+ * The HTML copy wins when it is the better recovery: a pasted source where the text
+ * gave only a forward's block, else more fields, or as many without repairs.
+ */
+static bool html_better(const fbl_inline *text, bool t, const fbl_inline *html, bool h)
+{
+    if (!h)
+        return false;
+    if (!t)
+        return true;
+    if (html->full_source != text->full_source)
+        return html->full_source;
+    return html->headers > text->headers ||
+           (html->headers == text->headers && text->repaired && !html->repaired);
 }
 
 bool fbl_fmt_inline(fbl_parse_ctx *c)
@@ -48,12 +71,7 @@ bool fbl_fmt_inline(fbl_parse_ctx *c)
     bool h = html != NULL && fbl_inline_recover(html, strlen(html), &from_html);
     if (!t && !h)
         return false;
-    /* The HTML copy wins when it is cleaner: more fields, or as many without repairs. */
-    bool html_cleaner =
-        h &&
-        (!t || from_html.headers > from_text.headers ||
-         (from_html.headers == from_text.headers && from_text.repaired && !from_html.repaired));
-    fbl_inline *best = html_cleaner ? &from_html : &from_text;
+    fbl_inline *best = html_better(&from_text, t, &from_html, h) ? &from_html : &from_text;
     fbl_original orig = {0};
     (void) fbl_parse_load_bytes(c, best->message->str, best->message->len, 1, &orig);
     bool ok = orig.message != NULL;

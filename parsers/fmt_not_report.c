@@ -9,13 +9,15 @@
  *   empty            no text and no attachment at all.
  * Runs before the attachment format, since a DSN carries the bounced message.
  *
- * Last of all, fbl_fmt_complaint: a person's complaint about spam ("spam",
- * "phishing", "abuse" … in the subject) that carries
- * no message fbl could find is no_original_message, for a human to read,
- * rather than not_a_report.
+ * Last of all, fbl_fmt_complaint: a complaint about spam (notice.h: "spam",
+ * "phishing", "abuse" … in the subject), a person's or a desk's, human or
+ * automated, that carries no message fbl could find is no_original_message,
+ * for a human to read, rather than not_a_report; a blocklist's listing notice
+ * (its subject speaks of a listing and of no abuse) is not_a_report.
  */
 #include <string.h>
 
+#include "parsers/notice.h"
 #include "parsers/parse_internal.h"
 
 static bool starts_with_any(const char *s, const char *const *prefixes, size_t n)
@@ -56,6 +58,8 @@ static bool is_bounce(GMimeMessage *m, GMimeObject *top)
         "Undelivered Mail Returned to Sender", "Delivery Status Notification",
         "Mail delivery failed", "Undeliverable:", "failure notice", "Returned mail:",
         "Delivery Failure", "Mail System Error", "Undelivered Mail",
+        "Your message couldn't be delivered", "Your message could not be delivered",
+        "Delivery has failed", "Message not delivered",
     };
     static const char *const daemons[] = {"mailer-daemon@", "postmaster@", "mail-daemon@"};
     g_autofree char *from = fbl_parse_sender(m);
@@ -67,7 +71,10 @@ static bool is_auto_reply(GMimeMessage *m)
 {
     GMimeObject *o = GMIME_OBJECT(m);
     const char *auto_submitted = fbl_mime_header(o, "Auto-Submitted");
-    if (auto_submitted != NULL && strstr(auto_submitted, "auto-replied") != NULL)
+    /* Request Tracker (many CERTs' ticket system) marks every mail it sends
+     * auto-replied, the complaints it forwards too: the subject decides there. */
+    bool ticket = fbl_mime_header(o, "X-RT-Ticket") != NULL;
+    if (!ticket && auto_submitted != NULL && strstr(auto_submitted, "auto-replied") != NULL)
         return true;
     if (fbl_mime_header(o, "X-Autoreply") != NULL || fbl_mime_header(o, "X-Autorespond") != NULL)
         return true;
@@ -112,9 +119,11 @@ static bool is_dmarc_aggregate(GMimeMessage *m, GMimeObject *top)
     return false;
 }
 
-/* No text that is not white space, and no attachment. */
+/* No text that is not white space, and no attachment (a multipart with no part at all). */
 static bool is_empty(GMimeObject *top)
 {
+    if (GMIME_IS_MULTIPART(top))
+        return g_mime_multipart_get_count(GMIME_MULTIPART(top)) == 0;
     if (!GMIME_IS_PART(top) || !fbl_mime_is_type(top, "text", "*"))
         return false;
     g_autoptr(GByteArray) bytes = fbl_mime_part_bytes(GMIME_PART(top));
@@ -146,41 +155,35 @@ bool fbl_fmt_not_report(fbl_parse_ctx *c)
     return true;
 }
 
-/* Words that make a mail a complaint, matched case-insensitively. */
-static bool mentions_spam(const char *text)
-{
-    static const char *const words[] = {"spam", "phishing", "abuse", "complaint", "scam",
-                                        "fraud", "unsolicited", "junk mail"};
-    if (text == NULL)
-        return false;
-    g_autofree char *lower = g_ascii_strdown(text, -1); /* the words are ASCII */
-    for (size_t i = 0; i < G_N_ELEMENTS(words); i++) {
-        if (strstr(lower, words[i]) != NULL)
-            return true;
-    }
-    return false;
-}
-
-/* Written by a machine: notifications about complaints are not complaints. */
-static bool is_automated(GMimeMessage *m)
+/*
+ * Mail sent in bulk: a newsletter names no source. A list that relays people
+ * (a Google Group behind abuse@, Mailman) also sends List-Unsubscribe, but says
+ * it is a list (X-BeenThere, List-Id, Mailing-list): those are people's mails.
+ */
+static bool is_bulk(GMimeMessage *m)
 {
     GMimeObject *o = GMIME_OBJECT(m);
-    const char *auto_submitted = fbl_mime_header(o, "Auto-Submitted");
-    if (auto_submitted != NULL && g_ascii_strncasecmp(auto_submitted, "no", 2) != 0)
-        return true;
     const char *precedence = fbl_mime_header(o, "Precedence");
-    if (precedence != NULL && (strstr(precedence, "bulk") || strstr(precedence, "list")))
+    if (precedence != NULL && (strstr(precedence, "bulk") || strstr(precedence, "junk")))
         return true;
-    static const char *const robots[] = {"no-reply@", "noreply@", "do-not-reply@",
-                                         "donotreply@", "notifications@"};
-    g_autofree char *from = fbl_parse_sender(m);
-    return starts_with_any(from, robots, G_N_ELEMENTS(robots));
+    return fbl_mime_header(o, "List-Unsubscribe") != NULL &&
+           fbl_mime_header(o, "X-BeenThere") == NULL && fbl_mime_header(o, "List-Id") == NULL &&
+           fbl_mime_header(o, "Mailing-list") == NULL;
 }
 
 bool fbl_fmt_complaint(fbl_parse_ctx *c)
 {
     /* The subject only: chatter that merely mentions spam stays not_a_report. */
-    if (is_automated(c->mail) || !mentions_spam(g_mime_message_get_subject(c->mail)))
+    const char *subject = g_mime_message_get_subject(c->mail);
+    if (is_bulk(c->mail))
+        return false;
+    bool complaint = fbl_notice_is_complaint(subject);
+    if (!complaint && fbl_notice_is_listing(subject)) {
+        fbl_parse_reject(c, FBL_REJECT_NOT_A_REPORT,
+                         "a blocklist listing notice: names an address, not a complaint");
+        return true;
+    }
+    if (!complaint)
         return false;
     fbl_parse_reject(c, FBL_REJECT_NO_ORIGINAL_MESSAGE,
                      "a complaint about spam that does not carry the message");

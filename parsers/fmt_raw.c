@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "parsers/address.h"
+#include "parsers/notice.h"
 #include "parsers/parse_internal.h"
 
 static void report_whole_mail(fbl_parse_ctx *c, fbl_format format, const char *reporter)
@@ -63,6 +64,11 @@ bool fbl_fmt_redirect(fbl_parse_ctx *c)
     /* After the attachment format: a redirected report is still that report. */
     g_autofree char *resent = header_address(c->mail, "Resent-From");
     if (resent == NULL)
+        return false;
+    /* An abuse desk's mailbox rule resends notices too ("Abuse Ticket …",
+     * "IP blocklisted"): a notice is not the spam it speaks of. */
+    const char *subject = g_mime_message_get_subject(c->mail);
+    if (fbl_notice_is_complaint(subject) || fbl_notice_is_listing(subject))
         return false;
     report_whole_mail(c, FBL_FORMAT_RAW, resent);
     return true;

@@ -106,6 +106,7 @@ bool fbl_fmt_xarf(fbl_parse_ctx *c)
         r->source_ip_from = g_strdup("xarf");
     }
     r->reporter.user_agent = g_strdup(f.xarf->user_agent);
+    fbl_parse_relayed_by(r, f.xarf->reported_from);
     if (orig.message == NULL)
         fbl_report_add_warning(r, "xarf: no reported message in the evidence");
     fbl_parse_finish_report(c, r, orig.message);

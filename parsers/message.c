@@ -124,6 +124,26 @@ static void take_headers(fbl_message *m, GMimeMessage *msg, GPtrArray *warnings)
         warn(warnings, "message: more DKIM signatures than the limit; the rest left out");
 }
 
+/*
+ * The domain of a From whose local part is no address at all (8-bit mojibake,
+ * spaces): the host name after its last "@", when it is one. The sender's
+ * domain is what abuse desks group by, even when the mailbox is unreadable.
+ */
+static char *domain_after_at(const char *value)
+{
+    const char *at = value != NULL ? strrchr(value, '@') : NULL;
+    if (at == NULL)
+        return NULL;
+    size_t n = 0;
+    while (g_ascii_isalnum(at[1 + n]) || at[1 + n] == '.' || at[1 + n] == '-')
+        n++;
+    while (n > 0 && at[n] == '.')
+        n--;
+    if (n == 0 || n > 253 || memchr(at + 1, '.', n) == NULL)
+        return NULL;
+    return g_ascii_strdown(at + 1, (gssize) n);
+}
+
 static void take_addresses(fbl_message *m, GMimeMessage *msg, GPtrArray *recipient_names)
 {
     g_autoptr(GPtrArray) one = g_ptr_array_new_with_free_func(g_free);
@@ -137,6 +157,8 @@ static void take_addresses(fbl_message *m, GMimeMessage *msg, GPtrArray *recipie
         m->from_name = *nm != '\0' ? g_strdup(nm) : NULL;
     }
     m->from_domain = fbl_address_domain(m->from);
+    if (m->from_domain == NULL)
+        m->from_domain = domain_after_at(fbl_mime_header(GMIME_OBJECT(msg), "From"));
 
     g_ptr_array_set_size(one, 0);
     fbl_address_list_take(g_mime_message_get_sender(msg), one, NULL, 1);

@@ -521,18 +521,124 @@ static GMimeParserOptions *decode_options(void)
     return o;
 }
 
+/* RFC 5322 unfolding: delete each CRLF (or bare LF, CR) and keep the white space after it. */
+static char *unfold(const char *raw)
+{
+    size_t n = strlen(raw);
+    char *out = g_malloc(n + 1);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (raw[i] != '\r' && raw[i] != '\n')
+            out[k++] = raw[i];
+    }
+    out[k] = '\0';
+    return out;
+}
+
 char *fbl_mime_header_text(GMimeObject *object, const char *name)
 {
     const char *raw = raw_header(object, name);
     if (raw == NULL)
         return NULL;
-    g_autofree char *unfolded = g_strdup(raw);
-    g_strdelimit(unfolded, "\r\n", ' ');
+    g_autofree char *unfolded = unfold(raw);
     g_autofree char *joined = fbl_rfc2047_join(unfolded);
     g_autoptr(GMimeParserOptions) o = decode_options();
     g_autofree char *text = g_mime_utils_header_decode_text(o, joined);
     char *valid = g_utf8_make_valid(text != NULL ? text : "", -1);
     return g_strstrip(valid);
+}
+
+/* Append @text[0..n) as a quoted string, its quotes and backslashes escaped. */
+static void append_quoted(GString *out, const char *text, size_t n)
+{
+    while (n > 0 && g_ascii_isspace(*text)) {
+        text++;
+        n--;
+    }
+    while (n > 0 && g_ascii_isspace(text[n - 1]))
+        n--;
+    g_string_append_c(out, '"');
+    for (size_t i = 0; i < n; i++) {
+        if (text[i] == '"' || text[i] == '\\')
+            g_string_append_c(out, '\\');
+        g_string_append_c(out, text[i]);
+    }
+    g_string_append(out, "\" ");
+}
+
+/* An unquoted display name with characters a phrase cannot hold ("@Name <a@b>"). */
+static bool phrase_needs_quotes(const char *s, size_t n)
+{
+    bool quoted = false;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '"')
+            quoted = !quoted;
+        else if (!quoted && strchr("@:;[]", s[i]) != NULL)
+            return true;
+    }
+    return false;
+}
+
+/* Copy one mailbox (no top-level comma in it), mending a spoofed display name. */
+static void append_mailbox(GString *out, const char *s, size_t n)
+{
+    const char *last = NULL;
+    unsigned angles = 0, depth = 0;
+    bool quoted = false;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '\\' && i + 1 < n)
+            i++;
+        else if (s[i] == '"')
+            quoted = !quoted;
+        else if (!quoted && s[i] == '(')
+            depth++;
+        else if (!quoted && s[i] == ')' && depth > 0)
+            depth--;
+        else if (!quoted && depth == 0 && s[i] == '<') {
+            angles++;
+            last = s + i;
+        }
+    }
+    if (angles == 0 || (angles == 1 && !phrase_needs_quotes(s, (size_t) (last - s)))) {
+        g_string_append_len(out, s, (gssize) n);
+        return;
+    }
+    append_quoted(out, s, (size_t) (last - s));
+    g_string_append_len(out, last, (gssize) (n - (size_t) (last - s)));
+}
+
+/*
+ * "Bank <service@bank.example> <x@spammer.example>": a display name that shows
+ * an address, the real one last. RFC 5322 has one angle-addr per mailbox, so
+ * everything before the last one is the display name; GMime would take the
+ * first. A display name with an "@" or ":" unquoted ("@Shop <a@b>") is quoted
+ * too: GMime would give up on it. Each top-level comma-separated mailbox is
+ * mended on its own.
+ */
+static char *mend_spoofed_names(const char *value)
+{
+    GString *out = g_string_sized_new(strlen(value) + 8);
+    const char *start = value;
+    unsigned depth = 0;
+    bool quoted = false;
+    for (const char *p = value;; p++) {
+        if (*p == '\0' || (*p == ',' && !quoted && depth == 0)) {
+            append_mailbox(out, start, (size_t) (p - start));
+            if (*p == '\0')
+                break;
+            g_string_append_c(out, ',');
+            start = p + 1;
+        } else if (*p == '\\' && p[1] != '\0') {
+            p++;
+        } else if (*p == '"') {
+            quoted = !quoted;
+        } else if (!quoted && *p == '(') {
+            depth++;
+        } else if (!quoted && *p == ')' && depth > 0) {
+            depth--;
+        }
+    }
+    return g_string_free(out, FALSE);
 }
 
 InternetAddressList *fbl_mime_header_addresses(GMimeObject *object, const char *name)
@@ -553,6 +659,7 @@ InternetAddressList *fbl_mime_header_addresses(GMimeObject *object, const char *
     if (all->len == 0 || all->len > 64 * 1024)
         return NULL;
     g_autofree char *joined = fbl_rfc2047_join(all->str);
+    g_autofree char *mended = mend_spoofed_names(joined);
     g_autoptr(GMimeParserOptions) o = decode_options();
-    return internet_address_list_parse(o, joined);
+    return internet_address_list_parse(o, mended);
 }

@@ -13,6 +13,7 @@
 #include "parsers/message.h"
 #include "parsers/mime.h"
 #include "parsers/parse_internal.h"
+#include "parsers/provider.h"
 #include "parsers/source.h"
 
 struct fbl_parser {
@@ -135,6 +136,71 @@ bool fbl_parse_load_bytes(fbl_parse_ctx *c, const char *bytes, size_t len, unsig
     return out->message != NULL;
 }
 
+/* How much of an attached file is looked at to tell a mail's source from other text. */
+#define SOURCE_PEEK_BYTES (64 * 1024)
+
+/* A line "Name: value" whose name is a header field name; returns the name's length. */
+static size_t field_name_length(const char *line, size_t len)
+{
+    size_t n = 0;
+    while (n < len && (g_ascii_isalnum(line[n]) || line[n] == '-' || line[n] == '_'))
+        n++;
+    return n > 0 && n < len && line[n] == ':' ? n : 0;
+}
+
+/*
+ * The text starts with a mail's header block: its first line is a header field
+ * and the block (up to the first empty line) holds at least three of the
+ * fields every mail has. An mbox "From " line before it is allowed. This is
+ * how a mail's source saved as a .txt, or as a file without a name, is told
+ * from a log or a letter.
+ */
+static bool starts_with_header_block(const guint8 *data, size_t len)
+{
+    static const char *const names[] = {"received", "from", "to", "subject", "date",
+                                         "message-id", "return-path", "mime-version",
+                                         "content-type", "dkim-signature", "delivered-to"};
+    if (data == NULL || len == 0)
+        return false;
+    const char *p = (const char *) data, *end = p + MIN(len, (size_t) SOURCE_PEEK_BYTES);
+    while (p < end && (*p == '\r' || *p == '\n'))
+        p++;
+    unsigned lines = 0, known = 0;
+    for (const char *eol; p < end; p = eol + 1) {
+        eol = memchr(p, '\n', (size_t) (end - p));
+        if (eol == NULL)
+            eol = end;
+        size_t n = (size_t) (eol - p);
+        if (n > 0 && p[n - 1] == '\r')
+            n--;
+        if (n == 0)
+            break; /* the end of the header block */
+        if (lines++ == 0 && n > 5 && strncmp(p, "From ", 5) == 0)
+            continue;
+        if (p[0] == ' ' || p[0] == '\t')
+            continue; /* a folded line */
+        size_t name = field_name_length(p, n);
+        if (name == 0)
+            return false;
+        for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
+            if (strlen(names[i]) == name && g_ascii_strncasecmp(p, names[i], name) == 0)
+                known++;
+        }
+    }
+    return known >= 3;
+}
+
+/* An attached file (a name, an attachment disposition, or octet-stream) of text or bytes. */
+static bool is_attached_file(GMimeObject *obj)
+{
+    if (!fbl_mime_is_type(obj, "text", "*") && !fbl_mime_is_type(obj, "application", "*"))
+        return false;
+    GMimeContentDisposition *d = g_mime_object_get_content_disposition(obj);
+    return g_mime_part_get_filename(GMIME_PART(obj)) != NULL ||
+           (d != NULL && g_mime_content_disposition_is_attachment(d)) ||
+           fbl_mime_is_type(obj, "application", "octet-stream");
+}
+
 bool fbl_parse_load_original(fbl_parse_ctx *c, GMimeObject *obj, unsigned depth,
                              fbl_original *out)
 {
@@ -150,9 +216,12 @@ bool fbl_parse_load_original(fbl_parse_ctx *c, GMimeObject *obj, unsigned depth,
     if (!GMIME_IS_PART(obj))
         return false;
     bool headers = is_headers_type(obj);
-    if (!headers && !fbl_mime_is_type(obj, "message", "rfc822") && !is_eml_name(obj))
+    bool file = !headers && !fbl_mime_is_type(obj, "message", "rfc822") && !is_eml_name(obj);
+    if (file && !is_attached_file(obj))
         return false;
     g_autoptr(GByteArray) bytes = fbl_mime_part_bytes(GMIME_PART(obj));
+    if (file && !starts_with_header_block(bytes->data, bytes->len))
+        return false;
     size_t size = bytes->len;
     if (headers) /* end the header block so GMime does not read a body into it */
         g_byte_array_append(bytes, (const guint8 *) "\n\n", 2);
@@ -172,10 +241,80 @@ static char *iso_time(int64_t when)
     return s;
 }
 
-static bool any_redacted(const GPtrArray *list)
+/* A run of one masking character: "xxxx", "*****", "###". */
+static bool masking_run(const char *s, size_t n)
+{
+    if (n == 0)
+        return false;
+    char ch = g_ascii_tolower(s[0]);
+    if (ch != 'x' && ch != '*' && ch != '#')
+        return false;
+    for (size_t i = 1; i < n; i++) {
+        if (g_ascii_tolower(s[i]) != ch)
+            return false;
+    }
+    return true;
+}
+
+/* A local part that is a hash (hex, 24 characters or more): a pseudonym. */
+static bool hashed(const char *s, size_t n)
+{
+    if (n < 24)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (!g_ascii_isxdigit(s[i]))
+            return false;
+    }
+    return true;
+}
+
+/*
+ * A recipient hidden by whoever sent the report: the word "redacted" or
+ * "undisclosed" anywhere, a local part (or the whole value) of only masking
+ * characters ("xxxxx@xxxx.com", "*****", "<X>"), or a hashed local part.
+ */
+static bool looks_masked(const char *value)
+{
+    if (value == NULL)
+        return false;
+    g_autofree char *lower = g_ascii_strdown(value, -1);
+    if (strstr(lower, "redacted") != NULL || strstr(lower, "undisclosed") != NULL)
+        return true;
+    const char *p = lower;
+    while (*p == ' ' || *p == '<' || *p == '"')
+        p++;
+    size_t n = strcspn(p, "@> \"");
+    return masking_run(p, n) || hashed(p, n);
+}
+
+static bool any_masked(const GPtrArray *list)
 {
     for (guint i = 0; i < list->len; i++) {
-        if (strstr(g_ptr_array_index(list, i), "redacted") != NULL)
+        if (looks_masked(g_ptr_array_index(list, i)))
+            return true;
+    }
+    return false;
+}
+
+/* The recipient as the reported message's own headers give it: To, Delivered-To,
+ * X-Original-To, and Received's "for <…>". */
+static bool headers_masked(GMimeMessage *m)
+{
+    static const char *const names[] = {"To", "Delivered-To", "X-Original-To"};
+    GMimeObject *o = GMIME_OBJECT(m);
+    for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
+        if (looks_masked(fbl_mime_header(o, names[i])))
+            return true;
+    }
+    GMimeHeaderList *hl = g_mime_object_get_header_list(o);
+    int n = hl != NULL ? g_mime_header_list_get_count(hl) : 0;
+    for (int i = 0; i < n && i < 64; i++) {
+        GMimeHeader *h = g_mime_header_list_get_header_at(hl, i);
+        const char *v = g_mime_header_get_raw_value(h);
+        const char *f = v != NULL && g_ascii_strcasecmp(g_mime_header_get_name(h), "Received") == 0
+                            ? strstr(v, " for ")
+                            : NULL;
+        if (f != NULL && looks_masked(f + strlen(" for ")))
             return true;
     }
     return false;
@@ -194,22 +333,103 @@ bool fbl_parse_sender_is(GMimeMessage *message, const char *suffix)
     return from != NULL && g_str_has_suffix(from, suffix);
 }
 
-/* Reporter: whoever sent the mail that carries the report. */
-static void set_reporter(fbl_parse_ctx *c, fbl_report *r, GMimeMessage *carrier)
+/* The first address of header @name of @m, with its display name. */
+static char *header_address(GMimeMessage *m, const char *name, char **display)
 {
-    g_autofree char *domain = NULL;
     g_autoptr(GPtrArray) one = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
-    InternetAddressList *from = fbl_mime_header_addresses(GMIME_OBJECT(carrier), "From");
-    fbl_address_list_take(from, one, names, 1);
-    g_clear_object(&from);
+    InternetAddressList *list = fbl_mime_header_addresses(GMIME_OBJECT(m), name);
+    fbl_address_list_take(list, one, names, 1);
+    g_clear_object(&list);
     if (one->len == 0)
+        return NULL;
+    if (display != NULL) {
+        const char *nm = g_ptr_array_index(names, 0);
+        *display = *nm != '\0' ? g_strdup(nm) : NULL;
+    }
+    return g_strdup(g_ptr_array_index(one, 0));
+}
+
+/*
+ * Who relayed the complaint, when a list resent it: the list's address. A
+ * Google Group keeps the complainant's From or rewrites it to "'Name' via
+ * group" <group@…>, saying who it was in X-Original-From / X-Original-Sender.
+ */
+static char *list_address(GMimeMessage *m)
+{
+    const char *been_there = fbl_mime_header(GMIME_OBJECT(m), "X-BeenThere");
+    char *list = been_there != NULL ? fbl_address_spec(been_there, NULL) : NULL;
+    if (list == NULL && fbl_mime_header(GMIME_OBJECT(m), "List-Id") != NULL)
+        list = header_address(m, "Sender", NULL);
+    return list;
+}
+
+/*
+ * Reporter: whoever sent the mail that carries the report; when a list or a
+ * desk relays someone's complaint, the original complainant (as the relay
+ * names it), and the relay in reporter.via.
+ */
+static void set_reporter(fbl_parse_ctx *c, fbl_report *r, GMimeMessage *carrier)
+{
+    char *name = NULL, *original_name = NULL;
+    g_autofree char *from = header_address(carrier, "From", &name);
+    if (from == NULL) /* Zimbra's junk-button report has no From, it names its user */
+        from = header_address(carrier, "X-Zimbra-Spam-Report-Sender", NULL);
+    if (from == NULL)
+        from = header_address(carrier, "Sender", NULL);
+    g_autofree char *original = header_address(carrier, "X-Original-From", &original_name);
+    if (original == NULL)
+        original = header_address(carrier, "X-Original-Sender", NULL);
+    g_autofree char *list = list_address(carrier);
+    if (original != NULL && g_strcmp0(original, from) != 0) {
+        r->reporter.address = g_steal_pointer(&original);
+        r->reporter.name = original_name != NULL ? g_steal_pointer(&original_name)
+                                                 : g_steal_pointer(&name);
+        r->reporter.via = from != NULL ? g_steal_pointer(&from) : g_steal_pointer(&list);
+    } else if (from != NULL) {
+        r->reporter.address = g_steal_pointer(&from);
+        r->reporter.name = g_steal_pointer(&name);
+        if (list != NULL && g_strcmp0(list, r->reporter.address) != 0)
+            r->reporter.via = g_steal_pointer(&list);
+    }
+    g_free(name);
+    g_free(original_name);
+    if (r->reporter.address == NULL)
         return;
-    r->reporter.address = g_strdup(g_ptr_array_index(one, 0));
-    const char *nm = g_ptr_array_index(names, 0);
-    r->reporter.name = *nm != '\0' ? g_strdup(nm) : NULL;
-    domain = fbl_address_domain(r->reporter.address);
+    g_autofree char *domain = fbl_address_domain(r->reporter.address);
     r->reporter.verified = fbl_auth_reporter_verified(carrier, c->options->authserv_id, domain);
+}
+
+/*
+ * Two addresses of one organisation: a desk's own contact address is no
+ * relay. One organisation, or one name under two suffixes (abusix.org and
+ * abusix.com).
+ */
+static bool same_organisation(const char *a, const char *b)
+{
+    g_autofree char *da = fbl_address_domain(a);
+    g_autofree char *db = b != NULL ? fbl_address_domain(b) : NULL;
+    g_autofree char *oa = da != NULL ? fbl_org_of_host(da) : NULL;
+    g_autofree char *ob = db != NULL ? fbl_org_of_host(db) : NULL;
+    if (oa == NULL || ob == NULL)
+        return false;
+    size_t na = strcspn(oa, "."), nb = strcspn(ob, ".");
+    return strcmp(oa, ob) == 0 || (na == nb && strncmp(oa, ob, na) == 0);
+}
+
+void fbl_parse_relayed_by(fbl_report *r, const char *complainant)
+{
+    g_autofree char *address = complainant != NULL ? g_ascii_strdown(complainant, -1) : NULL;
+    if (address == NULL || g_strcmp0(address, r->reporter.address) == 0 ||
+        same_organisation(address, r->reporter.address))
+        return;
+    if (r->reporter.address != NULL) {
+        g_free(r->reporter.via);
+        r->reporter.via = g_steal_pointer(&r->reporter.address);
+    }
+    r->reporter.address = g_steal_pointer(&address);
+    g_clear_pointer(&r->reporter.name, g_free);
+    r->reporter.verified = -1; /* what authenticated the carrier says nothing of it */
 }
 
 fbl_report *fbl_parse_new_report(fbl_parse_ctx *c, fbl_format format, GMimeMessage *carrier,
@@ -226,6 +446,22 @@ fbl_report *fbl_parse_new_report(fbl_parse_ctx *c, fbl_format format, GMimeMessa
     return r;
 }
 
+/* The client address the receiving provider recorded in a header of its own. */
+static char *provider_client_ip(GMimeMessage *m)
+{
+    static const char *const names[] = {"X-MS-Exchange-Organization-OriginalClientIPAddress",
+                                        "X-Sender-IP", "X-SourceIP"};
+    GMimeObject *o = GMIME_OBJECT(m);
+    for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
+        const char *v = fbl_mime_header(o, names[i]);
+        if (v != NULL)
+            return g_strdup(v);
+    }
+    const char *ar = fbl_mime_header(o, "Authentication-Results");
+    const char *p = ar != NULL ? strstr(ar, "sender IP is ") : NULL;
+    return p != NULL ? g_strdup(p + strlen("sender IP is ")) : NULL;
+}
+
 static void finish(fbl_parse_ctx *c, fbl_report *r, GMimeMessage *reported, bool via_reporter)
 {
     fbl_report_set_ids(r, c->result->mail_id, c->result->reports->len);
@@ -234,14 +470,19 @@ static void finish(fbl_parse_ctx *c, fbl_report *r, GMimeMessage *reported, bool
     for (guint i = 0; i < c->budget.warnings->len; i++)
         fbl_strv_add_unique(r->warnings, g_ptr_array_index(c->budget.warnings, i));
     if (r->source_ip == NULL) {
-        const char *xoip =
-            reported != NULL ? fbl_mime_header(GMIME_OBJECT(reported), "X-Originating-IP")
-                             : NULL;
-        fbl_source_pick(r, &c->trust, xoip, via_reporter);
+        g_autofree char *reporter_domain = fbl_address_domain(r->reporter.address);
+        g_autofree char *client = reported != NULL ? provider_client_ip(reported) : NULL;
+        fbl_source_hints hints = {
+            .x_originating_ip = reported != NULL
+                                    ? fbl_mime_header(GMIME_OBJECT(reported), "X-Originating-IP")
+                                    : NULL,
+            .provider_client_ip = client,
+            .reporter_domain = reporter_domain};
+        fbl_source_pick(r, &c->trust, &hints, via_reporter);
     }
     r->redacted = (r->arf != NULL && (r->arf->redacted_address ||
-                                      any_redacted(r->arf->original_rcpt_to))) ||
-                  any_redacted(r->message.to);
+                                      any_masked(r->arf->original_rcpt_to))) ||
+                  any_masked(r->message.to) || (reported != NULL && headers_masked(reported));
     /* A mailbox for false positives makes every report in it not-spam. */
     if (c->meta->default_feedback_type == FBL_FEEDBACK_NOT_SPAM)
         r->feedback_type = FBL_FEEDBACK_NOT_SPAM;
@@ -283,6 +524,7 @@ static bool is_blank(const char *data, size_t len)
 
 /* The formats in the order they are tried; the first to claim the mail wins. */
 static bool (*const formats[])(fbl_parse_ctx *) = {
+    fbl_fmt_iodef,      /* a report relayed whole inside an IODEF document: read it instead */
     fbl_fmt_arf,        /* a message/feedback-report part anywhere */
     fbl_fmt_xarf,       /* X-ARF without an ARF wrapper */
     fbl_fmt_spamcop,    /* SpamCop's own formats */
@@ -294,9 +536,9 @@ static bool (*const formats[])(fbl_parse_ctx *) = {
     fbl_fmt_complaint,  /* a complaint that lost the spam: a reject, its own reason */
 };
 
-static void detect(fbl_parse_ctx *c)
+static void detect_from(fbl_parse_ctx *c, size_t first)
 {
-    for (size_t i = 0; i < G_N_ELEMENTS(formats) && !c->budget.tripped; i++) {
+    for (size_t i = first; i < G_N_ELEMENTS(formats) && !c->budget.tripped; i++) {
         if (formats[i](c)) {
             if (c->result->reports->len == 0 && c->result->reject == NULL)
                 fbl_parse_reject(c, FBL_REJECT_NOT_A_REPORT, "no report in the mail");
@@ -305,6 +547,16 @@ static void detect(fbl_parse_ctx *c)
     }
     fbl_parse_reject(c, FBL_REJECT_NOT_A_REPORT,
                      "no feedback report, attached or forwarded message in the mail");
+}
+
+static void detect(fbl_parse_ctx *c)
+{
+    detect_from(c, 0);
+}
+
+void fbl_parse_detect_inner(fbl_parse_ctx *c)
+{
+    detect_from(c, 1); /* not IODEF again: one relay level */
 }
 
 fbl_parse_result *fbl_parser_parse(const fbl_parser *parser, const void *data, size_t len,
@@ -324,6 +576,7 @@ fbl_parse_result *fbl_parser_parse(const fbl_parser *parser, const void *data, s
         return c.result;
     }
     fbl_mime_budget_init(&c.budget, o);
+    c.kept = g_ptr_array_new_with_free_func(g_object_unref);
     c.mail = fbl_mime_load_in_place(&c.budget, data, len); /* @data outlives c.mail */
     if (c.mail != NULL)
         detect(&c);
@@ -331,6 +584,7 @@ fbl_parse_result *fbl_parser_parse(const fbl_parser *parser, const void *data, s
         fbl_parse_reject(&c, c.budget.reason, c.budget.detail);
     else if (c.mail == NULL)
         fbl_parse_reject(&c, FBL_REJECT_MALFORMED_MIME, "GMime could not read a message");
+    g_clear_pointer(&c.kept, g_ptr_array_unref);
     g_clear_object(&c.mail);
     fbl_mime_budget_clear(&c.budget);
     return c.result;

@@ -30,6 +30,7 @@ typedef struct fbl_parse_ctx {
     fbl_parse_result *result;
     GMimeMessage *mail; /* the whole mail, parsed */
     size_t size;        /* bytes of the raw mail */
+    GPtrArray *kept;    /* GMimeMessage *: messages parsed from parts, kept to the end */
 } fbl_parse_ctx;
 
 /* A reported message as a report carries it. */
@@ -77,6 +78,15 @@ void fbl_parse_finish_report(fbl_parse_ctx *ctx, fbl_report *report, GMimeMessag
 /* fbl_parse_finish_raw - the same for a message that came whole via the reporter */
 void fbl_parse_finish_raw(fbl_parse_ctx *ctx, fbl_report *report, GMimeMessage *reported);
 
+/*
+ * fbl_parse_relayed_by - the report names its own complainant (an X-ARF
+ * Reported-From, a relayed SpamCop report…): when it is another
+ * organisation's than the mail's sender (a relay), @complainant becomes
+ * reporter.address and the sender reporter.via. Nothing changes when
+ * @complainant is NULL, the sender, or of the sender's organisation.
+ */
+void fbl_parse_relayed_by(fbl_report *report, const char *complainant);
+
 /* fbl_parse_reject - record the mail's reject (replaces any earlier one) */
 void fbl_parse_reject(fbl_parse_ctx *ctx, fbl_reject_reason reason, const char *detail);
 
@@ -86,7 +96,15 @@ char *fbl_parse_sender(GMimeMessage *message);
 /* fbl_parse_sender_is - the mail's From address ends with @suffix ("@hotmail.com") */
 bool fbl_parse_sender_is(GMimeMessage *message, const char *suffix);
 
+/*
+ * fbl_parse_detect_inner - run the formats on c->mail as it is now (after
+ * fmt_iodef put the relayed report mail in the envelope's place); a reject when
+ * none claims it
+ */
+void fbl_parse_detect_inner(fbl_parse_ctx *ctx);
+
 /* The formats, in the order parse.c tries them. */
+bool fbl_fmt_iodef(fbl_parse_ctx *ctx);
 bool fbl_fmt_arf(fbl_parse_ctx *ctx);
 bool fbl_fmt_xarf(fbl_parse_ctx *ctx);
 bool fbl_fmt_spamcop(fbl_parse_ctx *ctx);

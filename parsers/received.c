@@ -90,13 +90,16 @@ static char *host_name(const char *s)
     return g_ascii_strdown(s, (gssize) n);
 }
 
-/* Any text, bounded and valid UTF-8; NULL when empty or too long. */
+/* Any text, bounded and valid UTF-8, in lower case like every host name fbl
+ * writes (a HELO is a name, "Mail.Example.COM" and "mail.example.com" are one);
+ * NULL when empty or too long. */
 static char *bounded_text(const char *s)
 {
     size_t n = strlen(s);
     if (n == 0 || n > FBL_RECEIVED_MAX_NAME)
         return NULL;
-    return g_utf8_make_valid(s, (gssize) n);
+    g_autofree char *valid = g_utf8_make_valid(s, (gssize) n);
+    return g_ascii_strdown(valid, -1);
 }
 
 /* An IP in a token like "[192.0.2.1]", "user@192.0.2.1", "192.0.2.1:25". */
@@ -218,6 +221,53 @@ char *fbl_date_to_iso(const char *value)
     return out;
 }
 
+/* "10 Jan 2024" or "7 Jan 2024" at @t: a day, a month name, a four-digit year. */
+static bool day_month_year(const char *t)
+{
+    size_t d = 0;
+    while (d < 2 && g_ascii_isdigit(t[d]))
+        d++;
+    if (d == 0 || t[d] != ' ')
+        return false;
+    const char *m = t + d + 1;
+    for (size_t i = 0; i < 3; i++) {
+        if (!g_ascii_isalpha(m[i]))
+            return false;
+    }
+    const char *y = m + 3;
+    return y[0] == ' ' && g_ascii_isdigit(y[1]) && g_ascii_isdigit(y[2]) && g_ascii_isdigit(y[3]) &&
+           g_ascii_isdigit(y[4]);
+}
+
+/*
+ * A Received line without the ';' before its date ("… id 12AB Mon, 5 Jan 2026
+ * 10:00:00 +0000", as some relays and pasted copies write it): the date is the
+ * first tail of the line that reads as one, starting at a day name or a day
+ * number after a space. Cut there, and return the tail; NULL when none reads.
+ */
+static char *split_bare_date(char *s)
+{
+    static const char *const days[] = {"Mon,", "Tue,", "Wed,", "Thu,", "Fri,", "Sat,", "Sun,"};
+    unsigned tries = 0;
+    for (char *p = strchr(s, ' '); p != NULL && tries < 32; p = strchr(p + 1, ' ')) {
+        const char *t = p + 1;
+        bool day = false;
+        for (size_t i = 0; i < G_N_ELEMENTS(days) && !day; i++)
+            day = g_ascii_strncasecmp(t, days[i], 4) == 0;
+        if (!day && !day_month_year(t))
+            continue;
+        tries++;
+        if (strchr(t, ':') == NULL || strlen(t) > 64)
+            continue;
+        g_autofree char *iso = fbl_date_to_iso(t);
+        if (iso != NULL) {
+            *p = '\0';
+            return p + 1;
+        }
+    }
+    return NULL;
+}
+
 /* The ';' that starts the date: the last one outside comments. */
 static char *split_date(char *s)
 {
@@ -232,7 +282,7 @@ static char *split_date(char *s)
             semi = p;
     }
     if (semi == NULL)
-        return NULL;
+        return split_bare_date(s);
     *semi = '\0';
     return semi + 1;
 }

@@ -211,6 +211,7 @@ void fbl_report_free(fbl_report *report)
     g_free(report->received_at);
     g_free(report->mailbox);
     g_free(report->reporter.address);
+    g_free(report->reporter.via);
     g_free(report->reporter.name);
     g_free(report->reporter.user_agent);
     g_free(report->reporter.reporting_mta);

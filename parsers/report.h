@@ -121,7 +121,8 @@ typedef struct fbl_arf {
 } fbl_arf;
 
 typedef struct fbl_reporter {
-    char *address; /* lower case */
+    char *address; /* lower case; the original complainant when the mail relays one */
+    char *via;     /* lower case; the list or desk that relayed the complaint, or NULL */
     char *name;
     char *user_agent;
     char *reporting_mta;

@@ -44,6 +44,7 @@ static json_t *reporter_to_json(const fbl_reporter *r)
 {
     json_t *o = json_object();
     json_object_set_new(o, "address", jstr(r->address));
+    json_object_set_new(o, "via", jstr(r->via));
     json_object_set_new(o, "name", jstr(r->name));
     json_object_set_new(o, "user_agent", jstr(r->user_agent));
     json_object_set_new(o, "reporting_mta", jstr(r->reporting_mta));
@@ -316,6 +317,7 @@ static bool reporter_from_json(const json_t *o, fbl_reporter *r, GError **error)
     else if (v != NULL && !json_is_null(v))
         return field_error(error, "reporter", "verified", "a boolean or null");
     return get_str(o, "reporter", "address", &r->address, error) &&
+           get_str(o, "reporter", "via", &r->via, error) &&
            get_str(o, "reporter", "name", &r->name, error) &&
            get_str(o, "reporter", "user_agent", &r->user_agent, error) &&
            get_str(o, "reporter", "reporting_mta", &r->reporting_mta, error);

@@ -25,9 +25,14 @@ char *fbl_url_normalize(const char *url, char **host)
                                    G_URI_FLAGS_PARSE_RELAXED, NULL);
     if (u == NULL)
         return NULL;
-    const char *h = g_uri_get_host(u);
+    /* A host written with %-escapes ("%65xample.com") is the host it spells. */
+    const char *raw_host = g_uri_get_host(u);
+    g_autofree char *h = raw_host != NULL && strchr(raw_host, '%') != NULL
+                             ? g_uri_unescape_string(raw_host, NULL)
+                             : g_strdup(raw_host);
     /* A host is a name or an address literal: never a path, an escape or a userinfo. */
-    if (h == NULL || *h == '\0' || strpbrk(h, " \t<>\"'/\\%@?#") != NULL) {
+    if (h == NULL || *h == '\0' || !g_utf8_validate(h, -1, NULL) ||
+        strpbrk(h, " \t<>\"'/\\%@?#") != NULL) {
         g_uri_unref(u);
         return NULL;
     }
@@ -156,6 +161,35 @@ static bool is_element(const xmlNode *n, const char *name)
            g_ascii_strcasecmp((const char *) n->name, name) == 0;
 }
 
+/*
+ * "cdn.example.com/p.gif": a link without a scheme whose first segment is a
+ * host name (dotted, ending in letters). Relative paths ("img/a.gif",
+ * "page.html") are not: their first segment has no dot or ends in a file name's
+ * extension after a path.
+ */
+static bool looks_like_host(const char *s)
+{
+    size_t n = strcspn(s, "/?#");
+    if (n < 4 || n > 253 || memchr(s, '.', n) == NULL)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (!g_ascii_isalnum(s[i]) && s[i] != '.' && s[i] != '-')
+            return false;
+    }
+    size_t t = n;
+    while (t > 0 && g_ascii_isalpha(s[t - 1]))
+        t--;
+    static const char *const files[] = {".html", ".htm", ".php", ".asp", ".aspx", ".jsp",
+                                        ".gif", ".png", ".jpg", ".jpeg", ".css", ".js"};
+    for (size_t i = 0; i < G_N_ELEMENTS(files); i++) {
+        size_t fl = strlen(files[i]);
+        if (n >= fl && g_ascii_strncasecmp(s + n - fl, files[i], fl) == 0)
+            return false;
+    }
+    return n - t >= 2 && t > 0 && s[t - 1] == '.';
+}
+
+/* A link in an attribute: href, src (images and tracking pixels), action. */
 static void take_attribute(fbl_urls *urls, xmlNode *node, const char *name)
 {
     xmlChar *v = xmlGetProp(node, (const xmlChar *) name);
@@ -164,10 +198,18 @@ static void take_attribute(fbl_urls *urls, xmlNode *node, const char *name)
     const char *s = (const char *) v;
     while (g_ascii_isspace(*s))
         s++;
-    if (prefix_len(s, s + strlen(s)) > 0)
-        add_url(urls, s, strlen(s));
-    else if (looks_obfuscated(s, s + strlen(s)))
+    size_t len = strlen(s);
+    if (prefix_len(s, s + len) > 0) {
+        add_url(urls, s, len);
+    } else if (s[0] == '/' && s[1] == '/' && looks_like_host(s + 2)) {
+        g_autofree char *full = g_strconcat("http:", s, NULL); /* protocol-relative */
+        add_url(urls, full, strlen(full));
+    } else if (looks_like_host(s)) {
+        g_autofree char *full = g_strconcat("http://", s, NULL);
+        add_url(urls, full, strlen(full));
+    } else if (looks_obfuscated(s, s + len)) {
         urls->obfuscated = true;
+    }
     xmlFree(v);
 }
 

@@ -222,8 +222,9 @@ static char *base64_lines(const char *text)
 {
     g_autofree char *b64 = g_base64_encode((const guchar *) text, strlen(text));
     GString *out = g_string_new(NULL);
-    for (size_t i = 0; b64[i] != '\0'; i += 76) {
-        g_string_append_len(out, b64 + i, (gssize) MIN(76, strlen(b64 + i)));
+    size_t n = strlen(b64);
+    for (size_t i = 0; i < n; i += 76) {
+        g_string_append_len(out, b64 + i, (gssize) MIN(76, n - i));
         g_string_append_c(out, '\n');
     }
     return g_string_free(out, FALSE);
@@ -452,6 +453,49 @@ static void test_headers_only_declaring_multipart(void **state)
     assert_true(r->message.headers_only);
     check_str("headers-only multipart", "subject", "looks like jmrp", r->message.subject);
     check_str("headers-only multipart", "reporter", "alice@customer.example", r->reporter.address);
+    rows_done();
+}
+
+/* Recipients masked by whoever sent the report, wherever the message shows them. */
+static const struct {
+    const char *name;
+    const char *headers; /* of the attached spam, before its From */
+    bool redacted;
+} redaction_rows[] = {
+    {"clear recipient", "To: bob@customer.example\n", false},
+    {"the word redacted", "To: redacted@customer.example\n", true},
+    {"x-masked address", "To: xxxxxxx@xxxxxxxx.xxx\n", true},
+    {"stars", "To: *****\n", true},
+    {"<X>", "To: <X>\n", true},
+    {"display name REDACTED", "To: \"REDACTED\" <bob@customer.example>\n", true},
+    {"hashed local part", "To: 5f4dcc3b5aa765d61d8327deb882cf99@customer.example\n", true},
+    {"undisclosed recipients", "To: undisclosed-recipients:;\n", true},
+    {"Delivered-To masked", "To: bob@customer.example\nDelivered-To: xxxx@xxxx.example\n", true},
+    {"Received for masked",
+     "Received: from a.example ([192.0.2.1]) by mx.customer.example for <***@***>; "
+     "Mon, 5 Jan 2026 10:00:00 +0000\nTo: bob@customer.example\n",
+     true},
+    {"a lone x local part (loops mask so)", "To: x@customer.example\n", true},
+    {"hex that is a word", "To: cafe@customer.example\n", false},
+};
+
+static void test_redaction(void **state)
+{
+    (void) state;
+    g_autoptr(fbl_parser) p = default_parser();
+    for (size_t i = 0; i < G_N_ELEMENTS(redaction_rows); i++) {
+        g_autofree char *spam = g_strconcat(redaction_rows[i].headers,
+                                            "From: a@spam-five.example\nSubject: s\n\nbuy\n", NULL);
+        g_autofree char *mail = forward_with("Content-Type: message/rfc822\n", spam);
+        g_autoptr(fbl_parse_result) res = parse_str(p, mail, &default_meta);
+        if (res->reports->len != 1) {
+            ROW_FAIL("row '%s': %u reports", redaction_rows[i].name, res->reports->len);
+            continue;
+        }
+        if (report_at(res, 0)->redacted != redaction_rows[i].redacted)
+            ROW_FAIL("row '%s': redacted %d", redaction_rows[i].name,
+                     report_at(res, 0)->redacted);
+    }
     rows_done();
 }
 
@@ -909,7 +953,7 @@ static void test_feedback_type(void **state)
 
 /* Received chain, newest first: a trusted relay, a private hop, then the spammer. */
 #define CHAIN_SPAM                                                                                 \
-    "Received: from relay.isp.example (relay.isp.example [192.0.2.10])\n"                          \
+    "Received: from mta7 (unknown [192.0.2.10])\n"                                                 \
     "\tby mail.isp.example (Postfix) with ESMTP id A1; Wed, 10 Jan 2024 09:27:53 +0000\n"          \
     "Received: from filter.isp.example (filter.isp.example [10.1.2.3])\n"                          \
     "\tby relay.isp.example (Postfix) with ESMTP id A2; Wed, 10 Jan 2024 09:27:52 +0000\n"         \
@@ -1008,6 +1052,7 @@ int main(void)
         cmocka_unit_test(test_attachment_shapes),
         cmocka_unit_test(test_fingerprint_across_shapes),
         cmocka_unit_test(test_forwarded_jmrp_file),
+        cmocka_unit_test(test_redaction),
         cmocka_unit_test(test_headers_only_declaring_multipart),
         cmocka_unit_test(test_not_a_report),
         cmocka_unit_test(test_empty),

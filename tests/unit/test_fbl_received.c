@@ -117,7 +117,7 @@ static const hop_row hop_rows[] = {
     {"exim port and helo=",
      "from mail.example.com ([192.0.2.21]:40471 helo=SMTP.example.com) by mx.example.net with "
      "esmtp (Exim 4.94.2) id 1rN; Wed, 10 Jan 2024 09:27:54 +0000",
-     "mail.example.com", "SMTP.example.com", "192.0.2.21", "mx.example.net",
+     "mail.example.com", "smtp.example.com", "192.0.2.21", "mx.example.net",
      "2024-01-10T09:27:54Z"},
     {"exim no rdns",
      "from [203.0.113.5] (helo=ylmf-pc)\n"
@@ -138,7 +138,7 @@ static const hop_row hop_rows[] = {
      " by DB8EUR05FT011.mail.protection.outlook.com (2603:10a6:10:32::103) with Microsoft SMTP\n"
      " Server (version=TLS1_2, cipher=TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384) id 15.20.7202.16\n"
      " via Frontend Transport; Wed, 10 Jan 2024 09:27:55 +0000",
-     NULL, "EUR05-AM6-obe.outbound.protection.outlook.com", "2a01:111:f400:7e1b::201",
+     NULL, "eur05-am6-obe.outbound.protection.outlook.com", "2a01:111:f400:7e1b::201",
      "db8eur05ft011.mail.protection.outlook.com", "2024-01-10T09:27:55Z"},
     {"exchange IPv4 in parens",
      "from mail.contoso.com (192.0.2.5) by EXCH01.contoso.local (10.0.0.6) with Microsoft SMTP "
@@ -190,10 +190,20 @@ static const hop_row hop_rows[] = {
     {"upper-case keywords and trailing dots",
      "FROM Mail.Example.COM (Mail.Example.COM. [192.0.2.60]) BY MX.Example.NET. WITH ESMTP; Wed, "
      "10 Jan 2024 09:27:54 +0000",
-     "mail.example.com", "Mail.Example.COM", "192.0.2.60", "mx.example.net",
+     "mail.example.com", "mail.example.com", "192.0.2.60", "mx.example.net",
      "2024-01-10T09:27:54Z"},
     {"missing date", "from a.example (a.example [192.0.2.1]) by b.example with SMTP id 1",
      "a.example", "a.example", "192.0.2.1", "b.example", NULL},
+    {"date without its semicolon",
+     "from a.example (a.example [192.0.2.1]) by b.example with SMTP id 12AB Wed, 10 Jan 2024 "
+     "09:27:54 +0000",
+     "a.example", "a.example", "192.0.2.1", "b.example", "2024-01-10T09:27:54Z"},
+    {"date without semicolon or day name",
+     "from a.example ([192.0.2.1]) by b.example id 7 10 Jan 2024 09:27:54 -0100",
+     NULL, "a.example", "192.0.2.1", "b.example", "2024-01-10T10:27:54Z"},
+    {"numbers that are no date",
+     "from a.example ([192.0.2.1]) by b.example with SMTP id 12 34 56",
+     NULL, "a.example", "192.0.2.1", "b.example", NULL},
     {"unreadable date", "from a.example (a.example [192.0.2.1]) by b.example; yesterday",
      "a.example", "a.example", "192.0.2.1", "b.example", NULL},
     {"semicolon inside a comment is not the date",

@@ -287,6 +287,15 @@ static const html_row html_rows[] = {
      NULL,
      NULL},
     {{"<<<>>> <a href=", "", "", false}, NULL, NULL},
+    /* Links abuse desks need that carry no scheme: a tracking pixel on an image host,
+     * protocol-relative sources, a host written as the href; relative paths are not. */
+    {{"<img src=\"//pixel.tracker.example/o.gif?u=1\" width=1>"
+      "<a href=\"shop.spam.example/deal\">deal</a>"
+      "<img src=\"img/logo.png\"><a href=\"index.html\">i</a><a href=\"page.php?x=1\">p</a>",
+      "http://pixel.tracker.example/o.gif?u=1 http://shop.spam.example/deal",
+      "pixel.tracker.example shop.spam.example", false},
+     NULL,
+     NULL},
 };
 
 static void test_html(void **state)
@@ -396,6 +405,8 @@ static const struct {
      * and an escaped slash that would put a path into the host. */
     {"http://host.example;x", NULL, NULL},
     {"http://a.example%2fx/", NULL, NULL},
+    /* A host spelt with escapes is the host it spells. */
+    {"http://%65xample.com/x", "http://example.com/x", "example.com"},
     {"http://user@host.example/", "http://user@host.example/", "host.example"},
 };
 
