@@ -22,6 +22,7 @@
 #include "fbl/sink_loop.h"
 #include "fbl/watch.h"
 #include "parsers/parse.h"
+#include "sink/pg.h"
 
 #define RUN_ENDPOINT "inproc://fbl-sink"
 
@@ -274,8 +275,10 @@ static void log_stats_watch(fbl_watch *w)
     fbl_watch_get_stats(w, &st);
     g_message("watch done: sent=%" G_GUINT64_FORMAT " resent=%" G_GUINT64_FORMAT
               " acked=%" G_GUINT64_FORMAT " reports=%" G_GUINT64_FORMAT
-              " rejects=%" G_GUINT64_FORMAT " in_flight=%u",
-              st.mails_sent, st.resends, st.acked, st.reports, st.rejects, st.in_flight);
+              " rejects=%" G_GUINT64_FORMAT " in_flight=%u skipped=%" G_GUINT64_FORMAT
+              " retire_pending=%u",
+              st.mails_sent, st.resends, st.acked, st.reports, st.rejects, st.in_flight, st.skipped,
+              st.retire_pending);
 }
 
 /* The loops of one process, made before any of them runs. */
@@ -311,6 +314,8 @@ static int make_loops(role r, const fbl_config *c, loops *l)
             status = EX_CONFIG;
     }
     if (status == EX_OK && (r & ROLE_SINK)) {
+        /* Before the sink's first connection: its sessions set them. */
+        fbl_pg_set_exempt_reporters((const char *const *) c->exempt_reporters);
         l->sink = fbl_sink_loop_new(c, l->zmq, r == ROLE_RUN ? RUN_ENDPOINT : c->sink_bind, &error);
         if (l->sink == NULL) /* key files and the plaintext rule are configuration */
             status = error->domain == FBL_CONFIG_ERROR || error->domain == FBL_CURVE_ERROR
@@ -406,6 +411,8 @@ static int run_role(role r, const fbl_config *c, bool once)
             start_worker(&forward, "fbl-forward", run_forward, l.forward);
         if (!fbl_watch_run(l.watch, c->watch_ack_timeout_ms, once, &error))
             status = EX_SOFTWARE;
+        else if (once && fbl_watch_unretired(l.watch) > 0)
+            status = EX_IOERR; /* stored, but left in new/: the watcher named them */
         log_stats_watch(l.watch);
         fbl_daemon_request_stop(); /* after --once, or a failure: the threads end too */
         if (!join_worker(&sink) || !join_worker(&forward))

@@ -63,6 +63,8 @@ static const key_def keys[] = {
      "one header field"},
     {"limits", "reports_per_reporter_per_hour", T_UINT, OFF(reports_per_reporter_per_hour), "1000",
      0, 1000000, "more from one reporter within an hour are stored flagged, not forwarded; 0: off"},
+    {"limits", "exempt_reporters", T_STRV, OFF(exempt_reporters), "", 0, 0,
+     "reporter addresses or domains (*.example.com) never limited, unless found unverified"},
     {"parse", "trusted_networks", T_STRV, OFF(trusted_networks), "", 0, 0,
      "our relays' networks, skipped when looking for the source IP"},
     {"parse", "trusted_hosts", T_STRV, OFF(trusted_hosts), "", 0, 0,
@@ -85,6 +87,8 @@ static const key_def keys[] = {
      "the sinks' CURVE public key"},
     {"watch", "allow_plaintext", T_BOOL, OFF(watch_allow_plaintext), "false", 0, 0,
      "let tcp:// endpoints carry mail without CURVE"},
+    {"watch", "allow_insecure_file_modes", T_BOOL, OFF(watch_allow_insecure_file_modes), "false", 0,
+     0, "read curve_secret_file even when other users may read it"},
     {"sink", "bind", T_STRING, OFF(sink_bind), "ipc:///run/fbl/sink.sock", 0, 0,
      "endpoint the sink listens on"},
     {"sink", "batch_max_mails", T_UINT, OFF(sink_batch_max_mails), "50", 1, 100000,
@@ -105,6 +109,8 @@ static const key_def keys[] = {
      "directory of the public key files of the watchers allowed in"},
     {"sink", "allow_plaintext", T_BOOL, OFF(sink_allow_plaintext), "false", 0, 0,
      "let a tcp:// bind take mail without CURVE"},
+    {"sink", "allow_insecure_file_modes", T_BOOL, OFF(sink_allow_insecure_file_modes), "false", 0,
+     0, "read curve_secret_file even when other users may read it"},
     {"log", "level", T_LOGLEVEL, OFF(log_level), "notice", 0, 0,
      "debug, info, notice, warning or error"},
     {"log", "file", T_PATH, OFF(log_file), "", 0, 0,
@@ -124,11 +130,25 @@ static const key_def keys[] = {
 
 static const char *const mailbox_keys[] = {"path", "feedback_type", "raw"};
 /* [vendor:NAME]: the forwarder checks the values (fbl/forward_loop.c documents them). */
-static const char *const vendor_keys[] = {
-    "type",           "url",         "token_file",      "password_file", "ca_file",
-    "batch_size",     "batch_bytes", "parallel",        "timeout",       "max_attempts",
-    "retry_max_wait", "redact",      "redact_key_file", "include_raw",   "learn",
-    "fuzzy_flag",     "fuzzy_weight"};
+static const char *const vendor_keys[] = {"type",
+                                          "url",
+                                          "token_file",
+                                          "password_file",
+                                          "ca_file",
+                                          "batch_size",
+                                          "batch_bytes",
+                                          "parallel",
+                                          "timeout",
+                                          "max_attempts",
+                                          "retry_max_wait",
+                                          "redact",
+                                          "redact_key_file",
+                                          "include_raw",
+                                          "learn",
+                                          "fuzzy_flag",
+                                          "fuzzy_weight",
+                                          "allow_plain_http",
+                                          "allow_insecure_file_modes"};
 
 /* The line of "[group]" and, when @key is set, of "key =" inside it; 0 if unknown. */
 static unsigned find_line(const char *text, const char *group, const char *key)

@@ -11,13 +11,15 @@
  *   [postgres]        conninfo
  *   [mailbox:NAME]    path, feedback_type, raw          (one per mailbox)
  *   [limits]          max_mail_bytes, max_mime_depth, max_mime_parts,
- *                     max_headers, max_header_bytes, reports_per_reporter_per_hour
+ *                     max_headers, max_header_bytes, reports_per_reporter_per_hour,
+ *                     exempt_reporters
  *   [parse]           trusted_networks, trusted_hosts, authserv_id
  *   [watch]           connect, window, window_bytes, ack_timeout,
- *                     curve_secret_file, curve_server_public_file, allow_plaintext
+ *                     curve_secret_file, curve_server_public_file, allow_plaintext,
+ *                     allow_insecure_file_modes
  *   [sink]            bind, batch_max_mails, batch_max_bytes, batch_max_wait,
  *                     retry_max_wait, store_raw, curve_secret_file,
- *                     curve_clients_dir, allow_plaintext
+ *                     curve_clients_dir, allow_plaintext, allow_insecure_file_modes
  *   [vendor:NAME]     type, url, token_file, …  (keys: config.c; values: forward_loop.c)
  *   [log]             level, file
  *   [metrics]         listen, watch, sink, forward      (ADDRESS:PORT; empty: off)
@@ -69,6 +71,7 @@ typedef struct fbl_config {
     unsigned max_mime_depth, max_mime_parts, max_headers;
     size_t max_header_bytes;
     unsigned reports_per_reporter_per_hour; /* 0: no limit */
+    GStrv exempt_reporters;                 /* addresses or domains (*.example.com) */
     GStrv trusted_networks, trusted_hosts;
     char *authserv_id;
     /* [watch] */
@@ -90,6 +93,8 @@ typedef struct fbl_config {
     bool watch_allow_plaintext;
     char *sink_curve_secret_file, *sink_curve_clients_dir;
     bool sink_allow_plaintext;
+    /* read the secret key files even when others may read them (secret.h) */
+    bool watch_allow_insecure_file_modes, sink_allow_insecure_file_modes;
     /* [log] */
     GLogLevelFlags log_level;
     char *log_file; /* NULL: stderr */

@@ -11,6 +11,7 @@
 
 #include "fbl/daemon.h"
 #include "fbl/metrics.h"
+#include "fbl/secret.h"
 
 #define ZAP_ENDPOINT   "inproc://zeromq.zap.01"
 #define THREAD_POLL_MS 200
@@ -67,11 +68,9 @@ bool fbl_curve_read_key(const char *path, bool secret, char out[FBL_CURVE_KEY_LE
                     "%s: not a key file (fbl keygen writes them)", path);
         return false;
     }
-    if (secret && (st.st_mode & (S_IROTH | S_IWOTH)) != 0) {
-        g_set_error(error, FBL_CURVE_ERROR, FBL_CURVE_ERROR_KEY_FILE,
-                    "%s: a secret key readable by every user is not secret; chmod 600 (or 640 "
-                    "with the group of fbl)",
-                    path);
+    g_autoptr(GError) mode = NULL;
+    if (secret && !fbl_secret_check_stat(path, &st, "secret key", &mode)) {
+        g_set_error(error, FBL_CURVE_ERROR, FBL_CURVE_ERROR_KEY_FILE, "%s", mode->message);
         return false;
     }
     g_autofree char *text = NULL;
@@ -136,13 +135,18 @@ bool fbl_curve_write_keypair(const char *prefix, bool force, char public_key[FBL
     return ok;
 }
 
-/* The key of @key in @group as an FBL_CONFIG_ERROR naming file, line and key. */
+/*
+ * The key of @key in @group as an FBL_CONFIG_ERROR naming file, line and key;
+ * a secret key's mode is not judged when the group's allow_insecure_file_modes says so.
+ */
 static bool read_config_key(const fbl_config *c, const char *group, const char *key,
                             const char *path, bool secret, char out[FBL_CURVE_KEY_LEN + 1],
                             GError **error)
 {
+    bool loose = strcmp(group, "sink") == 0 ? c->sink_allow_insecure_file_modes
+                                            : c->watch_allow_insecure_file_modes;
     g_autoptr(GError) local = NULL;
-    if (fbl_curve_read_key(path, secret, out, &local))
+    if (fbl_curve_read_key(path, secret && !loose, out, &local))
         return true;
     return fbl_config_error_at(c, group, key, error, "%s", local->message);
 }

@@ -3,8 +3,9 @@
  * (ZeroMQ CURVE), and the rule that keeps mail off plain TCP
  *
  * Layer: fbl/. Keys are Z85 text in files (fbl keygen writes them): a
- * secret key file (mode 0600 or 0640, never readable by others) and a
- * public key file. Lines starting with '#' are comments.
+ * secret key file (mode 0600, or 0640 when root owns it: the rule of
+ * secret.h, unless allow_insecure_file_modes = true) and a public key file. Lines starting with '#'
+ * are comments.
  *
  * Sink (server): [sink] curve_secret_file is its secret key; every watcher
  * must be listed by its public key file in [sink] curve_clients_dir (a ZAP
@@ -51,6 +52,7 @@ bool fbl_curve_endpoint_is_local(const char *endpoint);
  * fbl_curve_read_key - read one Z85 key from @path
  *
  * @secret: the file holds a secret key: refuse it when others may read it
+ *   (fbl_secret_check_stat)
  * @out: (out) the 40 Z85 characters and a NUL
  * Returns: true, or false with FBL_CURVE_ERROR_KEY_FILE.
  */

@@ -32,10 +32,19 @@
  *   redact_key_file file holding the HMAC key, 16 bytes or more (required
  *                   with redact)
  *   include_raw     http-json: add the reported message, base64 (false)
+ *   allow_plain_http  let token_file or password_file go to a non-loopback
+ *                   host over plain http:// (false: refused at start-up)
+ *   allow_insecure_file_modes  read this vendor's secret files even when
+ *                   other users may read them (false: refused; secret.h)
  *   learn           rspamd: /learnspam and /learnham (true)
  *   fuzzy_flag      rspamd: also /fuzzyadd spam with this flag (0: no)
  *   fuzzy_weight    rspamd: its weight (1)
  * Secrets are read once at start-up, before any thread runs.
+ *
+ * A vendor's answer may echo what we sent, recipients and all: logged above
+ * debug it goes through fbl_redact_mask_addresses(); the whole answer is
+ * logged at debug and kept in the outbox row's last_error, which only the
+ * database's owner and fbl_writer can read (never fbl_analyst).
  *
  * A report's fate: delivered -> sent; a failed attempt (5xx, timeout, no
  * connection) -> retried after 1 s, 2 s, 4 s … (capped at retry_max_wait,
@@ -54,10 +63,12 @@
 #include <sysexits.h>
 
 #include <curl/curl.h>
+#include <gio/gio.h>
 
 #include "fbl/daemon.h"
 #include "fbl/log.h"
 #include "fbl/metrics.h"
+#include "fbl/secret.h"
 #include "sink/outbox.h"
 #include "sink/redact.h"
 #include "sink/vendor.h"
@@ -204,29 +215,60 @@ static bool get_bool(const reader *r, const char *key, bool def, bool *out)
     return true;
 }
 
-/* The contents of the file @key names, trailing white space cut; NULL when unset. */
-static bool read_secret(const reader *r, const char *key, char **out, size_t *len)
+/*
+ * The secret in the file @key names (secret.h: refused when other users may
+ * read it, unless allow_insecure_file_modes = true); NULL when @key is unset.
+ */
+static bool read_secret(const reader *r, const char *key, const char *what, char **out, size_t *len)
 {
     *out = NULL;
     const char *path = get(r, key);
     if (path == NULL)
         return true;
+    bool loose = false;
+    if (!get_bool(r, "allow_insecure_file_modes", false, &loose))
+        return false;
     g_autofree char *p = g_strstrip(g_strdup(path));
-    gsize n = 0;
-    char *data = NULL;
     g_autoptr(GError) local = NULL;
-    if (!g_file_get_contents(p, &data, &n, &local))
+    *out = fbl_secret_read_file(p, what, !loose, len, &local);
+    if (*out == NULL)
         return bad(r, key, local->message);
-    while (n > 0 && g_ascii_isspace(data[n - 1]))
-        data[--n] = '\0';
-    if (n == 0) {
-        g_free(data);
-        return bad(r, key, "the file is empty");
-    }
-    *out = data;
-    if (len != NULL)
-        *len = n;
+    if (loose)
+        g_info("vendor=%s %s: mode not checked (allow_insecure_file_modes)", r->v->name, key);
     return true;
+}
+
+/* Loopback (localhost, 127.0.0.0/8, ::1): a plain connection that stays on the host. */
+static bool host_is_loopback(const char *url)
+{
+    g_autoptr(GUri) uri = g_uri_parse(url, G_URI_FLAGS_NONE, NULL);
+    const char *host = uri != NULL ? g_uri_get_host(uri) : NULL;
+    if (host == NULL || *host == '\0')
+        return false;
+    if (g_ascii_strcasecmp(host, "localhost") == 0)
+        return true;
+    g_autoptr(GInetAddress) addr = g_inet_address_new_from_string(host);
+    return addr != NULL && g_inet_address_get_is_loopback(addr);
+}
+
+/*
+ * A token or password over plain http:// to another host is readable (and
+ * reusable) by anyone on the path: refused unless allow_plain_http = true.
+ */
+static bool check_transport(const reader *r, const vendor_conf *c)
+{
+    bool plain_ok = false;
+    if (!get_bool(r, "allow_plain_http", false, &plain_ok))
+        return false;
+    if (c->secret == NULL || plain_ok || !g_str_has_prefix(c->url, "http://") ||
+        host_is_loopback(c->url))
+        return true;
+    bool rspamd = c->type == FBL_VENDOR_RSPAMD;
+    g_autofree char *why = g_strdup_printf(
+        "%s is plain http to another host: the %s of %s would cross the network in clear; use "
+        "https://, or set allow_plain_http = true",
+        c->url, rspamd ? "password" : "bearer token", rspamd ? "password_file" : "token_file");
+    return bad(r, "url", why);
 }
 
 static bool read_type(const reader *r, vendor_conf *c)
@@ -255,7 +297,9 @@ static bool read_type(const reader *r, vendor_conf *c)
         if (get(r, http_only[i]) != NULL)
             return bad(r, http_only[i], "only for type http-json");
     }
-    return read_secret(r, http ? "token_file" : "password_file", &c->secret, NULL);
+    return read_secret(r, http ? "token_file" : "password_file", http ? "token" : "password",
+                       &c->secret, NULL) &&
+           check_transport(r, c);
 }
 
 static bool read_redact(const reader *r, vendor_conf *c)
@@ -275,7 +319,7 @@ static bool read_redact(const reader *r, vendor_conf *c)
     g_ptr_array_add(fields, NULL);
     g_autofree char *key = NULL;
     size_t key_len = 0;
-    if (!read_secret(r, "redact_key_file", &key, &key_len))
+    if (!read_secret(r, "redact_key_file", "redaction key", &key, &key_len))
         return false;
     if (key == NULL)
         return bad(r, "redact_key_file", "required with redact");
@@ -452,6 +496,19 @@ static unsigned row_retry_ms(const worker *w, unsigned attempts)
     return (unsigned) (ms - (guint64) g_random_int_range(0, (gint32) (ms / 5) + 1));
 }
 
+/*
+ * A dead letter, logged: the answer with its addresses masked at warning, whole
+ * at debug (the row's last_error keeps it whole too).
+ */
+static void log_dead(const worker *w, const fbl_outbox_row *row, const char *what)
+{
+    g_autofree char *masked = fbl_redact_mask_addresses(row->error);
+    fbl_log_event(G_LOG_LEVEL_WARNING, row->report_id, "vendor_dead", "vendor=%s %s%s",
+                  w->conf.name, what, masked);
+    fbl_log_event(G_LOG_LEVEL_DEBUG, row->report_id, "vendor_dead", "vendor=%s answer: %s",
+                  w->conf.name, row->error);
+}
+
 /* What a delivery outcome does to the row. */
 static void decide(worker *w, fbl_outbox_row *row, const fbl_vendor_item *it)
 {
@@ -479,8 +536,7 @@ static void decide(worker *w, fbl_outbox_row *row, const fbl_vendor_item *it)
                                          row->attempts > 0 ? "s" : "",
                                          it->answer != NULL ? it->answer : "failed");
             w->dead++;
-            fbl_log_event(G_LOG_LEVEL_WARNING, row->report_id, "vendor_dead", "vendor=%s %s",
-                          w->conf.name, row->error);
+            log_dead(w, row, "");
             return;
         }
         row->action = FBL_OUTBOX_RETRY;
@@ -493,8 +549,7 @@ static void decide(worker *w, fbl_outbox_row *row, const fbl_vendor_item *it)
         row->action = FBL_OUTBOX_DEAD;
         row->error = g_strdup(it->answer != NULL ? it->answer : "refused");
         w->dead++;
-        fbl_log_event(G_LOG_LEVEL_WARNING, row->report_id, "vendor_dead", "vendor=%s refused: %s",
-                      w->conf.name, row->error);
+        log_dead(w, row, "refused: ");
         return;
     }
     row->action = FBL_OUTBOX_KEEP;
@@ -528,15 +583,16 @@ static void deliver(worker *w, GPtrArray *rows)
     g_free(items);
 }
 
-/* The vendor refused our credentials: stop it, loudly. */
+/* The vendor refused our credentials: stop it, loudly (its answer masked, as in log_dead). */
 static void stop_vendor(worker *w, const char *why)
 {
+    g_debug("vendor=%s credentials refused: %s", w->conf.name, why);
     g_free(w->stopped);
-    w->stopped = g_strdup(why);
+    w->stopped = fbl_redact_mask_addresses(why);
     w->remind_at = fbl_now_ms() + AUTH_REMIND_MS;
     g_critical("vendor=%s STOPPED: the vendor refused our credentials (%s); nothing more is "
                "sent to it and its reports stay pending. Check its %s and restart fbl.",
-               w->conf.name, why,
+               w->conf.name, w->stopped,
                w->conf.type == FBL_VENDOR_RSPAMD ? "password_file" : "token_file");
 }
 
@@ -592,8 +648,9 @@ static bool turn(worker *w)
             if (r->action != FBL_OUTBOX_SENT && r->error != NULL)
                 bad_row = r;
         }
-        g_warning("vendor=%s pausing %ums: %s", w->conf.name, pause,
-                  bad_row != NULL ? bad_row->error : "vendor trouble");
+        g_autofree char *masked =
+            fbl_redact_mask_addresses(bad_row != NULL ? bad_row->error : "vendor trouble");
+        g_warning("vendor=%s pausing %ums: %s", w->conf.name, pause, masked);
     }
     return true;
 }
@@ -724,8 +781,11 @@ int fbl_forward_status(const fbl_config *config, FILE *out)
                        s->vendor, s->pending, s->due, s->sent, s->dead, s->limited, s->lag_s,
                        s->last_sent_at != NULL ? s->last_sent_at : "-",
                        configured(config, s->vendor) ? "" : "  (not configured)");
-        if (s->last_dead != NULL)
-            (void) fprintf(out, "  newest dead letter: %s\n", s->last_dead);
+        /* Printed like a log line: masked; the row keeps the whole answer. */
+        g_autofree char *dead =
+            s->last_dead != NULL ? fbl_redact_mask_addresses(s->last_dead) : NULL;
+        if (dead != NULL)
+            (void) fprintf(out, "  newest dead letter: %s\n", dead);
     }
     return EX_OK;
 }

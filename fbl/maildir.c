@@ -62,7 +62,16 @@ bool fbl_maildir_retire(const char *path, const char *name, GError **error)
     g_autofree char *to_name =
         strstr(name, ":2,") != NULL ? g_strdup(name) : g_strconcat(name, ":2,S", NULL);
     g_autofree char *to = g_build_filename(path, "cur", to_name, NULL);
-    if (rename(from, to) == 0 || errno == ENOENT)
+    if (rename(from, to) == 0)
         return true;
-    return set_errno_error(error, errno, "cannot retire", from);
+    int e = errno;
+    /* ENOENT is either the mail gone (retired by another watcher or an
+     * earlier run: done) or cur/ gone (not done at all): only the mail's
+     * absence from new/ tells them apart. */
+    struct stat st;
+    if (e == ENOENT && lstat(from, &st) != 0 && errno == ENOENT)
+        return true;
+    g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(e), "cannot move %s to %s: %s", from,
+                to, g_strerror(e));
+    return false;
 }

@@ -33,9 +33,13 @@ GPtrArray *fbl_maildir_list_new(const char *path, GError **error);
 
 /*
  * fbl_maildir_retire - rename @path/new/@name to @path/cur/@name:2,S
+ * (@name as it is when it already has a ":2," info suffix)
  *
- * Returns: true, also when the file is already gone (another watcher or an
- * earlier run retired it); false with a G_FILE_ERROR otherwise.
+ * Returns: true, also when new/@name is already gone (another watcher or an
+ * earlier run retired it); false with a G_FILE_ERROR from rename(2)'s errno
+ * otherwise, e.g. NOENT when cur/ is missing, NOTDIR when it is no directory,
+ * NAMETOOLONG when @name plus ":2,S" is over NAME_MAX, ACCES, NOSPC, ROFS.
+ * The message names both paths and the errno text.
  */
 bool fbl_maildir_retire(const char *path, const char *name, GError **error);
 

@@ -1,4 +1,5 @@
-/* mailfile.c - bounded reading of one mail */
+/* mailfile.c - bounded reading of one mail (see mailfile.h) */
+#define G_LOG_DOMAIN "fbl-mailfile"
 #include "fbl/mailfile.h"
 
 #include <errno.h>
@@ -8,7 +9,7 @@
 
 #include <gio/gio.h>
 
-#define CHUNK (64 * 1024)
+#define CHUNK ((size_t) 64 * 1024)
 
 static bool read_fd(int fd, size_t max_bytes, fbl_mailfile *out, GError **error)
 {
@@ -59,30 +60,110 @@ int64_t fbl_mailfile_delivery_time(const char *path, const struct stat *st)
     return st != NULL ? (int64_t) st->st_mtime : (int64_t) (g_get_real_time() / G_USEC_PER_SEC);
 }
 
+GQuark fbl_mailfile_error_quark(void)
+{
+    return g_quark_from_static_string("fbl-mailfile-error");
+}
+
+const char *fbl_mailfile_kind(mode_t mode)
+{
+    if (S_ISREG(mode))
+        return "regular";
+    if (S_ISLNK(mode))
+        return "symlink";
+    if (S_ISFIFO(mode))
+        return "fifo";
+    if (S_ISSOCK(mode))
+        return "socket";
+    if (S_ISCHR(mode) || S_ISBLK(mode))
+        return "device";
+    if (S_ISDIR(mode))
+        return "directory";
+    return "other";
+}
+
+static int errno_error(const char *path, int e, GError **error)
+{
+    g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(e), "%s: %s", path, g_strerror(e));
+    return -1;
+}
+
+static int not_regular(const char *path, mode_t mode, GError **error)
+{
+    g_set_error(error, FBL_MAILFILE_ERROR, FBL_MAILFILE_ERROR_NOT_REGULAR,
+                "%s: not a regular file but a %s; not read", path, fbl_mailfile_kind(mode));
+    return -1;
+}
+
+/* close() of a descriptor only read from: a failure loses nothing, but is not hidden. */
+static void close_read_fd(int fd, const char *path)
+{
+    if (close(fd) != 0)
+        g_debug("close %s: %s", path, g_strerror(errno));
+}
+
+int fbl_mailfile_open_regular(const char *path, struct stat *st, GError **error)
+{
+    /* lstat first, so that a device is refused without an open(), whose side
+     * effects (a tape rewinds, a terminal hangs up) are not ours to cause. */
+    if (lstat(path, st) != 0)
+        return errno_error(path, errno, error);
+    if (!S_ISREG(st->st_mode))
+        return not_regular(path, st->st_mode, error);
+    /* The name may have been replaced since: O_NOFOLLOW refuses a symlink
+     * (ELOOP), O_NONBLOCK keeps a FIFO from waiting for a writer, and fstat
+     * checks what was really opened. */
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        if (lstat(path, st) == 0 && !S_ISREG(st->st_mode))
+            return not_regular(path, st->st_mode, error);
+        return errno_error(path, e, error);
+    }
+    if (fstat(fd, st) != 0) {
+        int e = errno;
+        close_read_fd(fd, path);
+        return errno_error(path, e, error);
+    }
+    if (!S_ISREG(st->st_mode)) {
+        close_read_fd(fd, path);
+        return not_regular(path, st->st_mode, error);
+    }
+    return fd;
+}
+
+bool fbl_mailfile_read_fd(int fd, const char *path, const struct stat *st, size_t max_bytes,
+                          fbl_mailfile *out, GError **error)
+{
+    *out = (fbl_mailfile){0};
+    out->delivered = fbl_mailfile_delivery_time(path, st);
+    if (read_fd(fd, max_bytes, out, error))
+        return true;
+    g_prefix_error(error, "%s: ", path);
+    return false;
+}
+
 bool fbl_mailfile_read(const char *path, size_t max_bytes, fbl_mailfile *out, GError **error)
 {
-    memset(out, 0, sizeof *out);
+    *out = (fbl_mailfile){0};
     if (strcmp(path, "-") == 0) {
         out->delivered = g_get_real_time() / G_USEC_PER_SEC;
         return read_fd(STDIN_FILENO, max_bytes, out, error);
     }
+    /* What the user named, a symlink followed: `fbl parse` reads what it is asked to. */
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        int e = errno;
-        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(e), "%s: %s", path, g_strerror(e));
+        (void) errno_error(path, errno, error);
         return false;
     }
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "%s: not a regular file", path);
-        close(fd);
+        close_read_fd(fd, path);
         return false;
     }
-    out->delivered = fbl_mailfile_delivery_time(path, &st);
-    bool ok = read_fd(fd, max_bytes, out, error);
-    if (!ok)
-        g_prefix_error(error, "%s: ", path);
-    close(fd);
+    bool ok = fbl_mailfile_read_fd(fd, path, &st, max_bytes, out, error);
+    close_read_fd(fd, path);
     return ok;
 }
 

@@ -6,6 +6,12 @@
  * A mail within max_mail_bytes is read whole. A larger one is never held in
  * memory: it is streamed through SHA-256 only, so its mail_id and size are
  * known and it can be recorded as a too_large reject.
+ *
+ * Two ways in: fbl_mailfile_read() opens what the user named, following a
+ * symlink (`fbl parse LINK` reads its target); the watcher opens a Maildir
+ * name with fbl_mailfile_open_regular(), which takes regular files only:
+ * anyone who can write to new/ must not make fbl store /etc/shadow through a
+ * symlink, nor hang it on a FIFO.
  */
 #ifndef FBL_MAILFILE_H
 #define FBL_MAILFILE_H
@@ -18,6 +24,13 @@
 
 #include "parsers/parse.h"
 #include "parsers/report.h"
+
+#define FBL_MAILFILE_ERROR (fbl_mailfile_error_quark())
+GQuark fbl_mailfile_error_quark(void);
+
+typedef enum {
+    FBL_MAILFILE_ERROR_NOT_REGULAR = 1, /* permanent: a symlink, FIFO, socket, device, directory */
+} fbl_mailfile_error;                   /* append new codes at the end only */
 
 typedef struct fbl_mailfile {
     GByteArray *data; /* NULL when the mail is over the limit */
@@ -33,6 +46,36 @@ typedef struct fbl_mailfile {
  */
 bool fbl_mailfile_read(const char *path, size_t max_bytes, fbl_mailfile *out, GError **error);
 void fbl_mailfile_clear(fbl_mailfile *mail);
+
+/*
+ * fbl_mailfile_open_regular - open @path for reading if it is a regular file,
+ * and nothing else: a symlink is not followed, and a FIFO, socket, device or
+ * directory is not opened (not even a device's open() side effects happen)
+ *
+ * @st: (out) the opened file's status; when refused as not regular, the
+ *   status of the name itself (lstat: st_dev, st_ino and st_mode say what it is)
+ * Returns: a descriptor (read-only, close-on-exec) for fbl_mailfile_read_fd(),
+ *   or -1 with FBL_MAILFILE_ERROR_NOT_REGULAR (the message names the type;
+ *   nothing was read) or a G_FILE_ERROR (G_FILE_ERROR_NOENT: it is gone).
+ */
+int fbl_mailfile_open_regular(const char *path, struct stat *st, GError **error);
+
+/*
+ * fbl_mailfile_read_fd - read the mail open on @fd to its end; @fd stays open
+ *
+ * @path: the name it was opened by (its delivery time, and error messages)
+ * @st: its status (the delivery time falls back to st_mtime)
+ * Returns: false with a G_IO_ERROR on a read failure.
+ */
+bool fbl_mailfile_read_fd(int fd, const char *path, const struct stat *st, size_t max_bytes,
+                          fbl_mailfile *out, GError **error);
+
+/*
+ * fbl_mailfile_kind - what @mode is, for logs and metric labels: "regular",
+ * "symlink", "fifo", "socket", "device" (character or block), "directory"
+ * or "other"
+ */
+const char *fbl_mailfile_kind(mode_t mode);
 
 /*
  * fbl_mailfile_delivery_time - when the mail arrived: the leading seconds of

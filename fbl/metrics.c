@@ -9,8 +9,11 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <microhttpd.h>
+
+#include "fbl/wire.h"
 
 GQuark fbl_metrics_error_quark(void)
 {
@@ -28,6 +31,9 @@ typedef enum {
     M_WATCH_IN_FLIGHT,
     M_WATCH_BYTES_IN_FLIGHT,
     M_WATCH_QUEUED,
+    M_WATCH_SKIPPED,
+    M_WATCH_RETIRE_FAILURES,
+    M_WATCH_RETIRE_PENDING,
     M_SINK_BATCHES,
     M_SINK_MAILS,
     M_SINK_REPORTS,
@@ -35,6 +41,7 @@ typedef enum {
     M_SINK_BATCH_BYTES,
     M_SINK_BATCH_SECONDS,
     M_SINK_BAD,
+    M_SINK_REFUSED,
     M_PG_ERRORS,
     M_FORWARD_RESPONSES,
     M_FORWARD_SENT,
@@ -84,6 +91,17 @@ static const family families[M_COUNT] = {
     [M_WATCH_QUEUED] = {"fbl_watch_mails_queued",
                         "Mails seen in new/ and not read yet (at most watch.queue_max)", GAUGE,
                         NULL, 0},
+    [M_WATCH_SKIPPED] = {"fbl_watch_skipped_total",
+                         "Names in new/ that are not regular files (symlink, fifo, socket, "
+                         "device, directory), left alone; each counted once",
+                         COUNTER, NULL, 0},
+    [M_WATCH_RETIRE_FAILURES] = {"fbl_watch_retire_failures_total",
+                                 "Failed renames of stored mails from new/ to cur/, retries "
+                                 "included, by errno name",
+                                 COUNTER, NULL, 0},
+    [M_WATCH_RETIRE_PENDING] = {"fbl_watch_mails_retire_pending",
+                                "Stored mails still in new/ because their rename to cur/ failed",
+                                GAUGE, NULL, 0},
     [M_SINK_BATCHES] = {"fbl_sink_batches_total", "Batches committed to PostgreSQL", COUNTER, NULL,
                         0},
     [M_SINK_MAILS] = {"fbl_sink_mails_total", "Mails committed to PostgreSQL (resends included)",
@@ -97,8 +115,13 @@ static const family families[M_COUNT] = {
     [M_SINK_BATCH_SECONDS] = {"fbl_sink_batch_duration_seconds",
                               "Time to write and commit one batch", HISTOGRAM,
                               BUCKETS(seconds_buckets)},
-    [M_SINK_BAD] = {"fbl_sink_bad_messages_total", "Messages from watchers that did not decode",
+    [M_SINK_BAD] = {"fbl_sink_bad_messages_total",
+                    "Messages from peers refused: undecodable, over a bound, or inconsistent",
                     COUNTER, NULL, 0},
+    [M_SINK_REFUSED] = {"fbl_sink_refused_messages_total",
+                        "Messages from peers refused, by reason (version, shape, doc, "
+                        "too_many_frames, too_large, mail_id, inconsistent)",
+                        COUNTER, NULL, 0},
     [M_PG_ERRORS] = {"fbl_pg_errors_total",
                      "PostgreSQL errors, by role (sink, forward) and kind (transient, "
                      "permanent)",
@@ -239,6 +262,7 @@ static void ensure_registry(void)
     };
     for (size_t i = 0; i < G_N_ELEMENTS(plain); i++)
         (void) series_in(plain[i], "");
+    (void) series_in(M_WATCH_RETIRE_PENDING, "");
     static const char *const roles[] = {"sink", "forward"};
     static const char *const kinds[] = {"transient", "permanent"};
     for (size_t i = 0; i < G_N_ELEMENTS(roles); i++) {
@@ -246,6 +270,10 @@ static void ensure_registry(void)
             g_autofree char *l = labels_of("role", roles[i], "kind", kinds[j], NULL);
             (void) series_in(M_PG_ERRORS, l);
         }
+    }
+    for (int code = 1; code <= FBL_WIRE_ERROR_LAST; code++) {
+        g_autofree char *l = labels_of("reason", fbl_wire_error_reason(code), NULL);
+        (void) series_in(M_SINK_REFUSED, l);
     }
     g_autofree char *version = labels_of("version", FBL_VERSION, NULL);
     series_in(M_BUILD_INFO, version)->value = 1;
@@ -379,6 +407,23 @@ void fbl_metrics_watch_window(unsigned mails, guint64 bytes, unsigned queued)
     g_mutex_unlock(&lock);
 }
 
+void fbl_metrics_watch_skipped(const char *mailbox, const char *reason)
+{
+    g_autofree char *l = labels_of("mailbox", mailbox, "reason", reason, NULL);
+    add(M_WATCH_SKIPPED, l, 1);
+}
+
+void fbl_metrics_watch_retire_failure(const char *mailbox, const char *reason)
+{
+    g_autofree char *l = labels_of("mailbox", mailbox, "reason", reason, NULL);
+    add(M_WATCH_RETIRE_FAILURES, l, 1);
+}
+
+void fbl_metrics_watch_retire_pending(unsigned mails)
+{
+    set(M_WATCH_RETIRE_PENDING, "", mails);
+}
+
 void fbl_metrics_sink_batch(unsigned mails, unsigned reports, size_t bytes, double seconds)
 {
     add(M_SINK_BATCHES, "", 1);
@@ -392,6 +437,13 @@ void fbl_metrics_sink_batch(unsigned mails, unsigned reports, size_t bytes, doub
 void fbl_metrics_sink_bad_message(void)
 {
     add(M_SINK_BAD, "", 1);
+}
+
+void fbl_metrics_sink_refused(const char *reason)
+{
+    g_autofree char *l = labels_of("reason", reason, NULL);
+    add(M_SINK_BAD, "", 1);
+    add(M_SINK_REFUSED, l, 1);
 }
 
 void fbl_metrics_pg_error(const char *role, bool transient)
@@ -465,11 +517,196 @@ bool fbl_metrics_parse_listen(const char *listen, struct sockaddr_storage *addr,
     return true;
 }
 
+/* ---- the endpoint ------------------------------------------------------- */
+
+/*
+ * Slow or many clients (slowloris): libmicrohttpd's timeout counts silence,
+ * so a client that sends a byte a second keeps its connection for ever, and
+ * at the connection limit libmicrohttpd stops accepting, so every other
+ * client waits. Hence a deadline for a whole request, measured from accept
+ * and enforced by a janitor thread, and room for new clients: when more than
+ * HTTP_PENDING_MAX requests are still arriving, the oldest is closed. A
+ * request needs a few milliseconds; only slow clients ever get closed.
+ */
+#define HTTP_CONNECTION_LIMIT    256u          /* sockets at once (MHD_OPTION_CONNECTION_LIMIT) */
+#define HTTP_PER_IP_LIMIT        128u          /* of them from one address */
+#define HTTP_IDLE_TIMEOUT_S      5u            /* silence (MHD_OPTION_CONNECTION_TIMEOUT) */
+#define HTTP_MEMORY_LIMIT        (32u * 1024u) /* per connection: the request's headers */
+#define HTTP_PENDING_MAX         32u           /* requests still arriving at once */
+#define HTTP_REQUEST_DEADLINE_MS 3000          /* from accept to the end of the request's headers */
+#define HTTP_SWEEP_MS            250
+#define HTTP_LOG_INTERVAL_MS     ((gint64) 60 * 1000) /* one warning line, then one per interval */
+
+/* A connection whose request has not arrived whole yet. */
+typedef struct pending_conn {
+    GList link; /* in pending, while queued */
+    bool queued;
+    int fd;
+    gint64 accepted_ms;
+} pending_conn;
+
+static GMutex http_lock;              /* pending, janitor_stop */
+static GQueue pending = G_QUEUE_INIT; /* oldest first */
+static GThread *janitor;
+static GCond janitor_wake;
+static bool janitor_stop;
+
+static GMutex log_lock;
+static gint64 log_next_ms;
+static guint64 log_held;
+
+static gint64 now_ms(void)
+{
+    return g_get_monotonic_time() / 1000;
+}
+
+/* A warning about the endpoint, at most one line per HTTP_LOG_INTERVAL_MS. */
+static void http_warning(const char *format, ...) G_GNUC_PRINTF(1, 2);
+static void http_warning(const char *format, ...)
+{
+    gint64 now = now_ms();
+    g_mutex_lock(&log_lock);
+    bool write = now >= log_next_ms;
+    guint64 held = log_held;
+    if (write) {
+        log_next_ms = now + HTTP_LOG_INTERVAL_MS;
+        log_held = 0;
+    } else {
+        log_held++;
+    }
+    g_mutex_unlock(&log_lock);
+    if (!write)
+        return;
+    va_list ap;
+    va_start(ap, format);
+    g_autofree char *msg = g_strdup_vprintf(format, ap);
+    va_end(ap);
+    if (held > 0)
+        g_warning("metrics endpoint: %s (and %" G_GUINT64_FORMAT " other warning(s) not logged "
+                  "in the last %ds)",
+                  msg, held, (int) (HTTP_LOG_INTERVAL_MS / 1000));
+    else
+        g_warning("metrics endpoint: %s", msg);
+}
+
+/* The line for warnings held back, once their interval is over (the janitor's). */
+static void log_held_warnings(void)
+{
+    gint64 now = now_ms();
+    g_mutex_lock(&log_lock);
+    guint64 held = now >= log_next_ms ? log_held : 0;
+    if (held > 0) {
+        log_next_ms = now + HTTP_LOG_INTERVAL_MS;
+        log_held = 0;
+    }
+    g_mutex_unlock(&log_lock);
+    if (held > 0)
+        g_warning("metrics endpoint: %" G_GUINT64_FORMAT " more warning(s) not logged in the "
+                  "last %ds (slow or broken clients)",
+                  held, (int) (HTTP_LOG_INTERVAL_MS / 1000));
+}
+
+/* Close @p's socket under libmicrohttpd (which then drops it); http_lock held. */
+static void drop_pending(pending_conn *p)
+{
+    g_queue_unlink(&pending, &p->link);
+    p->queued = false;
+    /* shutdown, not close: the descriptor stays libmicrohttpd's until it
+     * closes it, after telling on_connection() (which takes http_lock). */
+    (void) shutdown(p->fd, SHUT_RDWR);
+}
+
+/* Drop the requests past their deadline, and the oldest beyond HTTP_PENDING_MAX; http_lock held. */
+static guint sweep(gint64 now)
+{
+    guint dropped = 0;
+    while (!g_queue_is_empty(&pending)) {
+        pending_conn *p = g_queue_peek_head(&pending);
+        if (now - p->accepted_ms < HTTP_REQUEST_DEADLINE_MS &&
+            g_queue_get_length(&pending) <= HTTP_PENDING_MAX)
+            break;
+        drop_pending(p);
+        dropped++;
+    }
+    return dropped;
+}
+
+static void log_dropped(guint dropped)
+{
+    if (dropped > 0)
+        http_warning("closed %u connection(s) that sent no whole request within %d ms, or "
+                     "too many such at once (slow clients?)",
+                     dropped, HTTP_REQUEST_DEADLINE_MS);
+}
+
+static gpointer janitor_main(gpointer data)
+{
+    (void) data;
+    g_mutex_lock(&http_lock);
+    while (!janitor_stop) {
+        guint dropped = sweep(now_ms());
+        g_mutex_unlock(&http_lock);
+        log_dropped(dropped);
+        log_held_warnings();
+        g_mutex_lock(&http_lock);
+        gint64 until = g_get_monotonic_time() + HTTP_SWEEP_MS * G_TIME_SPAN_MILLISECOND;
+        while (!janitor_stop && g_cond_wait_until(&janitor_wake, &http_lock, until))
+            ;
+    }
+    g_mutex_unlock(&http_lock);
+    return NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    (void) cls;
+    guint dropped = 0;
+    g_mutex_lock(&http_lock);
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *info =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        pending_conn *p = g_new0(pending_conn, 1);
+        p->link.data = p;
+        p->fd = info != NULL ? info->connect_fd : -1;
+        p->accepted_ms = now_ms();
+        *socket_context = p;
+        if (p->fd >= 0) {
+            g_queue_push_tail_link(&pending, &p->link);
+            p->queued = true;
+            dropped = sweep(p->accepted_ms); /* make room for this one */
+        }
+    } else if (*socket_context != NULL) {
+        pending_conn *p = *socket_context;
+        if (p->queued)
+            g_queue_unlink(&pending, &p->link);
+        g_free(p);
+        *socket_context = NULL;
+    }
+    g_mutex_unlock(&http_lock);
+    log_dropped(dropped);
+}
+
+/* The request on @conn has arrived whole: no deadline for it any more. */
+static void request_arrived(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    g_mutex_lock(&http_lock);
+    pending_conn *p = info != NULL ? info->socket_context : NULL;
+    if (p != NULL && p->queued) {
+        g_queue_unlink(&pending, &p->link);
+        p->queued = false;
+    }
+    g_mutex_unlock(&http_lock);
+}
+
 static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char *url,
                               const char *method, const char *version, const char *upload_data,
                               size_t *upload_data_size, void **con_cls)
 {
     (void) cls, (void) version, (void) upload_data, (void) upload_data_size, (void) con_cls;
+    request_arrived(conn);
     unsigned status = MHD_HTTP_OK;
     char *body = NULL;
     const char *type = "text/plain; version=0.0.4; charset=utf-8";
@@ -494,6 +731,8 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
         return MHD_NO;
     }
     (void) MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    /* One request per connection: a kept-alive one would need its own deadline. */
+    (void) MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ok = MHD_queue_response(conn, status, r);
     MHD_destroy_response(r);
     return ok;
@@ -506,7 +745,21 @@ static void mhd_log(void *cls, const char *format, va_list ap)
 {
     (void) cls;
     g_autofree char *msg = g_strdup_vprintf(format, ap);
-    g_warning("metrics endpoint: %s", g_strchomp(msg));
+    http_warning("%s", g_strchomp(msg));
+}
+
+static struct MHD_Daemon *start_httpd(const struct sockaddr_storage *addr)
+{
+    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+    if (addr->ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    return MHD_start_daemon(
+        flags, 0, NULL, NULL, answer, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, (const struct sockaddr *) addr, MHD_OPTION_NOTIFY_CONNECTION,
+        on_connection, NULL, MHD_OPTION_CONNECTION_LIMIT, HTTP_CONNECTION_LIMIT,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, HTTP_PER_IP_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
+        HTTP_IDLE_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) HTTP_MEMORY_LIMIT,
+        MHD_OPTION_END);
 }
 
 bool fbl_metrics_serve(const char *listen, GError **error)
@@ -517,18 +770,14 @@ bool fbl_metrics_serve(const char *listen, GError **error)
     g_mutex_lock(&lock);
     ensure_registry();
     g_mutex_unlock(&lock);
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
-    if (addr.ss_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
-    httpd = MHD_start_daemon(flags, 0, NULL, NULL, answer, NULL, MHD_OPTION_EXTERNAL_LOGGER,
-                             mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
-                             MHD_OPTION_CONNECTION_LIMIT, 32u, MHD_OPTION_CONNECTION_TIMEOUT, 10u,
-                             MHD_OPTION_END);
+    httpd = start_httpd(&addr);
     if (httpd == NULL) {
         g_set_error(error, FBL_METRICS_ERROR, FBL_METRICS_ERROR_LISTEN,
                     "metrics: cannot listen on %s (address in use, or not ours?)", listen);
         return false;
     }
+    janitor_stop = false;
+    janitor = g_thread_new("fbl-metrics-janitor", janitor_main, NULL);
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(httpd, MHD_DAEMON_INFO_BIND_PORT);
     g_message("metrics at http://%.*s:%u/metrics", (int) (strrchr(listen, ':') - listen), listen,
               info != NULL ? (unsigned) info->port : 0u);
@@ -537,6 +786,14 @@ bool fbl_metrics_serve(const char *listen, GError **error)
 
 void fbl_metrics_stop(void)
 {
+    if (janitor != NULL) {
+        g_mutex_lock(&http_lock);
+        janitor_stop = true;
+        g_cond_signal(&janitor_wake);
+        g_mutex_unlock(&http_lock);
+        g_thread_join(janitor);
+        janitor = NULL;
+    }
     if (httpd != NULL)
         MHD_stop_daemon(httpd);
     httpd = NULL;

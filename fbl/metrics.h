@@ -8,6 +8,15 @@
  * called from any thread (one mutex; the counters are updated per mail and
  * per batch, never per byte). Not async-signal-safe.
  *
+ * The endpoint's bounds, so that slow or many clients (slowloris) cannot keep
+ * a scrape out: a request must arrive whole within 3 s of its connection
+ * (HTTP_REQUEST_DEADLINE_MS, enforced by a janitor thread; libmicrohttpd only
+ * bounds silence, 5 s), and when more than 32 requests are arriving at once
+ * the oldest is closed (HTTP_PENDING_MAX); at most 256 connections, 128 from
+ * one address, 32 KiB of request headers each; one request per connection.
+ * libmicrohttpd's warnings and those closings are logged at most once a
+ * minute, the next line counting what was not logged.
+ *
  * Families (labels in braces; all names start with fbl_):
  *   watch_mails_total{mailbox,format,feedback_type}   mails read and parsed (a
  *       mail's format and feedback type are those of its first report;
@@ -17,10 +26,17 @@
  *   watch_acked_total, watch_resends_total            acks received, resends
  *   watch_mails_in_flight, watch_bytes_in_flight      sent, not acknowledged
  *   watch_mails_queued                                names in new/ not read yet
+ *   watch_skipped_total{mailbox,reason}               names in new/ that are no
+ *       regular file (reason symlink|fifo|socket|device|directory|other)
+ *   watch_retire_failures_total{mailbox,reason}       failed renames to cur/
+ *       (reason: the errno name, e.g. enoent, enotdir, eacces, enospc)
+ *   watch_mails_retire_pending                        stored mails left in new/
  *   sink_batches_total, sink_mails_total, sink_reports_total   committed
  *   sink_batch_mails (histogram), sink_batch_bytes (histogram),
  *   sink_batch_duration_seconds (histogram)           per committed batch
- *   sink_bad_messages_total                           messages that did not decode
+ *   sink_bad_messages_total                           messages refused (any reason)
+ *   sink_refused_messages_total{reason}               the same by reason: version,
+ *       shape, doc, too_many_frames, too_large, mail_id, inconsistent (wire.h)
  *   pg_errors_total{role,kind}                        PostgreSQL errors: role
  *       sink|forward, kind transient|permanent
  *   forward_responses_total{vendor,status}            vendor answers: HTTP status,
@@ -82,12 +98,20 @@ void fbl_metrics_watch_acked(void);
 void fbl_metrics_watch_resend(void);
 /* fbl_metrics_watch_window - the gauges: in flight, and names waiting in new/ */
 void fbl_metrics_watch_window(unsigned mails, guint64 bytes, unsigned queued);
+/* fbl_metrics_watch_skipped - one name in new/ of @mailbox not read: @reason is its type */
+void fbl_metrics_watch_skipped(const char *mailbox, const char *reason);
+/* fbl_metrics_watch_retire_failure - one failed rename to cur/; @reason: the errno name */
+void fbl_metrics_watch_retire_failure(const char *mailbox, const char *reason);
+/* fbl_metrics_watch_retire_pending - the gauge: stored mails whose rename failed */
+void fbl_metrics_watch_retire_pending(unsigned mails);
 
 /* The sink (fbl/sink_loop.c). */
 
 /* fbl_metrics_sink_batch - one batch committed */
 void fbl_metrics_sink_batch(unsigned mails, unsigned reports, size_t bytes, double seconds);
 void fbl_metrics_sink_bad_message(void);
+/* fbl_metrics_sink_refused - one message refused for @reason (fbl_wire_error_reason()) */
+void fbl_metrics_sink_refused(const char *reason);
 
 /* fbl_metrics_pg_error - a PostgreSQL error; @role is "sink" or "forward" */
 void fbl_metrics_pg_error(const char *role, bool transient);

@@ -19,6 +19,9 @@
 #define POLL_MAX_MS      200
 #define RETRY_INITIAL_MS 250
 #define SINK_RCVHWM      64
+/* A hostile or broken peer can send refusals by the thousand: one line at once,
+ * then one per interval that counts the rest. */
+#define REFUSAL_LOG_INTERVAL_MS ((int64_t) 60 * 1000)
 
 struct fbl_sink_loop {
     const fbl_config *config;
@@ -34,6 +37,9 @@ struct fbl_sink_loop {
     unsigned backoff_ms;
     int64_t retry_at;
     bool pg_down_logged;
+    fbl_wire_bounds bounds; /* of one message, its routing id included */
+    int64_t refusal_log_at; /* no refusal line before this time */
+    guint64 refusals_unlogged;
     fbl_sink_stats stats;
 };
 
@@ -137,11 +143,47 @@ static bool flush(fbl_sink_loop *s)
     return true;
 }
 
-static void reply_bad(fbl_sink_loop *s, GBytes *route, const char *reason)
+static void reply_bad(fbl_sink_loop *s, GBytes *route, const char *mail_id, const char *reason)
 {
-    g_autoptr(GPtrArray) bad = fbl_wire_encode_bad(NULL, reason);
+    g_autoptr(GPtrArray) bad = fbl_wire_encode_bad(mail_id, reason);
     g_ptr_array_insert(bad, 0, g_bytes_ref(route));
     (void) fbl_wire_send(s->sock, bad, ZMQ_DONTWAIT);
+}
+
+/* The line for refusals that were counted but not logged, once the interval is over. */
+static void log_unlogged_refusals(fbl_sink_loop *s, int64_t now)
+{
+    if (s->refusals_unlogged == 0 || now < s->refusal_log_at)
+        return;
+    g_warning("%" G_GUINT64_FORMAT " more message(s) refused in the last %ds "
+              "(fbl_sink_refused_messages_total counts them by reason)",
+              s->refusals_unlogged, (int) (REFUSAL_LOG_INTERVAL_MS / 1000));
+    s->refusals_unlogged = 0;
+    s->refusal_log_at = now + REFUSAL_LOG_INTERVAL_MS;
+}
+
+/*
+ * refuse - a message that breaks the wire contract (wire.h): counted, logged
+ * (rate-limited), answered with "bad", never stored. Its watcher, if it is
+ * one, keeps the mail and resends it; a hostile peer gets nothing more.
+ */
+static void refuse(fbl_sink_loop *s, GBytes *route, const char *mail_id, const GError *error)
+{
+    const char *reason =
+        error->domain == FBL_WIRE_ERROR ? fbl_wire_error_reason(error->code) : "other";
+    s->stats.bad++;
+    fbl_metrics_sink_refused(reason);
+    int64_t now = fbl_now_ms();
+    if (now < s->refusal_log_at) {
+        s->refusals_unlogged++;
+    } else {
+        fbl_log_event(G_LOG_LEVEL_WARNING, mail_id, "refused",
+                      "a peer's message was refused, not stored (reason=%s): %s", reason,
+                      error->message);
+        s->refusal_log_at = now + REFUSAL_LOG_INTERVAL_MS;
+    }
+    if (route != NULL)
+        reply_bad(s, route, mail_id, error->message);
 }
 
 static void take_message(fbl_sink_loop *s, GPtrArray *frames)
@@ -151,12 +193,12 @@ static void take_message(fbl_sink_loop *s, GPtrArray *frames)
     GBytes *route = g_bytes_ref(g_ptr_array_index(frames, 0));
     g_ptr_array_remove_index(frames, 0);
     g_autoptr(GError) error = NULL;
-    fbl_sink_mail *m = fbl_wire_decode_mail(frames, &error);
+    fbl_sink_mail *m = fbl_wire_decode_mail(frames, s->config->max_mail_bytes,
+                                            g_get_real_time() / G_USEC_PER_SEC, &error);
     if (m == NULL) {
-        s->stats.bad++;
-        fbl_metrics_sink_bad_message();
-        g_warning("a watcher sent a message that does not decode: %s", error->message);
-        reply_bad(s, route, error->message);
+        char claimed[FBL_SHA256_HEX_LEN + 1];
+        bool known = fbl_wire_peek_mail_id(frames, 0, claimed);
+        refuse(s, route, known ? claimed : NULL, error);
         g_bytes_unref(route);
         return;
     }
@@ -176,14 +218,21 @@ static void take_message(fbl_sink_loop *s, GPtrArray *frames)
     fbl_batch_add(s->batch, m);
 }
 
-/* Take what has arrived, up to a full batch. */
+/* Take what has arrived, up to a full batch; over-long messages are dropped as they come. */
 static void read_messages(fbl_sink_loop *s)
 {
     while (!batch_full(s)) {
-        g_autoptr(GPtrArray) frames = fbl_wire_recv(s->sock, ZMQ_DONTWAIT);
-        if (frames == NULL)
-            return;
-        take_message(s, frames);
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GBytes) head = NULL;
+        g_autoptr(GPtrArray) frames =
+            fbl_wire_recv_bounded(s->sock, ZMQ_DONTWAIT, &s->bounds, &head, &error);
+        if (frames != NULL) {
+            take_message(s, frames);
+            continue;
+        }
+        if (error->domain != FBL_WIRE_ERROR)
+            return; /* nothing more now (EAGAIN), or a signal */
+        refuse(s, head, NULL, error);
     }
 }
 
@@ -235,6 +284,7 @@ static bool turn(fbl_sink_loop *s, bool *done, GError **error)
         *done = true;
         return true;
     }
+    log_unlogged_refusals(s, fbl_now_ms());
     if (fbl_now_ms() < s->retry_at)
         return true;
     long timeout = fbl_batch_mails(s->batch) > 0 ? (long) (batch_due_at(s) - now) : POLL_MAX_MS;
@@ -272,9 +322,12 @@ fbl_sink_loop *fbl_sink_loop_new(const fbl_config *config, void *zmq_context, co
         return NULL;
     }
     /* A small queue per watcher: while the sink backs off, watchers' sends are
-     * refused rather than piled up here (they keep the mail and retry). */
+     * refused rather than piled up here (they keep the mail and retry). No
+     * frame may be larger than a raw mail or a document: libzmq drops a peer
+     * that announces one before it allocates it (wire.h says what stays). */
     int linger = 0, hwm = SINK_RCVHWM;
-    int64_t max = fbl_wire_max_message(config->max_mail_bytes);
+    int64_t max = fbl_wire_max_frame(config->max_mail_bytes);
+    s->bounds = fbl_wire_mail_bounds(config->max_mail_bytes, 1);
     if (zmq_setsockopt(s->sock, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
         zmq_setsockopt(s->sock, ZMQ_RCVHWM, &hwm, sizeof hwm) != 0 ||
         zmq_setsockopt(s->sock, ZMQ_MAXMSGSIZE, &max, sizeof max) != 0) {
@@ -293,21 +346,21 @@ fbl_sink_loop *fbl_sink_loop_new(const fbl_config *config, void *zmq_context, co
     return g_steal_pointer(&s);
 }
 
-void fbl_sink_loop_free(fbl_sink_loop *s)
+void fbl_sink_loop_free(fbl_sink_loop *loop)
 {
-    if (s == NULL)
+    if (loop == NULL)
         return;
-    if (s->sock != NULL)
-        zmq_close(s->sock);
-    fbl_curve_free(s->curve);
-    fbl_pg_free(s->pg);
-    fbl_batch_free(s->batch);
-    g_hash_table_unref(s->routes);
-    g_free(s->vendors);
-    g_free(s);
+    if (loop->sock != NULL)
+        zmq_close(loop->sock);
+    fbl_curve_free(loop->curve);
+    fbl_pg_free(loop->pg);
+    fbl_batch_free(loop->batch);
+    g_hash_table_unref(loop->routes);
+    g_free(loop->vendors);
+    g_free(loop);
 }
 
-void fbl_sink_loop_get_stats(const fbl_sink_loop *s, fbl_sink_stats *out)
+void fbl_sink_loop_get_stats(const fbl_sink_loop *loop, fbl_sink_stats *out)
 {
-    *out = s->stats;
+    *out = loop->stats;
 }

@@ -16,6 +16,14 @@
  * stays at one batch here plus each watcher's window. Migrations are applied
  * at start (retried the same way while PostgreSQL is unreachable).
  *
+ * Peers are not trusted: every message is received within the bounds of
+ * wire.h (frames, bytes; an over-long one is dropped as it is read, never held
+ * whole here) and must keep the wire contract (MAIL_ID the SHA-256 of RAW,
+ * documents that agree with the message, ...). A message that does not is
+ * refused: answered "bad", counted in fbl_sink_refused_messages_total{reason},
+ * logged at most once a minute (REFUSAL_LOG_INTERVAL_MS; the line after
+ * counts what was not logged), and never stored.
+ *
  * Stop: fbl_daemon_stopping() makes the loop write what it holds (one try)
  * and return; unacknowledged mails are resent by their watchers later.
  */
@@ -31,11 +39,11 @@
 typedef struct fbl_sink_loop fbl_sink_loop;
 
 typedef struct fbl_sink_stats {
-    guint64 mails;   /* mails committed (first time or again) */
+    guint64 mails; /* mails committed (first time or again) */
     guint64 reports;
     guint64 batches;
     guint64 retries; /* batch writes that failed and were retried */
-    guint64 bad;     /* messages that could not be decoded */
+    guint64 bad;     /* messages refused: undecodable, over a bound, or not consistent */
 } fbl_sink_stats;
 
 /*
@@ -44,8 +52,8 @@ typedef struct fbl_sink_stats {
  * @config: (transfer none) must outlive the loop
  * Returns: (transfer full) or NULL with a G_IO_ERROR.
  */
-fbl_sink_loop *fbl_sink_loop_new(const fbl_config *config, void *zmq_context,
-                                 const char *endpoint, GError **error);
+fbl_sink_loop *fbl_sink_loop_new(const fbl_config *config, void *zmq_context, const char *endpoint,
+                                 GError **error);
 void fbl_sink_loop_free(fbl_sink_loop *loop);
 
 /* fbl_sink_loop_run - until fbl_daemon_stopping(); false only on a socket failure */

@@ -3,8 +3,11 @@
 #include "fbl/watch.h"
 
 #include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <gio/gio.h>
@@ -22,6 +25,15 @@
 #define SEND_RETRY_MS 500
 /* The longest the loop sleeps: it looks at the stop flag this often. */
 #define POLL_MAX_MS 200
+/* A rename to cur/ that failed is tried again after 1 s, 2 s, 4 s ... up to 60 s. */
+#define RETIRE_RETRY_MIN_MS 1000
+#define RETIRE_RETRY_MAX_MS 60000
+/* Failed renames are logged at most RETIRE_LOG_BURST times per RETIRE_LOG_WINDOW_MS:
+ * a missing cur/ fails every mail, and the log must stay readable. */
+#define RETIRE_LOG_BURST     5
+#define RETIRE_LOG_WINDOW_MS 60000
+/* The end of a run names at most this many mails left in new/ unretired. */
+#define UNRETIRED_NAMES_MAX 100
 
 typedef struct box {
     const fbl_mailbox_config *config;
@@ -30,8 +42,25 @@ typedef struct box {
 
 typedef struct queued {
     box *box;
-    char *name; /* file name in new/ */
+    char *name;    /* file name in new/ */
+    bool complete; /* its writer is done: renamed into new/ or closed (inotify said so) */
+    /* A young file, maybe still being written: what it looked like, since when. */
+    bool settling;
+    off_t size;
+    int64_t mtime_ms;
+    int64_t since;
+    int64_t due; /* settling: look again; unretired: try the rename again */
+    /* Stored, but not moved to cur/ yet. */
+    char mail_id[FBL_SHA256_HEX_LEN + 1];
+    unsigned retire_failures;
+    char *retire_error; /* the last failure's message */
 } queued;
+
+/* A name in new/ that is not a regular file: left alone while it is the same file. */
+typedef struct skipped {
+    dev_t dev;
+    ino_t ino;
+} skipped;
 
 typedef struct flight {
     char mail_id[FBL_SHA256_HEX_LEN + 1];
@@ -49,24 +78,37 @@ struct fbl_watch {
     void *sock;
     fbl_curve *curve; /* CURVE keys and the handshake monitor, when encrypted */
     int ino;
-    GPtrArray *boxes;    /* box * */
-    GQueue pending;      /* queued * */
-    GHashTable *known;   /* "wd/name" of files pending or in flight */
-    GHashTable *flights; /* mail_id -> flight * */
+    GPtrArray *boxes;     /* box * */
+    GQueue pending;       /* queued *: to read */
+    GQueue settling;      /* queued *: young files, read once their writer is done */
+    GPtrArray *unretired; /* queued *: acknowledged, the rename to cur/ failed */
+    int64_t next_retire;  /* the earliest due of unretired */
+    GHashTable *known;    /* "wd/name" -> queued * (borrowed): pending, settling, in flight
+                             or unretired; such a name is never read again */
+    GHashTable *skipped;  /* "wd/name" -> skipped *: not regular files */
+    GHashTable *flights;  /* mail_id -> flight * */
     size_t flight_bytes;
     int64_t next_scan;
     bool more_in_new; /* names left out of the full queue: list new/ again */
+    bool held;        /* reading no mail: too many unretired (held_by_unretired()) */
+    /* the rate limit of retire failure lines */
+    int64_t retire_log_until;
+    unsigned retire_logged;
+    unsigned retire_unlogged;
     fbl_watch_stats stats;
 };
 
 static void queued_free(queued *q)
 {
     g_free(q->name);
+    g_free(q->retire_error);
     g_free(q);
 }
 
 static void flight_free(flight *f)
 {
+    for (guint i = 0; i < f->files->len; i++)
+        queued_free(g_ptr_array_index(f->files, i));
     g_ptr_array_unref(f->files);
     g_ptr_array_unref(f->frames);
     g_free(f);
@@ -77,30 +119,85 @@ static char *known_key(const box *b, const char *name)
     return g_strdup_printf("%d/%s", b->wd, name);
 }
 
-static void enqueue(fbl_watch *w, box *b, const char *name)
+static unsigned queued_names(const fbl_watch *w)
+{
+    return w->pending.length + w->settling.length;
+}
+
+/* Whether new/@name is the very file skipped before; a file that replaced it under
+ * the same name (another inode) is looked at anew. */
+static bool still_skipped(fbl_watch *w, const box *b, const char *name, const char *key)
+{
+    const skipped *s = g_hash_table_lookup(w->skipped, key);
+    if (s == NULL)
+        return false;
+    g_autofree char *path = g_build_filename(b->config->path, "new", name, NULL);
+    struct stat st;
+    if (lstat(path, &st) == 0 && st.st_dev == s->dev && st.st_ino == s->ino)
+        return true;
+    g_hash_table_remove(w->skipped, key);
+    return false;
+}
+
+/*
+ * A name in new/, from a listing or an inotify event. @complete: the event
+ * says its writer is done (IN_MOVED_TO, IN_CLOSE_WRITE); it may come for a
+ * name already queued by IN_CREATE or a listing.
+ */
+static void enqueue(fbl_watch *w, box *b, const char *name, bool complete)
 {
     if (name[0] == '.')
         return;
-    if (g_queue_get_length(&w->pending) >= w->config->watch_queue_max) {
+    g_autofree char *key = known_key(b, name);
+    queued *known = g_hash_table_lookup(w->known, key);
+    if (known != NULL) {
+        known->complete = known->complete || complete;
+        return;
+    }
+    if (still_skipped(w, b, name, key))
+        return;
+    if (queued_names(w) >= w->config->watch_queue_max) {
         w->more_in_new = true; /* it stays in new/ for a later listing */
         return;
     }
-    char *key = known_key(b, name);
-    if (g_hash_table_contains(w->known, key)) {
-        g_free(key);
-        return;
-    }
-    g_hash_table_add(w->known, key);
-    queued *q = g_new(queued, 1);
+    queued *q = g_new0(queued, 1);
     q->box = b;
     q->name = g_strdup(name);
+    q->complete = complete;
+    g_hash_table_insert(w->known, g_steal_pointer(&key), q);
     g_queue_push_tail(&w->pending, q);
 }
 
-static void forget(fbl_watch *w, const queued *q)
+/* Done with @q's file (retired, gone, or to be looked at by the next listing). */
+static void drop(fbl_watch *w, queued *q)
 {
     g_autofree char *key = known_key(q->box, q->name);
     g_hash_table_remove(w->known, key);
+    queued_free(q);
+}
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+/* Forget the skipped files of @b that are no longer in new/ (@names, sorted). */
+static void prune_skipped(fbl_watch *w, const box *b, const GPtrArray *names)
+{
+    g_autofree char *prefix = g_strdup_printf("%d/", b->wd);
+    size_t prefix_len = strlen(prefix);
+    GHashTableIter it;
+    gpointer key;
+    g_hash_table_iter_init(&it, w->skipped);
+    while (g_hash_table_iter_next(&it, &key, NULL)) {
+        if (!g_str_has_prefix(key, prefix))
+            continue;
+        const char *name = (const char *) key + prefix_len;
+        /* (an empty array may have no pdata at all: bsearch() wants one) */
+        if (names->len == 0 ||
+            bsearch(&name, names->pdata, names->len, sizeof(gpointer), compare_names) == NULL)
+            g_hash_table_iter_remove(&it);
+    }
 }
 
 static void scan_all(fbl_watch *w)
@@ -114,8 +211,9 @@ static void scan_all(fbl_watch *w)
             g_warning("mailbox=%s cannot list new/: %s", b->config->name, error->message);
             continue;
         }
+        prune_skipped(w, b, names);
         for (guint j = 0; j < names->len; j++)
-            enqueue(w, b, g_ptr_array_index(names, j));
+            enqueue(w, b, g_ptr_array_index(names, j), false);
     }
     w->next_scan = fbl_now_ms() + FBL_WATCH_RESCAN_MS;
 }
@@ -153,35 +251,103 @@ static fbl_mail_meta meta_for(const box *b, int64_t delivered)
     return meta;
 }
 
-/* Read, parse and send one queued mail (or join it to a flight of the same content). */
-static void take(fbl_watch *w, queued *q)
+/* close() of a mail file only read from: a failure loses nothing, but is not hidden. */
+static void close_mail(int fd, const char *path)
 {
-    g_autofree char *path = g_build_filename(q->box->config->path, "new", q->name, NULL);
-    fbl_mailfile mail;
-    g_autoptr(GError) error = NULL;
-    if (!fbl_mailfile_read(path, w->config->max_mail_bytes, &mail, &error)) {
-        if (!g_error_matches(error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
-            g_warning("mailbox=%s cannot read a mail: %s", q->box->config->name, error->message);
-        forget(w, q); /* gone, or unreadable: the next scan looks again */
-        queued_free(q);
+    if (close(fd) != 0)
+        g_debug("close %s: %s", path, g_strerror(errno));
+}
+
+/* Not a regular file: say so once, count it, remember it by name and inode, and
+ * leave it where it is (not ours to delete). Its contents are never read. */
+static void skip(fbl_watch *w, queued *q, const struct stat *st)
+{
+    const char *kind = fbl_mailfile_kind(st->st_mode);
+    g_warning("mailbox=%s new/%s is a %s, not a mail file: skipped, left in place and ignored "
+              "while it stays",
+              q->box->config->name, q->name, kind);
+    w->stats.skipped++;
+    fbl_metrics_watch_skipped(q->box->config->name, kind);
+    skipped *s = g_new(skipped, 1);
+    s->dev = st->st_dev;
+    s->ino = st->st_ino;
+    g_hash_table_insert(w->skipped, known_key(q->box, q->name), s);
+    drop(w, q);
+}
+
+static void not_opened(fbl_watch *w, queued *q, const struct stat *st, const GError *error)
+{
+    if (g_error_matches(error, FBL_MAILFILE_ERROR, FBL_MAILFILE_ERROR_NOT_REGULAR)) {
+        skip(w, q, st);
         return;
     }
-    flight *same = g_hash_table_lookup(w->flights, mail.mail_id);
+    if (!g_error_matches(error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+        g_warning("mailbox=%s cannot read a mail: %s", q->box->config->name, error->message);
+    drop(w, q); /* gone, or unreadable: the next scan looks again */
+}
+
+/*
+ * Whether @q's writer is done with it. A mail renamed into new/ (the Maildir
+ * contract) or closed after writing is; so is one older than
+ * FBL_WATCH_SETTLE_MS. A younger one may be written in place by an MTA that
+ * skips tmp/ (read now, it would be stored truncated), or linked from tmp/
+ * (Postfix, qmail, maildrop: no close event on new/): it is read once its
+ * size and mtime are that old or have not changed for that long (a clock
+ * skewed into the future must not hold it forever). Else note when to look
+ * again (@q->due).
+ */
+static bool settled(queued *q, const struct stat *st)
+{
+    if (q->complete)
+        return true;
+    int64_t mtime_ms = (int64_t) st->st_mtim.tv_sec * 1000 + st->st_mtim.tv_nsec / 1000000;
+    int64_t age = g_get_real_time() / 1000 - mtime_ms;
+    if (age >= FBL_WATCH_SETTLE_MS)
+        return true;
+    int64_t now = fbl_now_ms();
+    if (!q->settling || q->size != st->st_size || q->mtime_ms != mtime_ms) {
+        q->settling = true;
+        q->size = st->st_size;
+        q->mtime_ms = mtime_ms;
+        q->since = now;
+    } else if (now - q->since >= FBL_WATCH_SETTLE_MS) {
+        return true;
+    }
+    q->due = now + MAX(FBL_WATCH_SETTLE_MS - MAX(age, now - q->since), 10);
+    return false;
+}
+
+static void log_parsed(const fbl_parse_result *res, const char *mail_id, const char *mailbox,
+                       size_t size)
+{
+    if (res->reject != NULL)
+        fbl_log_event(G_LOG_LEVEL_INFO, mail_id, "parse", "mailbox=%s reject=%s size=%zu", mailbox,
+                      fbl_reject_reason_to_string(res->reject->reason), size);
+    else
+        fbl_log_event(G_LOG_LEVEL_INFO, mail_id, "parse", "mailbox=%s reports=%u size=%zu", mailbox,
+                      res->reports->len, size);
+}
+
+/* Parse @mail, read from @q's file, and send it (or join it to a flight of the same content). */
+static void send_mail(fbl_watch *w, queued *q, fbl_mailfile *mail)
+{
+    g_strlcpy(q->mail_id, mail->mail_id, sizeof q->mail_id);
+    flight *same = g_hash_table_lookup(w->flights, mail->mail_id);
     if (same != NULL) {
         g_ptr_array_add(same->files, q); /* a second copy of one mail: retire both */
-        fbl_mailfile_clear(&mail);
+        fbl_mailfile_clear(mail);
         return;
     }
-    fbl_mail_meta meta = meta_for(q->box, mail.delivered);
-    g_autoptr(fbl_parse_result) res = fbl_mailfile_parse(w->parser, &mail, &meta);
-    GBytes *raw = mail.data != NULL ? g_byte_array_free_to_bytes(mail.data) : NULL;
-    mail.data = NULL;
+    fbl_mail_meta meta = meta_for(q->box, mail->delivered);
+    g_autoptr(fbl_parse_result) res = fbl_mailfile_parse(w->parser, mail, &meta);
+    GBytes *raw = mail->data != NULL ? g_byte_array_free_to_bytes(mail->data) : NULL;
+    mail->data = NULL;
 
     flight *f = g_new0(flight, 1);
     g_strlcpy(f->mail_id, res->mail_id, sizeof f->mail_id);
-    f->files = g_ptr_array_new_with_free_func((GDestroyNotify) queued_free);
+    f->files = g_ptr_array_new();
     g_ptr_array_add(f->files, q);
-    f->frames = fbl_wire_encode_mail(res, meta.mailbox, meta.received_at, mail.size, raw);
+    f->frames = fbl_wire_encode_mail(res, meta.mailbox, meta.received_at, mail->size, raw);
     for (guint i = 0; i < f->frames->len; i++)
         f->bytes += g_bytes_get_size(g_ptr_array_index(f->frames, i));
     if (raw != NULL)
@@ -192,23 +358,185 @@ static void take(fbl_watch *w, queued *q)
     w->stats.reports += res->reports->len;
     w->stats.rejects += res->reject != NULL;
     fbl_metrics_watch_mail(meta.mailbox, res);
-    if (res->reject != NULL)
-        fbl_log_event(G_LOG_LEVEL_INFO, f->mail_id, "parse", "mailbox=%s reject=%s size=%zu",
-                      meta.mailbox, fbl_reject_reason_to_string(res->reject->reason), mail.size);
-    else
-        fbl_log_event(G_LOG_LEVEL_INFO, f->mail_id, "parse", "mailbox=%s reports=%u size=%zu",
-                      meta.mailbox, res->reports->len, mail.size);
+    log_parsed(res, f->mail_id, meta.mailbox, mail->size);
     (void) send_flight(w, f);
+}
+
+/* Read, parse and send one queued mail; a young one waits in settling, a file
+ * that is not regular is skipped. */
+static void take(fbl_watch *w, queued *q)
+{
+    g_autofree char *path = g_build_filename(q->box->config->path, "new", q->name, NULL);
+    struct stat st;
+    g_autoptr(GError) error = NULL;
+    int fd = fbl_mailfile_open_regular(path, &st, &error);
+    if (fd < 0) {
+        not_opened(w, q, &st, error);
+        return;
+    }
+    if (!settled(q, &st)) {
+        close_mail(fd, path);
+        g_queue_push_tail(&w->settling, q);
+        return;
+    }
+    fbl_mailfile mail;
+    bool ok = fbl_mailfile_read_fd(fd, path, &st, w->config->max_mail_bytes, &mail, &error);
+    close_mail(fd, path);
+    if (!ok) {
+        g_warning("mailbox=%s cannot read a mail: %s", q->box->config->name, error->message);
+        drop(w, q); /* the next scan looks again */
+        return;
+    }
+    send_mail(w, q, &mail);
+}
+
+/* Settling files whose writer is done, or whose time to look again has come, go
+ * back to the head of the queue. */
+static void settle_due(fbl_watch *w)
+{
+    int64_t now = fbl_now_ms();
+    for (GList *l = w->settling.head, *next; l != NULL; l = next) {
+        next = l->next;
+        queued *q = l->data;
+        if (q->complete || q->due <= now) {
+            g_queue_delete_link(&w->settling, l);
+            g_queue_push_head(&w->pending, q);
+        }
+    }
+}
+
+/* The next time a settling file is to be looked at. */
+static int64_t settle_wake(const fbl_watch *w)
+{
+    int64_t next = INT64_MAX;
+    for (const GList *l = w->settling.head; l != NULL; l = l->next)
+        next = MIN(next, ((const queued *) l->data)->due);
+    return next;
+}
+
+/* Too many mails are stored but not in cur/: store no more until they are (each
+ * one costs memory for the process's life, and is sent again after a restart). */
+static bool held_by_unretired(const fbl_watch *w)
+{
+    return w->unretired->len >= w->config->watch_queue_max;
+}
+
+/* Say when the watcher stops reading mail for that, and when it goes on. */
+static void log_held(fbl_watch *w)
+{
+    bool held = held_by_unretired(w);
+    if (held && !w->held)
+        g_warning("%u stored mails could not be moved to cur/ (watch.queue_max): reading no "
+                  "more mail until they are",
+                  w->unretired->len);
+    else if (!held && w->held)
+        g_message("stored mails move to cur/ again: reading mail again");
+    w->held = held;
 }
 
 static void fill_window(fbl_watch *w)
 {
-    if (w->more_in_new && g_queue_get_length(&w->pending) <= w->config->watch_queue_max / 2)
+    log_held(w);
+    if (w->more_in_new && queued_names(w) <= w->config->watch_queue_max / 2)
         scan_all(w);
     while (!g_queue_is_empty(&w->pending) &&
            g_hash_table_size(w->flights) < w->config->watch_window &&
-           w->flight_bytes < w->config->watch_window_bytes)
+           w->flight_bytes < w->config->watch_window_bytes && !held_by_unretired(w))
         take(w, g_queue_pop_head(&w->pending));
+}
+
+/* A metric label for why a rename to cur/ failed: the errno's name. */
+static const char *retire_reason(const GError *error)
+{
+    static const struct {
+        GFileError code;
+        const char *name;
+    } names[] = {
+        {G_FILE_ERROR_NOENT, "enoent"}, {G_FILE_ERROR_NOTDIR, "enotdir"},
+        {G_FILE_ERROR_ACCES, "eacces"}, {G_FILE_ERROR_PERM, "eperm"},
+        {G_FILE_ERROR_NOSPC, "enospc"}, {G_FILE_ERROR_ROFS, "erofs"},
+        {G_FILE_ERROR_IO, "eio"},       {G_FILE_ERROR_NAMETOOLONG, "enametoolong"},
+        {G_FILE_ERROR_EXIST, "eexist"}, {G_FILE_ERROR_ISDIR, "eisdir"},
+    };
+    for (size_t i = 0; error->domain == G_FILE_ERROR && i < G_N_ELEMENTS(names); i++) {
+        if (error->code == (int) names[i].code)
+            return names[i].name;
+    }
+    return "other";
+}
+
+/* One line per failed rename, at most RETIRE_LOG_BURST per window; the lines left
+ * out are counted in the first line of the next window. */
+static void log_retire_failure(fbl_watch *w, const queued *q, int64_t retry_ms)
+{
+    int64_t now = fbl_now_ms();
+    if (now >= w->retire_log_until) {
+        if (w->retire_unlogged > 0)
+            g_warning("%u more failure(s) to move stored mails to cur/ were not logged",
+                      w->retire_unlogged);
+        w->retire_log_until = now + RETIRE_LOG_WINDOW_MS;
+        w->retire_logged = 0;
+        w->retire_unlogged = 0;
+    }
+    if (w->retire_logged >= RETIRE_LOG_BURST) {
+        w->retire_unlogged++;
+        return;
+    }
+    w->retire_logged++;
+    fbl_log_event(G_LOG_LEVEL_WARNING, q->mail_id, "retire",
+                  "mailbox=%s stored, but %s (failure %u; it stays in new/, not sent again; "
+                  "next try in %" G_GINT64_FORMAT " s; %u mail(s) await cur/)",
+                  q->box->config->name, q->retire_error, q->retire_failures, retry_ms / 1000,
+                  w->unretired->len);
+}
+
+/*
+ * Move @q's file to cur/. Returns: true when done (@q is freed; the caller
+ * takes it out of unretired), false when the rename failed: counted, logged
+ * (rate-limited), @q in unretired with @q->due set for the next try.
+ */
+static bool retire(fbl_watch *w, queued *q)
+{
+    g_autoptr(GError) error = NULL;
+    if (fbl_maildir_retire(q->box->config->path, q->name, &error)) {
+        if (q->retire_failures > 0)
+            fbl_log_event(G_LOG_LEVEL_MESSAGE, q->mail_id, "retire",
+                          "mailbox=%s new/%s moved to cur/ after %u failure(s)",
+                          q->box->config->name, q->name, q->retire_failures);
+        drop(w, q);
+        return true;
+    }
+    q->retire_failures++;
+    g_free(q->retire_error);
+    q->retire_error = g_strdup(error->message);
+    int64_t retry_ms =
+        MIN((int64_t) RETIRE_RETRY_MIN_MS << MIN(q->retire_failures - 1, 6u), RETIRE_RETRY_MAX_MS);
+    q->due = fbl_now_ms() + retry_ms;
+    if (q->retire_failures == 1)
+        g_ptr_array_add(w->unretired, q);
+    w->next_retire = MIN(w->next_retire, q->due);
+    w->stats.retire_failures++;
+    fbl_metrics_watch_retire_failure(q->box->config->name, retire_reason(error));
+    log_retire_failure(w, q, retry_ms);
+    return false;
+}
+
+/* Try again the renames whose time has come (all of them with @all); returns the next due. */
+static int64_t retire_due(fbl_watch *w, bool all)
+{
+    int64_t now = fbl_now_ms();
+    if (!all && now < w->next_retire)
+        return w->next_retire;
+    int64_t next = INT64_MAX;
+    for (guint i = w->unretired->len; i-- > 0;) {
+        queued *q = g_ptr_array_index(w->unretired, i);
+        if ((all || q->due <= now) && retire(w, q))
+            g_ptr_array_remove_index_fast(w->unretired, i);
+        else
+            next = MIN(next, q->due);
+    }
+    w->next_retire = next;
+    return next;
 }
 
 static void on_ack(fbl_watch *w, const char *mail_id)
@@ -216,15 +544,14 @@ static void on_ack(fbl_watch *w, const char *mail_id)
     flight *f = g_hash_table_lookup(w->flights, mail_id);
     if (f == NULL)
         return; /* acked twice (a resend went to two sinks), or from an earlier run */
-    for (guint i = 0; i < f->files->len; i++) {
-        const queued *q = g_ptr_array_index(f->files, i);
-        g_autoptr(GError) error = NULL;
-        if (!fbl_maildir_retire(q->box->config->path, q->name, &error))
-            g_warning("rid=%.12s mailbox=%s %s", mail_id, q->box->config->name, error->message);
-        forget(w, q);
-    }
-    fbl_log_event(G_LOG_LEVEL_INFO, mail_id, "ack", "committed; retired %u file(s) to cur/",
-                  f->files->len);
+    /* A file that cannot be retired is stored all the same: it stays known, so no
+     * listing sends it again, and only its rename is retried (unretired). */
+    unsigned files = f->files->len, retired = 0;
+    for (guint i = 0; i < files; i++)
+        retired += retire(w, g_ptr_array_index(f->files, i));
+    g_ptr_array_set_size(f->files, 0); /* each one freed or kept in unretired */
+    fbl_log_event(G_LOG_LEVEL_INFO, mail_id, "ack", "committed; retired %u of %u file(s) to cur/",
+                  retired, files);
     w->stats.acked++;
     fbl_metrics_watch_acked();
     w->flight_bytes -= f->bytes;
@@ -265,10 +592,13 @@ static void read_inotify(fbl_watch *w)
                 w->next_scan = 0; /* events were lost: list new/ again */
                 continue;
             }
+            /* IN_CREATE alone is a link() from tmp/ or a file still being
+             * written; IN_MOVED_TO and IN_CLOSE_WRITE say the writer is done. */
+            bool complete = (ev->mask & (IN_MOVED_TO | IN_CLOSE_WRITE)) != 0;
             for (guint i = 0; ev->len > 0 && i < w->boxes->len; i++) {
                 box *b = g_ptr_array_index(w->boxes, i);
                 if (b->wd == ev->wd)
-                    enqueue(w, b, ev->name);
+                    enqueue(w, b, ev->name, complete);
             }
         }
     }
@@ -312,14 +642,57 @@ static bool poll_once(fbl_watch *w, int64_t wake, GError **error)
     return true;
 }
 
+static bool nothing_queued(const fbl_watch *w)
+{
+    return queued_names(w) == 0 && g_hash_table_size(w->flights) == 0;
+}
+
+/* --once: done when nothing waits, settles or flies and new/ holds nothing new,
+ * or when unretired mails hold the watcher (it would wait for them forever). */
+static bool idle(fbl_watch *w)
+{
+    if (held_by_unretired(w))
+        return true;
+    if (!nothing_queued(w))
+        return false;
+    scan_all(w); /* anything delivered meanwhile? */
+    return nothing_queued(w);
+}
+
+/* The end of a run: one last try of the failed renames, then name what stays in new/. */
+static void report_unfinished(fbl_watch *w)
+{
+    if (g_hash_table_size(w->flights) > 0)
+        g_message("stopped with %u mail(s) unacknowledged; they stay in new/ for the next run",
+                  g_hash_table_size(w->flights));
+    if (w->unretired->len == 0)
+        return;
+    (void) retire_due(w, true);
+    for (guint i = 0; i < w->unretired->len && i < UNRETIRED_NAMES_MAX; i++) {
+        const queued *q = g_ptr_array_index(w->unretired, i);
+        fbl_log_event(G_LOG_LEVEL_WARNING, q->mail_id, "retire",
+                      "mailbox=%s new/%s is stored but could not be moved to cur/ after %u "
+                      "attempt(s): %s",
+                      q->box->config->name, q->name, q->retire_failures, q->retire_error);
+    }
+    if (w->unretired->len > UNRETIRED_NAMES_MAX)
+        g_warning("and %u more mail(s) stored but not moved to cur/",
+                  w->unretired->len - UNRETIRED_NAMES_MAX);
+}
+
+static void publish_gauges(const fbl_watch *w)
+{
+    fbl_metrics_watch_window(g_hash_table_size(w->flights), w->flight_bytes, queued_names(w));
+    fbl_metrics_watch_retire_pending(w->unretired->len);
+}
+
 bool fbl_watch_run(fbl_watch *w, unsigned drain_ms, bool until_idle, GError **error)
 {
     scan_all(w);
     int64_t drain_until = 0;
     for (;;) {
         fbl_daemon_alive(FBL_DAEMON_LOOP_WATCH);
-        fbl_metrics_watch_window(g_hash_table_size(w->flights), w->flight_bytes,
-                                 g_queue_get_length(&w->pending));
+        publish_gauges(w);
         bool stopping = fbl_daemon_stopping();
         if (stopping && drain_until == 0) {
             drain_until = fbl_now_ms() + drain_ms;
@@ -328,22 +701,19 @@ bool fbl_watch_run(fbl_watch *w, unsigned drain_ms, bool until_idle, GError **er
         }
         if (stopping && (g_hash_table_size(w->flights) == 0 || fbl_now_ms() >= drain_until))
             break;
+        settle_due(w);
         if (!stopping)
             fill_window(w);
-        if (until_idle && g_queue_is_empty(&w->pending) && g_hash_table_size(w->flights) == 0) {
-            scan_all(w); /* anything delivered meanwhile? */
-            if (g_queue_is_empty(&w->pending))
-                break;
-        }
-        int64_t wake = send_due(w);
+        if (until_idle && idle(w))
+            break;
+        int64_t wake = MIN(send_due(w), MIN(settle_wake(w), retire_due(w, false)));
         if (!poll_once(w, wake, error))
             return false;
         if (fbl_now_ms() >= w->next_scan)
             scan_all(w);
     }
-    if (g_hash_table_size(w->flights) > 0)
-        g_message("stopped with %u mail(s) unacknowledged; they stay in new/ for the next run",
-                  g_hash_table_size(w->flights));
+    report_unfinished(w);
+    publish_gauges(w);
     return true;
 }
 
@@ -354,7 +724,9 @@ static bool open_boxes(fbl_watch *w, GError **error)
         if (!fbl_maildir_check(mc->path, false, error))
             return false;
         g_autofree char *new_dir = g_build_filename(mc->path, "new", NULL);
-        int wd = inotify_add_watch(w->ino, new_dir, IN_MOVED_TO | IN_CLOSE_WRITE);
+        /* IN_CREATE: Postfix local/virtual, qmail and maildrop link() the mail
+         * from tmp/ into new/, which raises neither of the other two. */
+        int wd = inotify_add_watch(w->ino, new_dir, IN_MOVED_TO | IN_CLOSE_WRITE | IN_CREATE);
         if (wd < 0) {
             int e = errno;
             g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(e), "inotify on %s: %s",
@@ -406,7 +778,11 @@ fbl_watch *fbl_watch_new(const fbl_config *config, const fbl_parser *parser, voi
     w->parser = parser;
     w->boxes = g_ptr_array_new_with_free_func(g_free);
     g_queue_init(&w->pending);
+    g_queue_init(&w->settling);
+    w->unretired = g_ptr_array_new();
+    w->next_retire = INT64_MAX;
     w->known = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    w->skipped = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     w->flights = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify) flight_free);
     w->ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (w->ino < 0) {
@@ -432,10 +808,15 @@ void fbl_watch_free(fbl_watch *w)
     if (w->sock != NULL)
         zmq_close(w->sock);
     fbl_curve_free(w->curve);
-    if (w->ino >= 0)
-        close(w->ino);
+    if (w->ino >= 0 && close(w->ino) != 0)
+        g_debug("close inotify: %s", g_strerror(errno));
     g_queue_clear_full(&w->pending, (GDestroyNotify) queued_free);
+    g_queue_clear_full(&w->settling, (GDestroyNotify) queued_free);
+    for (guint i = 0; i < w->unretired->len; i++)
+        queued_free(g_ptr_array_index(w->unretired, i));
+    g_ptr_array_unref(w->unretired);
     g_hash_table_unref(w->known);
+    g_hash_table_unref(w->skipped);
     g_hash_table_unref(w->flights);
     g_ptr_array_unref(w->boxes);
     g_free(w);
@@ -446,4 +827,10 @@ void fbl_watch_get_stats(const fbl_watch *w, fbl_watch_stats *out)
     *out = w->stats;
     out->in_flight = g_hash_table_size(w->flights);
     out->bytes_in_flight = w->flight_bytes;
+    out->retire_pending = w->unretired->len;
+}
+
+unsigned fbl_watch_unretired(const fbl_watch *w)
+{
+    return w->unretired->len;
 }

@@ -5,13 +5,32 @@
  * socket); several mailboxes share it.
  *
  * At start and every FBL_WATCH_RESCAN_MS the watcher lists new/ of every
- * mailbox; between scans inotify (IN_MOVED_TO, IN_CLOSE_WRITE, overflow
- * means rescan) reports deliveries. Each mail is read (bounded by
- * max_mail_bytes; larger ones are hashed only), parsed, and sent as one
- * fbl/1 "mail" message (wire.h). It stays in new/ until the sink's ack
- * (sent after COMMIT) arrives; then it is renamed to cur/. A mail not
- * acknowledged within watch.ack_timeout is sent again (to any sink), and
- * each further resend waits twice as long, up to 16 timeouts.
+ * mailbox; between scans inotify (IN_MOVED_TO, IN_CLOSE_WRITE, IN_CREATE for
+ * MTAs that link() from tmp/; overflow means rescan) reports deliveries. Each
+ * mail is read (bounded by max_mail_bytes; larger ones are hashed only),
+ * parsed, and sent as one fbl/1 "mail" message (wire.h). It stays in new/
+ * until the sink's ack (sent after COMMIT) arrives; then it is renamed to
+ * cur/. A mail not acknowledged within watch.ack_timeout is sent again (to
+ * any sink), and each further resend waits twice as long, up to 16 timeouts.
+ *
+ * Hostile or broken mailboxes:
+ * - Only regular files are read (fbl_mailfile_open_regular()): a symlink is
+ *   never followed, a FIFO, socket, device or directory never read. Such a
+ *   name is logged once (no contents), counted (fbl_watch_skipped_total),
+ *   left where it is, and ignored while the same inode holds it.
+ * - A file younger than FBL_WATCH_SETTLE_MS that was not renamed into new/
+ *   nor closed after writing (an MTA writing in new/ itself, or a link()
+ *   from tmp/) is read once it is that old or its size and mtime have not
+ *   changed for that long, so it is not stored truncated.
+ *   XXX: a writer that pauses longer than that in the middle of a mail,
+ *   without closing it, still gets it read early; only tmp/ avoids that.
+ * - A stored mail whose rename to cur/ fails (cur/ missing or not a
+ *   directory, no permission, no space, a name too long for ":2,S") is not
+ *   sent again: it stays known, and only the rename is retried, after 1 s,
+ *   2 s, 4 s ... up to 60 s; each failure is logged with the errno text
+ *   (rate-limited) and counted (fbl_watch_retire_failures_total,
+ *   fbl_watch_mails_retire_pending). With watch.queue_max of them the
+ *   watcher reads no more mail until they move.
  *
  * Bounds: at most watch.window mails and watch.window_bytes bytes in flight
  * (sent, not acknowledged); beyond them the watcher stops reading mail, which
@@ -36,6 +55,8 @@
 #include "parsers/parse.h"
 
 #define FBL_WATCH_RESCAN_MS 60000
+/* A young file's writer is deemed done after this long without a change. */
+#define FBL_WATCH_SETTLE_MS 1000
 
 typedef struct fbl_watch fbl_watch;
 
@@ -47,6 +68,9 @@ typedef struct fbl_watch_stats {
     guint64 rejects;
     unsigned in_flight;
     guint64 bytes_in_flight;
+    guint64 skipped;         /* names in new/ that were not regular files */
+    guint64 retire_failures; /* failed renames to cur/, retries included */
+    unsigned retire_pending; /* stored mails still in new/: the rename failed */
 } fbl_watch_stats;
 
 /*
@@ -60,19 +84,29 @@ typedef struct fbl_watch_stats {
  */
 fbl_watch *fbl_watch_new(const fbl_config *config, const fbl_parser *parser, void *zmq_context,
                          const char *const *endpoints, GError **error);
-void fbl_watch_free(fbl_watch *watch);
+void fbl_watch_free(fbl_watch *w);
 
 /*
  * fbl_watch_run - the loop, until fbl_daemon_stopping() (then drain for up
  * to @drain_ms) or, with @until_idle, until new/ is empty and nothing is in
- * flight (for `fbl run --once` and tests)
+ * flight (for `fbl run --once` and tests; mails that settle are waited for,
+ * mails whose rename to cur/ keeps failing are not)
  *
  * Returns: false with an error only when the watcher cannot go on (its socket
- * or inotify failed); a bad mail is never an error here.
+ * or inotify failed); a bad mail is never an error here. Mails stored but
+ * not moved to cur/ are named in the log at the end (fbl_watch_unretired()).
  */
-bool fbl_watch_run(fbl_watch *watch, unsigned drain_ms, bool until_idle, GError **error);
+bool fbl_watch_run(fbl_watch *w, unsigned drain_ms, bool until_idle, GError **error);
 
-void fbl_watch_get_stats(const fbl_watch *watch, fbl_watch_stats *out);
+void fbl_watch_get_stats(const fbl_watch *w, fbl_watch_stats *out);
+
+/*
+ * fbl_watch_unretired - mails stored by a sink whose rename to cur/ failed
+ * and still fails: they stay in new/ (only a later run sends them again).
+ * After fbl_watch_run() with @until_idle, non-zero means `--once` did not
+ * finish its work.
+ */
+unsigned fbl_watch_unretired(const fbl_watch *w);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(fbl_watch, fbl_watch_free)
 

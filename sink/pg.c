@@ -32,9 +32,24 @@ struct fbl_pg {
     bool store_raw;
     /* The session's fbl.reports_per_reporter_per_hour, or NULL: the database's. */
     char *reporter_limit;
+    /* The session's fbl.exempt_reporters, or NULL: the database's (with reporter_limit). */
+    char *exempt_reporters;
     bool staging;       /* this connection has its staging tables */
     GHashTable *months; /* month start (gint64 seconds) -> present: partitions made */
 };
+
+/* fbl_pg_set_exempt_reporters: the patterns joined, or NULL when never set. */
+static char *exempt_patterns;
+G_LOCK_DEFINE_STATIC(exempt_patterns);
+
+void fbl_pg_set_exempt_reporters(const char *const *patterns)
+{
+    char *joined = patterns != NULL ? g_strjoinv(",", (char **) patterns) : NULL;
+    G_LOCK(exempt_patterns);
+    g_free(exempt_patterns);
+    exempt_patterns = joined;
+    G_UNLOCK(exempt_patterns);
+}
 
 GQuark fbl_pg_error_quark(void)
 {
@@ -170,8 +185,12 @@ fbl_pg *fbl_pg_new(const fbl_pg_options *options, GError **error)
     fbl_pg *pg = g_new0(fbl_pg, 1);
     pg->conn = conn;
     pg->store_raw = options->store_raw;
-    if (options->set_reporter_limit)
+    if (options->set_reporter_limit) {
         pg->reporter_limit = g_strdup_printf("%u", options->reports_per_reporter_per_hour);
+        G_LOCK(exempt_patterns);
+        pg->exempt_reporters = g_strdup(exempt_patterns);
+        G_UNLOCK(exempt_patterns);
+    }
     pg->months = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
     GString *vendors = g_string_new("{");
     for (size_t i = 0; options->vendors != NULL && options->vendors[i] != NULL; i++) {
@@ -192,6 +211,7 @@ void fbl_pg_free(fbl_pg *pg)
     PQfinish(pg->conn);
     g_free(pg->vendors);
     g_free(pg->reporter_limit);
+    g_free(pg->exempt_reporters);
     g_hash_table_unref(pg->months);
     g_free(pg);
 }
@@ -251,11 +271,15 @@ static bool ensure_ready(fbl_pg *pg, GError **error)
         return false;
     }
     if (pg->reporter_limit != NULL) {
-        /* A session setting: it goes with the connection, so it is set again here. */
-        const char *params[] = {pg->reporter_limit};
-        PGresult *res = PQexecParams(
-            pg->conn, "SELECT set_config('fbl.reports_per_reporter_per_hour', $1, false)", 1, NULL,
-            params, NULL, NULL, 0);
+        /* Session settings: they go with the connection, so they are set again here.
+         * No exemptions set: the database's (or role's) stay. */
+        const char *params[] = {pg->reporter_limit, pg->exempt_reporters};
+        PGresult *res =
+            PQexecParams(pg->conn,
+                         "SELECT set_config('fbl.reports_per_reporter_per_hour', $1, false), "
+                         "set_config('fbl.exempt_reporters', "
+                         "coalesce($2, current_setting('fbl.exempt_reporters', true), ''), false)",
+                         2, NULL, params, NULL, NULL, 0);
         bool ok = res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK;
         if (!ok)
             set_error(pg, res, "set the reporter limit", error);

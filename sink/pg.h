@@ -70,6 +70,17 @@ typedef struct fbl_pg_options {
     unsigned reports_per_reporter_per_hour;
 } fbl_pg_options;
 
+/*
+ * fbl_pg_set_exempt_reporters - [limits] exempt_reporters: reporters never
+ * rate limited (schema 006, fbl.reporter_exempt), for every fbl_pg made from
+ * now on with set_reporter_limit; process-wide, like the configuration it
+ * comes from. Never called: the database's setting fbl.exempt_reporters.
+ *
+ * @patterns: (transfer none) (nullable) NULL-terminated: addresses, domains,
+ *   "*.example.com"
+ */
+void fbl_pg_set_exempt_reporters(const char *const *patterns);
+
 typedef struct fbl_pg fbl_pg;
 
 /*

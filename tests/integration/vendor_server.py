@@ -19,6 +19,8 @@ Every request is checked and recorded:
 What it answers is scripted:
   refuse_ids     a set of report ids: a batch holding one gets 400 naming it
   refuse_marker  the same for reports whose JSON holds this string
+  echo_refused   the 400 also echoes the refused report's reporter and recipients, as
+                 some APIs echo the request
   script(rule)   rules used in order, each for `count` requests:
                  {"status": 500|503|429|..., "count": N, "retry_after": S}
                  {"hang": SECONDS, "count": N}  (sleep, then 200: too late)
@@ -54,6 +56,7 @@ class VendorServer:
         self.rules = []
         self.refuse_ids = set()
         self.refuse_marker = None  # refuse a batch with a report whose JSON holds this
+        self.echo_refused = False  # put the refused report into the 400's answer
         self.requests = []  # dicts: t, path, status, ids, key, bytes
         self.deliveries = {}  # id -> [(t, status)]
         self.violations = []
@@ -184,6 +187,12 @@ class VendorServer:
                 status = 400
                 answer = {"error": "report %s refused: field message.subject is not allowed"
                           % refused[0]}
+                if self.echo_refused:
+                    r = [r for r in reports if r["id"] == refused[0]][0]
+                    answer["echo"] = {"reporter": r.get("reporter"),
+                                      "arf": {"original_rcpt_to":
+                                              (r.get("arf") or {}).get("original_rcpt_to")},
+                                      "message": {"to": (r.get("message") or {}).get("to")}}
             elif rule and "hang" in rule:
                 time.sleep(rule["hang"])
                 recorded = "timeout"
