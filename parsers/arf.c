@@ -17,6 +17,8 @@ static const char *const known_fields[] = {
     "Reporting-MTA",      "Reported-Domain",    "Reported-URI",     "Incidents",
     "Authentication-Results", "Original-Envelope-Id", "Redacted-Address", "Feedback-Agent",
     "Source-Port",        "Auth-Failure",       "Delivery-Result",  "Removal-Recipient",
+    "DKIM-Domain",        "DKIM-Identity",      "DKIM-Selector",    "SPF-DNS",
+    "Identity-Alignment",
 };
 
 typedef struct field {
@@ -232,22 +234,48 @@ static void take_source_ip(fbl_arf *arf, const char *value, GPtrArray *warnings)
         warn(warnings, "Source-IP is not an IP address:", value);
 }
 
-static void take_rcpt(fbl_arf *arf, const char *value, unsigned *dropped)
+static void take_rcpt(GPtrArray *list, const char *value, unsigned *dropped)
 {
     g_autofree char *spec = fbl_address_spec(value, NULL);
     if (spec != NULL) {
-        add_value(arf->original_rcpt_to, spec, dropped);
+        add_value(list, spec, dropped);
         return;
     }
     /* "redacted", "****": keep what was written, it tells redaction apart. */
     g_autofree char *raw = g_utf8_strdown(value, -1);
     g_strstrip(g_strdelimit(raw, "<>", ' '));
-    add_value(arf->original_rcpt_to, raw, dropped);
+    add_value(list, raw, dropped);
+}
+
+/* RFC 6591's DKIM and SPF details, RFC 6692's Source-Port. */
+static bool take_auth_detail(fbl_arf *arf, const field *f, unsigned *dropped)
+{
+    const char *v = f->value;
+    if (name_is(f, "DKIM-Domain")) {
+        g_autofree char *d = g_utf8_strdown(v, -1);
+        set_once(&arf->dkim_domain, d);
+    } else if (name_is(f, "DKIM-Identity"))
+        set_once(&arf->dkim_identity, v);
+    else if (name_is(f, "DKIM-Selector"))
+        set_once(&arf->dkim_selector, v);
+    else if (name_is(f, "SPF-DNS"))
+        add_value(arf->spf_dns, v, dropped);
+    else if (name_is(f, "Identity-Alignment"))
+        set_once(&arf->identity_alignment, v);
+    else if (name_is(f, "Source-Port")) {
+        guint64 n;
+        if (g_ascii_string_to_unsigned(v, 10, 0, 65535, &n, NULL))
+            arf->source_port = (int64_t) n;
+    } else
+        return false;
+    return true;
 }
 
 static void take_field(fbl_arf *arf, const field *f, GPtrArray *warnings, unsigned *dropped)
 {
     const char *v = f->value;
+    if (take_auth_detail(arf, f, dropped))
+        return;
     if (name_is(f, "Feedback-Type"))
         set_once(&arf->feedback_type_raw, v);
     else if (name_is(f, "User-Agent") || name_is(f, "Feedback-Agent"))
@@ -259,8 +287,10 @@ static void take_field(fbl_arf *arf, const field *f, GPtrArray *warnings, unsign
     else if (name_is(f, "Original-Mail-From")) {
         if (arf->original_mail_from == NULL)
             arf->original_mail_from = fbl_address_spec(v, NULL);
-    } else if (name_is(f, "Original-Rcpt-To") || name_is(f, "Removal-Recipient"))
-        take_rcpt(arf, v, dropped);
+    } else if (name_is(f, "Original-Rcpt-To"))
+        take_rcpt(arf->original_rcpt_to, v, dropped);
+    else if (name_is(f, "Removal-Recipient"))
+        take_rcpt(arf->removal_recipient, v, dropped);
     else if (name_is(f, "Arrival-Date") || name_is(f, "Received-Date")) {
         if (arf->arrival_date == NULL && *v != '\0') {
             arf->arrival_date = fbl_date_to_iso(v);

@@ -310,6 +310,8 @@ void fbl_message_fill(fbl_message *m, GMimeMessage *msg, bool headers_only, int6
     g_autofree char *subject = fbl_mime_header_text(obj, "Subject");
     m->subject = clean_value(subject);
     m->list_unsubscribe = clean_value(fbl_mime_header(obj, "List-Unsubscribe"));
+    m->cfbl_address = clean_value(fbl_mime_header(obj, "CFBL-Address"));
+    m->cfbl_feedback_id = clean_value(fbl_mime_header(obj, "CFBL-Feedback-ID"));
     m->x_mailer = clean_value(fbl_mime_header(obj, "X-Mailer"));
     if (m->x_mailer == NULL)
         m->x_mailer = clean_value(fbl_mime_header(obj, "User-Agent"));

@@ -478,7 +478,11 @@ static void finish(fbl_parse_ctx *c, fbl_report *r, GMimeMessage *reported, bool
                                     : NULL,
             .provider_client_ip = client,
             .reporter_domain = reporter_domain};
-        fbl_source_pick(r, &c->trust, &hints, via_reporter);
+        int border = fbl_source_pick(r, &c->trust, &hints, via_reporter);
+        /* A mail delivered whole into our raw mailbox: the hops above the border are
+         * our MTAs handing it to each other (and the reporter's relay), not the spam's. */
+        if (via_reporter && border > 0)
+            g_ptr_array_remove_range(r->message.received, 0, (guint) border);
     }
     r->redacted = (r->arf != NULL && (r->arf->redacted_address ||
                                       any_masked(r->arf->original_rcpt_to))) ||

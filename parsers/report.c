@@ -137,7 +137,10 @@ fbl_arf *fbl_arf_new(void)
     arf->reported_domain = g_ptr_array_new_with_free_func(g_free);
     arf->reported_uri = g_ptr_array_new_with_free_func(g_free);
     arf->authentication_results = g_ptr_array_new_with_free_func(g_free);
+    arf->spf_dns = g_ptr_array_new_with_free_func(g_free);
+    arf->removal_recipient = g_ptr_array_new_with_free_func(g_free);
     arf->incidents = -1;
+    arf->source_port = -1;
     return arf;
 }
 
@@ -159,6 +162,12 @@ void fbl_arf_free(fbl_arf *arf)
     g_free(arf->original_envelope_id);
     g_free(arf->auth_failure);
     g_free(arf->delivery_result);
+    g_free(arf->dkim_domain);
+    g_free(arf->dkim_identity);
+    g_free(arf->dkim_selector);
+    g_ptr_array_unref(arf->spf_dns);
+    g_free(arf->identity_alignment);
+    g_ptr_array_unref(arf->removal_recipient);
     g_free(arf);
 }
 
@@ -186,6 +195,8 @@ static void message_clear(fbl_message *m)
     g_free(m->subject);
     g_ptr_array_unref(m->dkim);
     g_free(m->list_unsubscribe);
+    g_free(m->cfbl_address);
+    g_free(m->cfbl_feedback_id);
     g_free(m->x_mailer);
     g_ptr_array_unref(m->received);
     g_ptr_array_unref(m->urls);

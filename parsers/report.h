@@ -91,6 +91,8 @@ typedef struct fbl_message {
     char *subject; /* UTF-8 */
     GPtrArray *dkim; /* fbl_dkim * */
     char *list_unsubscribe;
+    char *cfbl_address;     /* CFBL-Address (RFC 9477): where its sender wants complaints */
+    char *cfbl_feedback_id; /* CFBL-Feedback-ID (RFC 9477) */
     char *x_mailer;
     GPtrArray *received; /* fbl_hop *, top (newest) first */
     GPtrArray *urls;      /* char *, normalized, unique, in order of appearance */
@@ -118,6 +120,14 @@ typedef struct fbl_arf {
     /* RFC 6591 auth-failure fields */
     char *auth_failure;
     char *delivery_result;
+    char *dkim_domain;        /* DKIM-Domain, lower case */
+    char *dkim_identity;      /* DKIM-Identity */
+    char *dkim_selector;      /* DKIM-Selector */
+    GPtrArray *spf_dns;       /* char *: SPF-DNS, each as written */
+    char *identity_alignment; /* Identity-Alignment: "dkim", "spf", "none", lists of them */
+    /* RFC 6650's opt-out: the addresses to take off a list, apart from the recipients */
+    GPtrArray *removal_recipient; /* char * */
+    int64_t source_port;          /* Source-Port (RFC 6692); -1 = unknown */
 } fbl_arf;
 
 typedef struct fbl_reporter {

@@ -73,6 +73,13 @@ static json_t *arf_to_json(const fbl_arf *a)
     json_object_set_new(o, "redacted_address", json_boolean(a->redacted_address));
     json_object_set_new(o, "auth_failure", jstr(a->auth_failure));
     json_object_set_new(o, "delivery_result", jstr(a->delivery_result));
+    json_object_set_new(o, "dkim_domain", jstr(a->dkim_domain));
+    json_object_set_new(o, "dkim_identity", jstr(a->dkim_identity));
+    json_object_set_new(o, "dkim_selector", jstr(a->dkim_selector));
+    json_object_set_new(o, "spf_dns", jstrv(a->spf_dns));
+    json_object_set_new(o, "identity_alignment", jstr(a->identity_alignment));
+    json_object_set_new(o, "removal_recipient", jstrv(a->removal_recipient));
+    json_object_set_new(o, "source_port", jint_or_null(a->source_port));
     return o;
 }
 
@@ -137,6 +144,8 @@ static json_t *message_to_json(const fbl_message *m)
     json_object_set_new(o, "subject", jstr(m->subject));
     json_object_set_new(o, "dkim", dkim_to_json(m->dkim));
     json_object_set_new(o, "list_unsubscribe", jstr(m->list_unsubscribe));
+    json_object_set_new(o, "cfbl_address", jstr(m->cfbl_address));
+    json_object_set_new(o, "cfbl_feedback_id", jstr(m->cfbl_feedback_id));
     json_object_set_new(o, "x_mailer", jstr(m->x_mailer));
     json_object_set_new(o, "received", hops_to_json(m->received));
     json_object_set_new(o, "urls", jstrv(m->urls));
@@ -346,7 +355,14 @@ static bool arf_from_json(const json_t *o, fbl_arf **out, GError **error)
            get_str(o, "arf", "original_envelope_id", &a->original_envelope_id, error) &&
            get_bool(o, "arf", "redacted_address", &a->redacted_address, error) &&
            get_str(o, "arf", "auth_failure", &a->auth_failure, error) &&
-           get_str(o, "arf", "delivery_result", &a->delivery_result, error);
+           get_str(o, "arf", "delivery_result", &a->delivery_result, error) &&
+           get_str(o, "arf", "dkim_domain", &a->dkim_domain, error) &&
+           get_str(o, "arf", "dkim_identity", &a->dkim_identity, error) &&
+           get_str(o, "arf", "dkim_selector", &a->dkim_selector, error) &&
+           get_strv(o, "arf", "spf_dns", a->spf_dns, error) &&
+           get_str(o, "arf", "identity_alignment", &a->identity_alignment, error) &&
+           get_strv(o, "arf", "removal_recipient", a->removal_recipient, error) &&
+           get_int(o, "arf", "source_port", &a->source_port, error);
 }
 
 static bool hops_from_json(const json_t *list, GPtrArray *out, GError **error)
@@ -440,6 +456,8 @@ static bool message_from_json(const json_t *o, fbl_message *m, GError **error)
            get_str(o, "message", "subject", &m->subject, error) &&
            dkim_from_json(json_object_get(o, "dkim"), m->dkim, error) &&
            get_str(o, "message", "list_unsubscribe", &m->list_unsubscribe, error) &&
+           get_str(o, "message", "cfbl_address", &m->cfbl_address, error) &&
+           get_str(o, "message", "cfbl_feedback_id", &m->cfbl_feedback_id, error) &&
            get_str(o, "message", "x_mailer", &m->x_mailer, error) &&
            hops_from_json(json_object_get(o, "received"), m->received, error) &&
            get_strv(o, "message", "urls", m->urls, error) &&

@@ -208,12 +208,12 @@ static void seed_side(walk *w, const char *reporter_domain)
         join(w, fbl_org_of_host(w->trust->hosts[i]));
 }
 
-void fbl_source_pick(fbl_report *r, const fbl_trust *trust, const fbl_source_hints *hints,
-                     bool via_reporter)
+int fbl_source_pick(fbl_report *r, const fbl_trust *trust, const fbl_source_hints *hints,
+                    bool via_reporter)
 {
     if (r->arf != NULL && r->arf->source_ip != NULL) {
         set_source(r, r->arf->source_ip, "arf");
-        return;
+        return -1;
     }
     walk w = {r->message.received, trust, g_ptr_array_new_with_free_func(g_free),
               g_ptr_array_new()};
@@ -223,14 +223,15 @@ void fbl_source_pick(fbl_report *r, const fbl_trust *trust, const fbl_source_hin
     g_ptr_array_unref(w.ips);
     if (border >= 0) {
         set_source(r, hop_at(&w, (guint) border)->ip, "received");
-        return;
+        return border;
     }
     g_autofree char *client = fbl_ip_canonical(hints->provider_client_ip);
     if (client != NULL && !fbl_ip_is_internal(client)) {
         set_source(r, client, "provider");
-        return;
+        return -1;
     }
     g_autofree char *xoip = fbl_ip_canonical(hints->x_originating_ip);
     if (xoip != NULL && !fbl_ip_is_internal(xoip))
         set_source(r, xoip, "x-originating-ip");
+    return -1;
 }

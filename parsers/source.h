@@ -84,12 +84,16 @@ typedef struct fbl_source_hints {
 /*
  * fbl_source_pick - set report->source_ip and source_ip_from
  *
+ * Returns: the index of the border hop in message.received (the first hop the
+ *   receiving side did not hand to itself), or -1 when the chain has none or
+ *   was not read (an ARF Source-IP). The hops above it are the receiving
+ *   side's own hand-overs.
  * When the chain has no external hop (a pasted copy that keeps only the
  * provider's internal hops), the provider's own record of the client comes
  * next ("provider"), then X-Originating-IP.
  * @via_reporter: the message reached us whole through the reporter's relay
  */
-void fbl_source_pick(fbl_report *report, const fbl_trust *trust, const fbl_source_hints *hints,
-                     bool via_reporter);
+int fbl_source_pick(fbl_report *report, const fbl_trust *trust, const fbl_source_hints *hints,
+                    bool via_reporter);
 
 #endif /* FBL_SOURCE_H */

@@ -268,6 +268,47 @@ static void test_fields(void **state)
 }
 
 /* @len is honoured: bytes after it are not read, and a NUL ends the text. */
+/* RFC 6591's DKIM and SPF details, RFC 6692's Source-Port, and RFC 6650's
+ * Removal-Recipient kept apart from the recipients. */
+static void test_auth_failure_details(void **state)
+{
+    (void) state;
+    static const char text[] = "Feedback-Type: auth-failure\n"
+                               "Auth-Failure: dkim\n"
+                               "Source-Port: 49152\n"
+                               "DKIM-Domain: Bank.Example.COM\n"
+                               "DKIM-Identity: @bank.example.com\n"
+                               "DKIM-Selector: s2026\n"
+                               "SPF-DNS: txt : bank.example.com : \"v=spf1 -all\"\n"
+                               "SPF-DNS: txt : _spf.bank.example.com : \"v=spf1 ?all\"\n"
+                               "Identity-Alignment: dkim\n"
+                               "Original-Rcpt-To: <a@mailbox.example>\n"
+                               "Removal-Recipient: <b@mailbox.example>\n";
+    g_autoptr(GPtrArray) warnings = g_ptr_array_new_with_free_func(g_free);
+    fbl_arf *arf = fbl_arf_parse_fields(text, strlen(text), warnings);
+    check_str("details", "dkim_domain", "bank.example.com", arf->dkim_domain);
+    check_str("details", "dkim_identity", "@bank.example.com", arf->dkim_identity);
+    check_str("details", "dkim_selector", "s2026", arf->dkim_selector);
+    check_str("details", "identity_alignment", "dkim", arf->identity_alignment);
+    g_autofree char *spf = join(arf->spf_dns);
+    check_str("details", "spf_dns",
+              "txt : bank.example.com : \"v=spf1 -all\"|txt : _spf.bank.example.com : \"v=spf1 ?all\"",
+              spf);
+    g_autofree char *rcpt = join(arf->original_rcpt_to);
+    g_autofree char *removal = join(arf->removal_recipient);
+    check_str("details", "original_rcpt_to", "a@mailbox.example", rcpt);
+    check_str("details", "removal_recipient", "b@mailbox.example", removal);
+    if (arf->source_port != 49152)
+        ROW_FAIL("row 'details': source_port %" G_GINT64_FORMAT, arf->source_port);
+    fbl_arf_free(arf);
+    static const char bad_port[] = "Feedback-Type: abuse\nSource-Port: 70000\n";
+    arf = fbl_arf_parse_fields(bad_port, strlen(bad_port), warnings);
+    if (arf->source_port != -1)
+        ROW_FAIL("row 'port out of range': source_port %" G_GINT64_FORMAT, arf->source_port);
+    fbl_arf_free(arf);
+    rows_done();
+}
+
 static void test_fields_length(void **state)
 {
     (void) state;
@@ -435,7 +476,8 @@ static void test_feedback_type(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fields),       cmocka_unit_test(test_fields_length),
+        cmocka_unit_test(test_fields),       cmocka_unit_test(test_auth_failure_details),
+        cmocka_unit_test(test_fields_length),
         cmocka_unit_test(test_values_limit), cmocka_unit_test(test_fields_limit),
         cmocka_unit_test(test_fields_noise), cmocka_unit_test(test_feedback_type),
     };

@@ -499,6 +499,39 @@ static void test_redaction(void **state)
     rows_done();
 }
 
+/* A spam delivered whole into a raw mailbox: our MTAs' own hand-overs are not the
+ * spam's hops, and the IP our MX saw is the source however well a forged hop below
+ * agrees with it. */
+static void test_raw_mailbox_hops(void **state)
+{
+    (void) state;
+    static const char spam[] =
+        "Return-Path: <bounce@bot.example>\n"
+        "Received: from mx1.trap.example.net (mx1.trap.example.net [10.0.0.5])\n"
+        "\tby store.trap.example.net (Postfix) with LMTP id S1; Mon, 5 Jan 2026 10:00:02 +0000\n"
+        "Received: from bot.dialup.example (bot.dialup.example [203.0.113.71])\n"
+        "\tby mx1.trap.example.net (Postfix) with ESMTP id M1; Mon, 5 Jan 2026 10:00:01 +0000\n"
+        "Received: from innocent.example.com ([93.184.216.34])\n"
+        "\tby bot.dialup.example with SMTP id F1; Mon, 5 Jan 2026 10:00:00 +0000\n"
+        "From: Prize <prize@bot.example>\n"
+        "To: trap@trap.example.net\n"
+        "Subject: You won\n"
+        "\n"
+        "claim now\n";
+    g_autoptr(fbl_parser) p = default_parser();
+    fbl_mail_meta m = default_meta;
+    m.raw = true;
+    g_autoptr(fbl_parse_result) res = parse_str(p, spam, &m);
+    const fbl_report *r = report_at(res, 0);
+    check_str("raw hops", "source_ip", "203.0.113.71", r->source_ip);
+    if (r->message.received->len != 2)
+        ROW_FAIL("raw hops: %u hops, want 2 (ours dropped)", r->message.received->len);
+    else
+        check_str("raw hops", "first hop", "203.0.113.71",
+                  ((const fbl_hop *) g_ptr_array_index(r->message.received, 0))->ip);
+    rows_done();
+}
+
 /* The same spam attached or in an ARF has the same campaign fingerprint. */
 static void test_fingerprint_across_shapes(void **state)
 {
@@ -1053,6 +1086,7 @@ int main(void)
         cmocka_unit_test(test_fingerprint_across_shapes),
         cmocka_unit_test(test_forwarded_jmrp_file),
         cmocka_unit_test(test_redaction),
+        cmocka_unit_test(test_raw_mailbox_hops),
         cmocka_unit_test(test_headers_only_declaring_multipart),
         cmocka_unit_test(test_not_a_report),
         cmocka_unit_test(test_empty),

@@ -191,7 +191,7 @@ static void test_rows(void **state)
         fbl_trust trust = {nets, t->hosts};
         fbl_source_hints hints = {.x_originating_ip = t->xoip,
                                   .reporter_domain = t->reporter_domain};
-        fbl_source_pick(r, &trust, &hints, t->via_reporter);
+        (void) fbl_source_pick(r, &trust, &hints, t->via_reporter);
         if (g_strcmp0(r->source_ip, t->want_ip) != 0 ||
             g_strcmp0(r->source_ip_from, t->want_from) != 0) {
             print_error("%s: want %s (%s), got %s (%s)\n", t->name, t->want_ip, t->want_from,
@@ -224,7 +224,7 @@ static void test_provider_record(void **state)
         fbl_trust trust = {nets, NULL};
         fbl_source_hints hints = {.x_originating_ip = cases[i].xoip,
                                   .provider_client_ip = cases[i].client};
-        fbl_source_pick(r, &trust, &hints, false);
+        (void) fbl_source_pick(r, &trust, &hints, false);
         if (g_strcmp0(r->source_ip, cases[i].want_ip) != 0 ||
             g_strcmp0(r->source_ip_from, cases[i].want_from) != 0)
             fail_msg("%s: got %s (%s)", cases[i].name, r->source_ip, r->source_ip_from);
