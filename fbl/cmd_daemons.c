@@ -25,6 +25,9 @@
 #include "sink/pg.h"
 
 #define RUN_ENDPOINT "inproc://fbl-sink"
+/* PostgreSQL at start: the first pause between tries, and the step of a pause. */
+#define RETRY_INITIAL_MS 250
+#define PAUSE_STEP_MS    100
 
 typedef enum {
     ROLE_WATCH = 1,
@@ -47,7 +50,9 @@ typedef struct opts {
     gboolean print_table;
     gboolean status;
     gboolean retry_dead;
+    gboolean backfill;
     char *vendor;
+    char *since, *until;
 } opts;
 
 static void opts_clear(opts *o)
@@ -60,6 +65,8 @@ static void opts_clear(opts *o)
     g_strfreev(o->maildirs);
     g_strfreev(o->connect);
     g_free(o->vendor);
+    g_free(o->since);
+    g_free(o->until);
 }
 
 static const char *summary(role r)
@@ -121,8 +128,17 @@ static bool parse_args(role r, int *argc, char ***argv, opts *o)
          "Print each vendor's pending, sent and dead rows and the lag, and exit", NULL},
         {"retry-dead", 0, 0, G_OPTION_ARG_NONE, &o->retry_dead,
          "Make dead letters pending again (all vendors, or --vendor), and exit", NULL},
-        {"vendor", 0, 0, G_OPTION_ARG_STRING, &o->vendor, "Only this vendor (--retry-dead)",
-         "NAME"},
+        {"vendor", 0, 0, G_OPTION_ARG_STRING, &o->vendor,
+         "Only this vendor (--retry-dead); the vendor to backfill (--backfill)", "NAME"},
+        {"backfill", 0, 0, G_OPTION_ARG_NONE, &o->backfill,
+         "Give --vendor outbox rows for the stored reports it has none for (--since, "
+         "--until), and exit",
+         NULL},
+        {"since", 0, 0, G_OPTION_ARG_STRING, &o->since,
+         "--backfill: reports delivered at or after T (epoch seconds, ISO-8601, or an age: 7d)",
+         "T"},
+        {"until", 0, 0, G_OPTION_ARG_STRING, &o->until,
+         "--backfill: reports delivered before T (default: no end)", "T"},
         {NULL, 0, 0, 0, NULL, NULL, NULL},
     };
     GOptionEntry bind[] = {
@@ -133,8 +149,11 @@ static bool parse_args(role r, int *argc, char ***argv, opts *o)
     g_autoptr(GOptionContext) ctx = g_option_context_new(NULL);
     g_option_context_set_summary(ctx, summary(r));
     g_option_context_set_description(
-        ctx, "Exit status: 0 after a clean stop (SIGTERM, SIGINT), 64 usage error,\n"
-             "69 a service could not be reached, 70 internal error, 78 configuration error.");
+        ctx, "Exit status: 0 after a clean stop (SIGTERM, SIGINT), 64 usage error, 69 a\n"
+             "service could not be reached (--once: PostgreSQL, for [postgres]\n"
+             "unreachable_timeout), 70 internal error, 74 --once left stored mails in new/,\n"
+             "77 PostgreSQL lacks a role or right the schema needs (the error gives the SQL\n"
+             "to run), 78 configuration error or a failed migration.");
     g_option_context_add_main_entries(ctx, common, NULL);
     if (r & ROLE_WATCH)
         g_option_context_add_main_entries(ctx, watch, NULL);
@@ -148,12 +167,62 @@ static bool parse_args(role r, int *argc, char ***argv, opts *o)
         g_option_context_add_main_entries(ctx, forward, NULL);
     g_autoptr(GError) error = NULL;
     if (!g_option_context_parse(ctx, argc, argv, &error)) {
-        fprintf(stderr, "fbl %s: %s\n", (*argv)[0], error->message);
+        (void) fprintf(stderr, "fbl %s: %s\n", (*argv)[0], error->message);
         return false;
     }
     if (*argc > 1) {
-        fprintf(stderr, "fbl %s: unexpected argument '%s' (see --help)\n", (*argv)[0], (*argv)[1]);
+        (void) fprintf(stderr, "fbl %s: unexpected argument '%s' (see --help)\n", (*argv)[0],
+                       (*argv)[1]);
         return false;
+    }
+    return true;
+}
+
+static const char *role_name(role r)
+{
+    return r == ROLE_WATCH     ? "watch"
+           : r == ROLE_SINK    ? "sink"
+           : r == ROLE_FORWARD ? "forward"
+                               : "run";
+}
+
+/* --metrics: the key of role @r (fbl run: [metrics] listen). */
+static char **metrics_slot(role r, fbl_config *c)
+{
+    return r == ROLE_WATCH     ? &c->metrics_watch
+           : r == ROLE_SINK    ? &c->metrics_sink
+           : r == ROLE_FORWARD ? &c->metrics_forward
+                               : &c->metrics_listen;
+}
+
+/* The flags on top of the file; false with @error (a usage error). */
+static bool apply_flags(role r, const opts *o, fbl_config *c, GError **error)
+{
+    if (o->log_level != NULL && !fbl_log_level_from_string(o->log_level, &c->log_level)) {
+        g_set_error(error, FBL_CONFIG_ERROR, FBL_CONFIG_ERROR_VALUE, "unknown log level '%s'",
+                    o->log_level);
+        return false;
+    }
+    for (size_t i = 0; o->maildirs != NULL && o->maildirs[i] != NULL; i++)
+        fbl_config_add_mailbox(c, o->maildirs[i]);
+    if (o->connect != NULL) {
+        g_strfreev(c->watch_connect);
+        c->watch_connect = g_strdupv(o->connect);
+    }
+    if (o->db != NULL && !fbl_config_set_conninfo(c, o->db, error))
+        return false;
+    if (o->metrics != NULL) {
+        if (!fbl_metrics_parse_listen(o->metrics, NULL, error)) {
+            g_prefix_error(error, "--metrics: ");
+            return false;
+        }
+        char **slot = metrics_slot(r, c);
+        g_free(*slot);
+        *slot = g_strdup(o->metrics);
+    }
+    if (o->bind != NULL) {
+        g_free(c->sink_bind);
+        c->sink_bind = g_strdup(o->bind);
     }
     return true;
 }
@@ -162,61 +231,24 @@ static bool parse_args(role r, int *argc, char ***argv, opts *o)
 static fbl_config *load_config(role r, opts *o, int *status)
 {
     g_autoptr(GError) error = NULL;
-    fbl_config *c = fbl_config_load(o->config_file, &error);
+    g_autoptr(fbl_config) c = fbl_config_load(o->config_file, &error);
     if (c == NULL) {
-        fprintf(stderr, "fbl: %s\n", error->message);
+        (void) fprintf(stderr, "fbl: %s\n", error->message);
         *status = EX_CONFIG;
         return NULL;
     }
-    if (o->log_level != NULL && !fbl_log_level_from_string(o->log_level, &c->log_level)) {
-        fprintf(stderr, "fbl: unknown log level '%s'\n", o->log_level);
-        fbl_config_free(c);
+    if (!apply_flags(r, o, c, &error)) {
+        (void) fprintf(stderr, "fbl %s: %s\n", role_name(r), error->message);
         *status = EX_USAGE;
         return NULL;
     }
-    for (size_t i = 0; o->maildirs != NULL && o->maildirs[i] != NULL; i++)
-        fbl_config_add_mailbox(c, o->maildirs[i]);
-    if (o->connect != NULL) {
-        g_strfreev(c->watch_connect);
-        c->watch_connect = g_strdupv(o->connect);
-    }
-    if (o->db != NULL) {
-        g_autoptr(GError) bad = NULL;
-        if (!fbl_config_check_conninfo(o->db, &bad)) {
-            fprintf(stderr, "fbl: --db %s\n", bad->message);
-            fbl_config_free(c);
-            *status = EX_USAGE;
-            return NULL;
-        }
-        g_free(c->pg_conninfo);
-        c->pg_conninfo = g_strdup(o->db);
-    }
-    if (o->metrics != NULL) {
-        g_autoptr(GError) bad = NULL;
-        if (!fbl_metrics_parse_listen(o->metrics, NULL, &bad)) {
-            fprintf(stderr, "fbl: --metrics: %s\n", bad->message);
-            fbl_config_free(c);
-            *status = EX_USAGE;
-            return NULL;
-        }
-        char **slot = r == ROLE_WATCH     ? &c->metrics_watch
-                      : r == ROLE_SINK    ? &c->metrics_sink
-                      : r == ROLE_FORWARD ? &c->metrics_forward
-                                          : &c->metrics_listen;
-        g_free(*slot);
-        *slot = g_strdup(o->metrics);
-    }
-    if (o->bind != NULL) {
-        g_free(c->sink_bind);
-        c->sink_bind = g_strdup(o->bind);
-    }
     if ((r & ROLE_WATCH) && c->mailboxes->len == 0 && !o->print_config) {
-        fprintf(stderr, "fbl: no mailbox: give --maildir PATH or [mailbox:NAME] in the config\n");
-        fbl_config_free(c);
+        (void) fprintf(stderr,
+                       "fbl: no mailbox: give --maildir PATH or [mailbox:NAME] in the config\n");
         *status = EX_CONFIG;
         return NULL;
     }
-    return c;
+    return g_steal_pointer(&c);
 }
 
 /* A loop running in a thread of `fbl run`. */
@@ -300,41 +332,48 @@ static void loops_clear(loops *l)
         zmq_ctx_term(l->zmq);
 }
 
+/* The sink's loop: bound, PostgreSQL not yet connected; a sysexits code. */
+static int make_sink(role r, const fbl_config *c, loops *l, GError **error)
+{
+    /* Before the sink's first connection: its sessions set them. */
+    fbl_pg_set_exempt_reporters((const char *const *) c->exempt_reporters);
+    l->sink = fbl_sink_loop_new(c, l->zmq, r == ROLE_RUN ? RUN_ENDPOINT : c->sink_bind, error);
+    if (l->sink != NULL)
+        return EX_OK;
+    /* Key files and the plaintext rule are configuration; a bind that fails is not. */
+    bool config = (*error)->domain == FBL_CONFIG_ERROR || (*error)->domain == FBL_CURVE_ERROR;
+    return config ? EX_CONFIG : EX_UNAVAILABLE;
+}
+
+/* The watcher's loop and its parser; a sysexits code. */
+static int make_watch(role r, const fbl_config *c, loops *l, GError **error)
+{
+    fbl_parse_options po;
+    fbl_config_parse_options(c, &po);
+    l->parser = fbl_parser_new(&po, error);
+    if (l->parser == NULL)
+        return EX_CONFIG;
+    const char *inproc[] = {RUN_ENDPOINT, NULL};
+    const char *const *to = r == ROLE_RUN ? inproc : (const char *const *) c->watch_connect;
+    l->watch = fbl_watch_new(c, l->parser, l->zmq, to, error);
+    return l->watch != NULL ? EX_OK : EX_CONFIG;
+}
+
 /* Make every loop @r needs; a sysexits code, EX_OK when all were made. */
 static int make_loops(role r, const fbl_config *c, loops *l)
 {
     GError *error = NULL;
     int status = EX_OK;
     l->zmq = zmq_ctx_new();
-    if (r & ROLE_WATCH) {
-        fbl_parse_options po;
-        fbl_config_parse_options(c, &po);
-        l->parser = fbl_parser_new(&po, &error);
-        if (l->parser == NULL)
-            status = EX_CONFIG;
-    }
-    if (status == EX_OK && (r & ROLE_SINK)) {
-        /* Before the sink's first connection: its sessions set them. */
-        fbl_pg_set_exempt_reporters((const char *const *) c->exempt_reporters);
-        l->sink = fbl_sink_loop_new(c, l->zmq, r == ROLE_RUN ? RUN_ENDPOINT : c->sink_bind, &error);
-        if (l->sink == NULL) /* key files and the plaintext rule are configuration */
-            status = error->domain == FBL_CONFIG_ERROR || error->domain == FBL_CURVE_ERROR
-                         ? EX_CONFIG
-                         : EX_UNAVAILABLE;
-    }
+    if (r & ROLE_SINK)
+        status = make_sink(r, c, l, &error);
     /* `fbl run` forwards only when vendors are configured; `fbl forward` always. */
     if (status == EX_OK && (r == ROLE_FORWARD || (r == ROLE_RUN && c->vendors->len > 0))) {
         l->forward = fbl_forward_loop_new(c, &error);
-        if (l->forward == NULL)
-            status = EX_CONFIG;
+        status = l->forward != NULL ? EX_OK : EX_CONFIG;
     }
-    if (status == EX_OK && (r & ROLE_WATCH)) {
-        const char *inproc[] = {RUN_ENDPOINT, NULL};
-        const char *const *to = r == ROLE_RUN ? inproc : (const char *const *) c->watch_connect;
-        l->watch = fbl_watch_new(c, l->parser, l->zmq, to, &error);
-        if (l->watch == NULL)
-            status = EX_CONFIG;
-    }
+    if (status == EX_OK && (r & ROLE_WATCH))
+        status = make_watch(r, c, l, &error);
     if (error != NULL) {
         g_critical("%s", error->message);
         g_error_free(error);
@@ -342,16 +381,8 @@ static int make_loops(role r, const fbl_config *c, loops *l)
     return status;
 }
 
-static const char *role_name(role r)
-{
-    return r == ROLE_WATCH     ? "watch"
-           : r == ROLE_SINK    ? "sink"
-           : r == ROLE_FORWARD ? "forward"
-                               : "run";
-}
-
-/* The checks of --check-config beyond the file itself: transport security and key files. */
-static bool check_role(role r, const fbl_config *c, GError **error)
+/* The key files and the transport rule, and the vendors (their URLs and secret files). */
+static bool check_peers(role r, const fbl_config *c, GError **error)
 {
     if (r == ROLE_WATCH)
         return fbl_curve_check_watch(c, (const char *const *) c->watch_connect, error);
@@ -364,6 +395,97 @@ static bool check_role(role r, const fbl_config *c, GError **error)
         return f != NULL;
     }
     return true;
+}
+
+/*
+ * check_role - what needs neither a socket nor PostgreSQL: the key files and
+ * the transport rule, the vendors, the log file, the Maildirs. --check-config
+ * runs them all (@all); start-up runs the Maildir checks here, so that their
+ * errors name the file and the line, and the rest as it makes the loops. The
+ * file itself (every value, the networks, the conninfo) was checked when it
+ * was loaded.
+ */
+static bool check_role(role r, const fbl_config *c, bool all, GError **error)
+{
+    if (all && (!check_peers(r, c, error) || !fbl_config_check_log_file(c, error)))
+        return false;
+    return !(r & ROLE_WATCH) || fbl_config_check_mailboxes(c, error);
+}
+
+/* Sleep @ms in short steps, telling the watchdog we live; false when a stop was requested. */
+static bool pause_ms(int64_t ms)
+{
+    int64_t until = fbl_now_ms() + ms;
+    while (!fbl_daemon_stopping()) {
+        fbl_daemon_alive(FBL_DAEMON_LOOP_SINK);
+        int64_t left = until - fbl_now_ms();
+        if (left <= 0)
+            return true;
+        g_usleep((gulong) MIN(left, PAUSE_STEP_MS) * 1000);
+    }
+    return false;
+}
+
+/* One try: connect, and apply the migrations this binary carries that the database lacks. */
+static bool migrate_once(const fbl_config *c, GError **error)
+{
+    fbl_pg_options o = {.conninfo = c->pg_conninfo, .store_raw = c->sink_store_raw};
+    g_autoptr(fbl_pg) pg = fbl_pg_new(&o, error);
+    return pg != NULL && fbl_pg_migrate(pg, NULL, error);
+}
+
+/* The sysexits code of a permanent fbl_pg error met before any mail was taken. */
+static int database_refused(const GError *error)
+{
+    g_critical("PostgreSQL cannot take mail, and retrying will not help: %s", error->message);
+    return error->code == FBL_PG_ERROR_PRIVILEGE ? EX_NOPERM : EX_CONFIG;
+}
+
+/*
+ * prepare_database - before the sink takes any mail: PostgreSQL answers and
+ * the schema is migrated. A permanent error (a migration fails, a right is
+ * missing) ends the process at once with the error, which says what to run:
+ * retrying cannot help until an administrator acts. While PostgreSQL is
+ * unreachable (down, or refusing the login), retry with backoff: for ever as
+ * a daemon (systemd has it READY, watchers keep their mail), and for
+ * [postgres] unreachable_timeout with --once, which then exits 69.
+ *
+ * Returns: a sysexits code; EX_OK also when a stop was requested meanwhile.
+ */
+static int prepare_database(role r, const fbl_config *c, bool once)
+{
+    if (!(r & ROLE_SINK))
+        return EX_OK;
+    int64_t start = fbl_now_ms();
+    unsigned backoff = 0;
+    g_autofree char *last = NULL; /* the error logged last: a new one is a warning again */
+    for (;;) {
+        g_autoptr(GError) error = NULL;
+        if (migrate_once(c, &error))
+            return EX_OK;
+        fbl_metrics_pg_error("sink", fbl_pg_error_is_transient(error));
+        if (!fbl_pg_error_is_transient(error))
+            return database_refused(error);
+        int64_t left = (int64_t) c->pg_unreachable_timeout_ms - (fbl_now_ms() - start);
+        if (once && left <= 0) {
+            g_critical("giving up on PostgreSQL after %ums ([postgres] unreachable_timeout): %s",
+                       c->pg_unreachable_timeout_ms, error->message);
+            return EX_UNAVAILABLE;
+        }
+        if (g_strcmp0(last, error->message) != 0 && once)
+            g_warning("PostgreSQL does not answer or refuses the login; retrying for up to %ums "
+                      "([postgres] unreachable_timeout): %s",
+                      c->pg_unreachable_timeout_ms, error->message);
+        else if (g_strcmp0(last, error->message) != 0)
+            g_warning("PostgreSQL does not answer or refuses the login; retrying until it does: "
+                      "%s",
+                      error->message);
+        g_free(last);
+        last = g_strdup(error->message);
+        backoff = fbl_backoff_next(backoff, RETRY_INITIAL_MS, c->sink_retry_max_wait_ms);
+        if (!pause_ms(once ? MIN((int64_t) backoff, left) : (int64_t) backoff))
+            return EX_OK;
+    }
 }
 
 /* The metrics endpoint of role @r: its own key, else [metrics] listen; NULL: none. */
@@ -381,6 +503,8 @@ static int announce(role r, const fbl_config *c)
 {
     const char *listen = metrics_listen(r, c);
     GError *error = NULL;
+    /* Its own series only: the role bits are fbl_metrics_role's. */
+    fbl_metrics_set_roles((unsigned) r);
     if (listen != NULL && !fbl_metrics_serve(listen, &error)) {
         g_critical("%s", error->message);
         g_error_free(error);
@@ -392,36 +516,53 @@ static int announce(role r, const fbl_config *c)
     return EX_OK;
 }
 
+/* `fbl run` and `fbl watch`: the watcher here, the sink and the forwarder (run) in threads. */
+static int run_watch(const fbl_config *c, loops *l, bool once, GError **error)
+{
+    int status = EX_OK;
+    worker sink = {0}, forward = {0};
+    if (l->sink != NULL)
+        start_worker(&sink, "fbl-sink", run_sink, l->sink);
+    if (l->forward != NULL)
+        start_worker(&forward, "fbl-forward", run_forward, l->forward);
+    if (!fbl_watch_run(l->watch, c->watch_ack_timeout_ms, once, error))
+        status = EX_SOFTWARE;
+    else if (once && fbl_watch_unretired(l->watch) > 0)
+        status = EX_IOERR; /* stored, but left in new/: the watcher named them */
+    log_stats_watch(l->watch);
+    fbl_daemon_request_stop(); /* after --once, or a failure: the threads end too */
+    if (!join_worker(&sink) || !join_worker(&forward))
+        status = EX_SOFTWARE;
+    return status;
+}
+
+/* Run the loops of @r until a stop (or, with --once, until new/ is done). */
+static int run_loops(role r, const fbl_config *c, loops *l, bool once)
+{
+    GError *error = NULL;
+    int status = EX_OK;
+    if (r & ROLE_WATCH)
+        status = run_watch(c, l, once, &error);
+    else if (!(r == ROLE_SINK ? fbl_sink_loop_run(l->sink, &error)
+                              : fbl_forward_loop_run(l->forward, &error)))
+        status = EX_SOFTWARE;
+    if (error != NULL) {
+        g_critical("%s", error->message);
+        g_error_free(error);
+    }
+    return status;
+}
+
 static int run_role(role r, const fbl_config *c, bool once)
 {
     loops l = {0};
     int status = make_loops(r, c, &l);
     if (status == EX_OK)
         status = announce(r, c);
-    GError *error = NULL;
-    if (status == EX_OK && r == ROLE_SINK && !fbl_sink_loop_run(l.sink, &error))
-        status = EX_SOFTWARE;
-    if (status == EX_OK && r == ROLE_FORWARD && !fbl_forward_loop_run(l.forward, &error))
-        status = EX_SOFTWARE;
-    if (status == EX_OK && (r & ROLE_WATCH)) {
-        worker sink = {0}, forward = {0};
-        if (l.sink != NULL)
-            start_worker(&sink, "fbl-sink", run_sink, l.sink);
-        if (l.forward != NULL)
-            start_worker(&forward, "fbl-forward", run_forward, l.forward);
-        if (!fbl_watch_run(l.watch, c->watch_ack_timeout_ms, once, &error))
-            status = EX_SOFTWARE;
-        else if (once && fbl_watch_unretired(l.watch) > 0)
-            status = EX_IOERR; /* stored, but left in new/: the watcher named them */
-        log_stats_watch(l.watch);
-        fbl_daemon_request_stop(); /* after --once, or a failure: the threads end too */
-        if (!join_worker(&sink) || !join_worker(&forward))
-            status = EX_SOFTWARE;
-    }
-    if (error != NULL) {
-        g_critical("%s", error->message);
-        g_error_free(error);
-    }
+    if (status == EX_OK)
+        status = prepare_database(r, c, once);
+    if (status == EX_OK && !fbl_daemon_stopping())
+        status = run_loops(r, c, &l, once);
     fbl_daemon_finished();
     fbl_metrics_stop();
     loops_clear(&l);
@@ -430,50 +571,61 @@ static int run_role(role r, const fbl_config *c, bool once)
     return status;
 }
 
+/* What the flags ask for, once the configuration is loaded: a sysexits code. */
+static int act(role r, const opts *o, const fbl_config *c)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GString) out = g_string_new(NULL);
+    if (o->print_table || o->print_config) {
+        if (o->print_table)
+            fbl_config_print_table(out);
+        else
+            fbl_config_print(c, role_name(r), out);
+        (void) fputs(out->str, stdout);
+        return fflush(stdout) == 0 ? EX_OK : EX_IOERR;
+    }
+    g_autoptr(GError) bad_target = NULL;
+    if (!fbl_log_check_target(c->log_target, c->log_file, &bad_target)) {
+        (void) fbl_config_error_at(c, "log", "target", &error, "%s", bad_target->message);
+        (void) fprintf(stderr, "fbl: %s\n", error->message);
+        return EX_CONFIG;
+    }
+    if (!check_role(r, c, o->check_config, &error)) {
+        (void) fprintf(stderr, "fbl: %s\n", error->message);
+        return EX_CONFIG;
+    }
+    if (o->check_config) {
+        (void) printf("%s: configuration OK\n", c->file != NULL ? c->file : "(defaults)");
+        return EX_OK;
+    }
+    if (!fbl_log_setup(role_name(r), c->log_target, c->log_file, &error)) {
+        (void) fprintf(stderr, "fbl: %s\n", error->message);
+        return EX_CANTCREAT;
+    }
+    fbl_log_init(c->log_level);
+    if (o->status)
+        return fbl_forward_status(c, stdout);
+    if (o->retry_dead)
+        return fbl_forward_retry_dead(c, o->vendor, stdout);
+    if (o->backfill)
+        return fbl_forward_backfill(c, o->vendor, o->since, o->until, stdout);
+    fbl_daemon_signals();
+    fbl_parsers_init();
+    int status = run_role(r, c, o->once);
+    fbl_parsers_shutdown();
+    return status;
+}
+
 static int daemon_main(role r, int argc, char **argv)
 {
     opts o = {0};
-    int status = EX_OK;
-    if (!parse_args(r, &argc, &argv, &o)) {
-        opts_clear(&o);
-        return EX_USAGE;
+    int status = EX_USAGE;
+    if (parse_args(r, &argc, &argv, &o)) {
+        fbl_config *c = load_config(r, &o, &status);
+        if (c != NULL)
+            status = act(r, &o, c);
+        fbl_config_free(c);
     }
-    fbl_config *c = load_config(r, &o, &status);
-    if (c == NULL) {
-        opts_clear(&o);
-        return status;
-    }
-    g_autoptr(GError) error = NULL;
-    if (o.print_table) {
-        g_autoptr(GString) out = g_string_new(NULL);
-        fbl_config_print_table(out);
-        fputs(out->str, stdout);
-    } else if (o.print_config) {
-        g_autoptr(GString) out = g_string_new(NULL);
-        fbl_config_print(c, out);
-        fputs(out->str, stdout);
-    } else if (o.check_config && !check_role(r, c, &error)) {
-        fprintf(stderr, "fbl: %s\n", error->message);
-        status = EX_CONFIG;
-    } else if (o.check_config) {
-        printf("%s: configuration OK\n", c->file != NULL ? c->file : "(defaults)");
-    } else if (c->log_file != NULL && !fbl_log_open_file(c->log_file, &error)) {
-        fprintf(stderr, "fbl: %s\n", error->message);
-        status = EX_CANTCREAT;
-    } else if (o.status) {
-        fbl_log_init(c->log_level);
-        status = fbl_forward_status(c, stdout);
-    } else if (o.retry_dead) {
-        fbl_log_init(c->log_level);
-        status = fbl_forward_retry_dead(c, o.vendor, stdout);
-    } else {
-        fbl_log_init(c->log_level);
-        fbl_daemon_signals();
-        fbl_parsers_init();
-        status = run_role(r, c, o.once);
-        fbl_parsers_shutdown();
-    }
-    fbl_config_free(c);
     opts_clear(&o);
     return status;
 }

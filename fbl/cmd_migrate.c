@@ -17,6 +17,8 @@ static int pg_exit_code(const GError *error)
 {
     if (fbl_pg_error_is_transient(error))
         return error->code == FBL_PG_ERROR_CONNECT ? EX_UNAVAILABLE : EX_TEMPFAIL;
+    if (error->code == FBL_PG_ERROR_PRIVILEGE)
+        return EX_NOPERM; /* the message gives the SQL an administrator runs */
     return error->code == FBL_PG_ERROR_SCHEMA ? EX_CONFIG : EX_SOFTWARE;
 }
 
@@ -38,50 +40,54 @@ int fbl_cmd_migrate(int argc, char **argv)
              "database lacks, each in its own transaction, under an advisory lock: safe to\n"
              "run while sinks start. Prints what it applied.\n"
              "Exit status: 0 when the schema is up to date, 64 on a usage error, 69 when\n"
-             "PostgreSQL cannot be reached, 75 on a temporary failure, 78 on a config\n"
-             "error or a failed migration.");
+             "PostgreSQL cannot be reached, 75 on a temporary failure, 77 when a role or\n"
+             "right the schema needs is missing (the error gives the SQL to run), 78 on a\n"
+             "config error or a failed migration.");
     g_option_context_add_main_entries(ctx, entries, NULL);
     g_autoptr(GError) error = NULL;
     if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
-        fprintf(stderr, "fbl migrate: %s\n", error->message);
+        (void) fprintf(stderr, "fbl migrate: %s\n", error->message);
         return EX_USAGE;
     }
     if (argc > 1) {
-        fprintf(stderr, "fbl migrate: unexpected argument '%s' (see --help)\n", argv[1]);
+        (void) fprintf(stderr, "fbl migrate: unexpected argument '%s' (see --help)\n", argv[1]);
         return EX_USAGE;
     }
     g_autoptr(fbl_config) config = fbl_config_load(config_file, &error);
     if (config == NULL) {
-        fprintf(stderr, "fbl migrate: %s\n", error->message);
+        (void) fprintf(stderr, "fbl migrate: %s\n", error->message);
         return EX_CONFIG;
+    }
+    if (db != NULL && !fbl_config_set_conninfo(config, db, &error)) {
+        (void) fprintf(stderr, "fbl migrate: %s\n", error->message);
+        return EX_USAGE;
     }
     GLogLevelFlags log_level = config->log_level;
     if (level != NULL && !fbl_log_level_from_string(level, &log_level)) {
-        fprintf(stderr, "fbl migrate: unknown log level '%s'\n", level);
+        (void) fprintf(stderr, "fbl migrate: unknown log level '%s'\n", level);
         return EX_USAGE;
     }
     fbl_log_init(log_level);
 
-    fbl_pg_options options = {.conninfo = db != NULL ? db : config->pg_conninfo,
-                              .store_raw = config->sink_store_raw};
+    fbl_pg_options options = {.conninfo = config->pg_conninfo, .store_raw = config->sink_store_raw};
     g_autoptr(fbl_pg) pg = fbl_pg_new(&options, &error);
     if (pg == NULL) {
-        fprintf(stderr, "fbl migrate: %s\n", error->message);
+        (void) fprintf(stderr, "fbl migrate: %s\n", error->message);
         return pg_exit_code(error);
     }
     unsigned applied = 0;
     if (!fbl_pg_migrate(pg, &applied, &error)) {
-        fprintf(stderr, "fbl migrate: %s\n", error->message);
+        (void) fprintf(stderr, "fbl migrate: %s\n", error->message);
         return pg_exit_code(error);
     }
     g_assert(fbl_schema_sql_count > 0);
     const fbl_schema_sql_migration *last = &fbl_schema_sql_migrations[fbl_schema_sql_count - 1];
     if (applied == 0)
-        printf("fbl migrate: the schema is up to date (version %03u_%s)\n", last->version,
-               last->name);
+        (void) printf("fbl migrate: the schema is up to date (version %03u_%s)\n", last->version,
+                      last->name);
     else
-        printf("fbl migrate: applied %u migration%s; the schema is at version %03u_%s\n", applied,
-               applied == 1 ? "" : "s", last->version, last->name);
+        (void) printf("fbl migrate: applied %u migration%s; the schema is at version %03u_%s\n",
+                      applied, applied == 1 ? "" : "s", last->version, last->name);
     if (fflush(stdout) != 0)
         return EX_IOERR;
     return EX_OK;

@@ -341,6 +341,10 @@ int fbl_cmd_prune(int argc, char **argv)
         (void) fprintf(stderr, "fbl prune: %s\n", error->message);
         return EX_CONFIG;
     }
+    if (db != NULL && !fbl_config_set_conninfo(config, db, &error)) {
+        (void) fprintf(stderr, "fbl prune: %s\n", error->message);
+        return EX_USAGE;
+    }
     unsigned days = config->retention_keep_days, raw_days = config->retention_raw_keep_days;
     if (older != NULL && !parse_days(older, &days)) {
         (void) fprintf(stderr, "fbl prune: --older-than '%s' is not a number of days (180d, 26w)\n",
@@ -359,5 +363,5 @@ int fbl_cmd_prune(int argc, char **argv)
             "keep and raw_keep are 0 (keep everything)\n");
         return fflush(stdout) == 0 ? EX_OK : EX_IOERR;
     }
-    return run_prune(db != NULL ? db : config->pg_conninfo, days, raw_days, dry_run);
+    return run_prune(config->pg_conninfo, days, raw_days, dry_run);
 }

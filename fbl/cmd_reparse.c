@@ -41,8 +41,9 @@ static void show_progress(guint64 done, guint64 total, void *data)
     if (!r->progress || (now - r->last_progress < G_USEC_PER_SEC / 2 && done < total))
         return;
     r->last_progress = now;
-    fprintf(stderr, "\rfbl reparse: %" G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT " mails (%u%%)", done,
-            total, total > 0 ? (unsigned) (done * 100 / total) : 100u);
+    (void) fprintf(stderr,
+                   "\rfbl reparse: %" G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT " mails (%u%%)", done,
+                   total, total > 0 ? (unsigned) (done * 100 / total) : 100u);
 }
 
 static int pg_exit_code(const GError *error)
@@ -51,28 +52,28 @@ static int pg_exit_code(const GError *error)
         return error->code == FBL_PG_ERROR_CONNECT ? EX_UNAVAILABLE : EX_TEMPFAIL;
     if (error->code == FBL_PG_ERROR_SCHEMA)
         return EX_CONFIG;
+    if (error->code == FBL_PG_ERROR_PRIVILEGE)
+        return EX_NOPERM;
     return error->code == FBL_PG_ERROR_DATA ? EX_DATAERR : EX_SOFTWARE;
 }
 
 /* Reparse with @config; prints the summary. Returns a sysexits code. */
-static int reparse(const fbl_config *config, const char *db, int64_t since, int64_t until,
-                   unsigned batch)
+static int reparse(const fbl_config *config, int64_t since, int64_t until, unsigned batch)
 {
     g_autoptr(GError) error = NULL;
     fbl_parse_options popts;
     fbl_config_parse_options(config, &popts);
     g_autoptr(fbl_parser) parser = fbl_parser_new(&popts, &error);
     if (parser == NULL) {
-        fprintf(stderr, "fbl reparse: %s\n", error->message);
+        (void) fprintf(stderr, "fbl reparse: %s\n", error->message);
         return EX_CONFIG;
     }
     g_autofree const char **vendors = fbl_config_vendor_names(config);
-    fbl_pg_options options = {.conninfo = db != NULL ? db : config->pg_conninfo,
-                              .vendors = vendors,
-                              .store_raw = config->sink_store_raw};
+    fbl_pg_options options = {
+        .conninfo = config->pg_conninfo, .vendors = vendors, .store_raw = config->sink_store_raw};
     g_autoptr(fbl_pg) pg = fbl_pg_new(&options, &error);
     if (pg == NULL) {
-        fprintf(stderr, "fbl reparse: %s\n", error->message);
+        (void) fprintf(stderr, "fbl reparse: %s\n", error->message);
         return pg_exit_code(error);
     }
     run r = {.config = config, .progress = isatty(STDERR_FILENO)};
@@ -81,13 +82,15 @@ static int reparse(const fbl_config *config, const char *db, int64_t since, int6
     bool ok = fbl_pg_reparse(pg, parser, since, until, batch, mailbox_defaults, &r, show_progress,
                              &r, &changed, &error);
     if (r.progress && r.last_progress != 0)
-        fputc('\n', stderr);
+        (void) fputc('\n', stderr);
     if (!ok) {
-        fprintf(stderr, "fbl reparse: %s (run it again: what was done is kept)\n", error->message);
+        (void) fprintf(stderr, "fbl reparse: %s (run it again: what was done is kept)\n",
+                       error->message);
         return pg_exit_code(error);
     }
-    printf("fbl reparse: %" G_GUINT64_FORMAT " mail%s changed, in %.1f s\n", changed,
-           changed == 1 ? "" : "s", (double) (g_get_monotonic_time() - start) / G_USEC_PER_SEC);
+    (void) printf("fbl reparse: %" G_GUINT64_FORMAT " mail%s changed, in %.1f s\n", changed,
+                  changed == 1 ? "" : "s",
+                  (double) (g_get_monotonic_time() - start) / G_USEC_PER_SEC);
     return fflush(stdout) == 0 ? EX_OK : EX_IOERR;
 }
 
@@ -121,48 +124,53 @@ int fbl_cmd_reparse(int argc, char **argv)
              "Mailbox defaults (feedback_type, raw) come from [mailbox:NAME] by the name\n"
              "stored with each mail.\n"
              "Exit status: 0 on success, 64 on a usage error, 69 when PostgreSQL cannot\n"
-             "be reached, 75 on a temporary failure, 78 on a config or schema error.");
+             "be reached, 75 on a temporary failure, 77 when a right is missing, 78 on a\n"
+             "config or schema error.");
     g_option_context_add_main_entries(ctx, entries, NULL);
     g_autoptr(GError) error = NULL;
     if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
-        fprintf(stderr, "fbl reparse: %s\n", error->message);
+        (void) fprintf(stderr, "fbl reparse: %s\n", error->message);
         return EX_USAGE;
     }
     if (argc > 1) {
-        fprintf(stderr, "fbl reparse: unexpected argument '%s' (see --help)\n", argv[1]);
+        (void) fprintf(stderr, "fbl reparse: unexpected argument '%s' (see --help)\n", argv[1]);
         return EX_USAGE;
     }
     gint64 now = g_get_real_time() / G_USEC_PER_SEC;
     gint64 since_t = 0, until_t = 0;
     if (since != NULL && !fbl_time_arg_parse(since, now, &since_t)) {
-        fprintf(stderr, "fbl reparse: --since '%s' is not a time\n", since);
+        (void) fprintf(stderr, "fbl reparse: --since '%s' is not a time\n", since);
         return EX_USAGE;
     }
     if (until != NULL && !fbl_time_arg_parse(until, now, &until_t)) {
-        fprintf(stderr, "fbl reparse: --until '%s' is not a time\n", until);
+        (void) fprintf(stderr, "fbl reparse: --until '%s' is not a time\n", until);
         return EX_USAGE;
     }
     if (since_t != 0 && until_t != 0 && until_t <= since_t) {
-        fprintf(stderr, "fbl reparse: --until is not after --since\n");
+        (void) fprintf(stderr, "fbl reparse: --until is not after --since\n");
         return EX_USAGE;
     }
     if (batch < 1 || batch > 100000) {
-        fprintf(stderr, "fbl reparse: --batch must be 1 to 100000\n");
+        (void) fprintf(stderr, "fbl reparse: --batch must be 1 to 100000\n");
         return EX_USAGE;
     }
     g_autoptr(fbl_config) config = fbl_config_load(config_file, &error);
     if (config == NULL) {
-        fprintf(stderr, "fbl reparse: %s\n", error->message);
+        (void) fprintf(stderr, "fbl reparse: %s\n", error->message);
         return EX_CONFIG;
+    }
+    if (db != NULL && !fbl_config_set_conninfo(config, db, &error)) {
+        (void) fprintf(stderr, "fbl reparse: %s\n", error->message);
+        return EX_USAGE;
     }
     GLogLevelFlags log_level = config->log_level;
     if (level != NULL && !fbl_log_level_from_string(level, &log_level)) {
-        fprintf(stderr, "fbl reparse: unknown log level '%s'\n", level);
+        (void) fprintf(stderr, "fbl reparse: unknown log level '%s'\n", level);
         return EX_USAGE;
     }
     fbl_log_init(log_level);
     fbl_parsers_init();
-    int rc = reparse(config, db, since_t, until_t, (unsigned) batch);
+    int rc = reparse(config, since_t, until_t, (unsigned) batch);
     fbl_parsers_shutdown();
     return rc;
 }

@@ -778,5 +778,9 @@ int fbl_cmd_report(int argc, char **argv)
         (void) fprintf(stderr, "fbl report: %s\n", error->message);
         return EX_CONFIG;
     }
-    return report(db != NULL ? db : config->pg_conninfo, fmt, since_t, until_t, until == NULL, top);
+    if (db != NULL && !fbl_config_set_conninfo(config, db, &error)) {
+        (void) fprintf(stderr, "fbl report: %s\n", error->message);
+        return EX_USAGE;
+    }
+    return report(config->pg_conninfo, fmt, since_t, until_t, until == NULL, top);
 }

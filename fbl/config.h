@@ -7,8 +7,16 @@
  *
  * The keys are a table (config.c): name, type, default, range, unit. An
  * unknown group or key, a value of the wrong type or out of range, or a bad
- * unit is an error naming the file, the line and the key. Groups:
- *   [postgres]        conninfo
+ * unit is an error naming the file, the line and the key.
+ *
+ * Syntax: GKeyFile's, plus trailing comments, which GKeyFile lacks and INI
+ * users expect: a '#' or ';' after a blank starts a comment that runs to the
+ * end of the line, on a key's line and on a [group] line alike (so a value
+ * cannot hold a blank followed by '#' or ';'). A line starting with ';' is a
+ * comment too. They are cut before GKeyFile reads the file, line for line, so
+ * errors keep their line numbers; a line that is none of blank, comment,
+ * [group] or key = value is an error naming its line. Groups:
+ *   [postgres]        conninfo, unreachable_timeout
  *   [mailbox:NAME]    path, feedback_type, raw          (one per mailbox)
  *   [limits]          max_mail_bytes, max_mime_depth, max_mime_parts,
  *                     max_headers, max_header_bytes, reports_per_reporter_per_hour,
@@ -54,6 +62,7 @@ typedef struct fbl_mailbox_config {
     char *path; /* a Maildir */
     fbl_feedback_type feedback_type;
     bool raw;
+    bool from_flag; /* given by --maildir, not by a [mailbox:NAME] group */
 } fbl_mailbox_config;
 
 typedef struct fbl_vendor_config {
@@ -62,10 +71,12 @@ typedef struct fbl_vendor_config {
 } fbl_vendor_config;
 
 typedef struct fbl_config {
-    char *file; /* the file read, or NULL for built-in defaults */
+    char *file;  /* the file read, or NULL for built-in defaults */
+    char *_text; /* its text, comments cut (line numbers kept); NULL without a file */
     char *pg_conninfo;
-    GPtrArray *mailboxes; /* fbl_mailbox_config * */
-    GPtrArray *vendors;   /* fbl_vendor_config * */
+    unsigned pg_unreachable_timeout_ms; /* fbl run --once gives up on PostgreSQL after it */
+    GPtrArray *mailboxes;               /* fbl_mailbox_config * */
+    GPtrArray *vendors;                 /* fbl_vendor_config * */
     /* [limits] and [parse] */
     size_t max_mail_bytes;
     unsigned max_mime_depth, max_mime_parts, max_headers;
@@ -97,7 +108,8 @@ typedef struct fbl_config {
     bool watch_allow_insecure_file_modes, sink_allow_insecure_file_modes;
     /* [log] */
     GLogLevelFlags log_level;
-    char *log_file; /* NULL: stderr */
+    char *log_file;   /* NULL: stderr */
+    char *log_target; /* auto, stderr, file, journal, syslog (log.h); NULL: auto */
     /* [metrics]: ADDRESS:PORT, NULL when off */
     char *metrics_listen, *metrics_watch, *metrics_sink, *metrics_forward;
     /* [retention]: days; 0 = keep */
@@ -125,10 +137,16 @@ void fbl_config_add_mailbox(fbl_config *config, const char *path);
 const fbl_mailbox_config *fbl_config_find_mailbox(const fbl_config *config, const char *name);
 
 /*
- * fbl_config_print - every key with its effective value, "# default" after
- * the ones not set in the file (--print-config)
+ * fbl_config_print - every key with its effective value, "# default" (a
+ * trailing comment) after the ones left at their default (--print-config).
+ * The output loads as a configuration file and means the same. Every group
+ * is there: [mailbox:NAME] and [vendor:NAME] as configured, with the keys
+ * left unset commented out beside their defaults, or as a commented-out
+ * example when none is configured.
+ *
+ * @command: the subcommand, for the heading ("fbl run")
  */
-void fbl_config_print(const fbl_config *config, GString *out);
+void fbl_config_print(const fbl_config *config, const char *command, GString *out);
 
 /*
  * fbl_config_print_table - the key table, one key a line, tab-separated:
@@ -156,6 +174,33 @@ bool fbl_config_error_at(const fbl_config *config, const char *group, const char
  * Returns: true, or false with FBL_CONFIG_ERROR_VALUE.
  */
 bool fbl_config_check_conninfo(const char *conninfo, GError **error);
+
+/*
+ * fbl_config_set_conninfo - --db CONNINFO: check it as [postgres] conninfo is
+ * checked (it parses, it holds no password), then put it in its place
+ *
+ * Returns: true, or false with FBL_CONFIG_ERROR_VALUE ("--db: ...").
+ */
+bool fbl_config_set_conninfo(fbl_config *config, const char *conninfo, GError **error);
+
+/*
+ * fbl_config_check_mailboxes - every mailbox is a Maildir this process can
+ * use: new/ and cur/ directories it may read, write and search (the watcher
+ * renames each stored mail from one to the other), and a tmp/ directory
+ * (the MTA's). No file is opened or created.
+ *
+ * Returns: true, or false with FBL_CONFIG_ERROR_VALUE naming the file and the
+ *   line of [mailbox:NAME] path (or the --maildir flag) and what is wrong.
+ */
+bool fbl_config_check_mailboxes(const fbl_config *config, GError **error);
+
+/*
+ * fbl_config_check_log_file - [log] file, when set, can be appended to (or
+ * created in its directory) by this process; nothing is created
+ *
+ * Returns: true, or false with FBL_CONFIG_ERROR_VALUE naming file and line.
+ */
+bool fbl_config_check_log_file(const fbl_config *config, GError **error);
 
 /* fbl_config_vendor_names - (transfer container) NULL-terminated vendor names */
 const char **fbl_config_vendor_names(const fbl_config *config);

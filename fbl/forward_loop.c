@@ -69,6 +69,7 @@
 #include "fbl/log.h"
 #include "fbl/metrics.h"
 #include "fbl/secret.h"
+#include "fbl/timearg.h"
 #include "sink/outbox.h"
 #include "sink/redact.h"
 #include "sink/vendor.h"
@@ -498,15 +499,17 @@ static unsigned row_retry_ms(const worker *w, unsigned attempts)
 
 /*
  * A dead letter, logged: the answer with its addresses masked at warning, whole
- * at debug (the row's last_error keeps it whole too).
+ * at debug (the row's last_error keeps it whole too). rid is the mail's id, as
+ * on every other line about that mail (fbl(1)); report= names which of its
+ * reports (a mail may hold several).
  */
 static void log_dead(const worker *w, const fbl_outbox_row *row, const char *what)
 {
     g_autofree char *masked = fbl_redact_mask_addresses(row->error);
-    fbl_log_event(G_LOG_LEVEL_WARNING, row->report_id, "vendor_dead", "vendor=%s %s%s",
-                  w->conf.name, what, masked);
-    fbl_log_event(G_LOG_LEVEL_DEBUG, row->report_id, "vendor_dead", "vendor=%s answer: %s",
-                  w->conf.name, row->error);
+    fbl_log_event(G_LOG_LEVEL_WARNING, row->mail_id, "vendor_dead", "vendor=%s report=%.12s %s%s",
+                  w->conf.name, row->report_id, what, masked);
+    fbl_log_event(G_LOG_LEVEL_DEBUG, row->mail_id, "vendor_dead",
+                  "vendor=%s report=%.12s answer: %s", w->conf.name, row->report_id, row->error);
 }
 
 /* What a delivery outcome does to the row. */
@@ -633,12 +636,13 @@ static bool turn(worker *w)
     w->batches++;
     if (w->sent > sent)
         fbl_metrics_vendor_sent(w->conf.name, (unsigned) (w->sent - sent));
+    /* rid: the first row's mail (fbl(1)), report: that row's report. */
     const fbl_outbox_row *first = g_ptr_array_index(rows, 0);
-    fbl_log_event(G_LOG_LEVEL_INFO, first->report_id, "vendor_send",
-                  "vendor=%s rows=%u sent=%" G_GUINT64_FORMAT " retry=%" G_GUINT64_FORMAT
-                  " dead=%" G_GUINT64_FORMAT " ms=%" G_GINT64_FORMAT,
-                  w->conf.name, rows->len, w->sent - sent, w->retried - retried, w->dead - dead,
-                  fbl_now_ms() - t0);
+    fbl_log_event(G_LOG_LEVEL_INFO, first->mail_id, "vendor_send",
+                  "vendor=%s report=%.12s rows=%u sent=%" G_GUINT64_FORMAT
+                  " retry=%" G_GUINT64_FORMAT " dead=%" G_GUINT64_FORMAT " ms=%" G_GINT64_FORMAT,
+                  w->conf.name, first->report_id, rows->len, w->sent - sent, w->retried - retried,
+                  w->dead - dead, fbl_now_ms() - t0);
     unsigned pause = fbl_vendor_get_pause_ms(w->vendor);
     if (pause > 0) {
         w->pause_until = fbl_now_ms() + pause;
@@ -771,15 +775,16 @@ int fbl_forward_status(const fbl_config *config, FILE *out)
             g_ptr_array_add(stats, s);
         }
     }
-    (void) fprintf(out, "%-16s %10s %10s %12s %8s %8s %10s  %s\n", "vendor", "pending", "due",
-                   "sent", "dead", "limited", "lag", "last sent");
+    (void) fprintf(out, "%-16s %10s %10s %12s %8s %8s %9s %10s  %s\n", "vendor", "pending", "due",
+                   "sent", "dead", "limited", "duplicate", "lag", "last sent");
     for (guint i = 0; i < stats->len; i++) {
         const fbl_outbox_stats *s = g_ptr_array_index(stats, i);
         (void) fprintf(out,
                        "%-16s %10" G_GUINT64_FORMAT " %10" G_GUINT64_FORMAT " %12" G_GUINT64_FORMAT
-                       " %8" G_GUINT64_FORMAT " %8" G_GUINT64_FORMAT " %9.1fs  %s%s\n",
-                       s->vendor, s->pending, s->due, s->sent, s->dead, s->limited, s->lag_s,
-                       s->last_sent_at != NULL ? s->last_sent_at : "-",
+                       " %8" G_GUINT64_FORMAT " %8" G_GUINT64_FORMAT " %9" G_GUINT64_FORMAT
+                       " %9.1fs  %s%s\n",
+                       s->vendor, s->pending, s->due, s->sent, s->dead, s->limited, s->duplicate,
+                       s->lag_s, s->last_sent_at != NULL ? s->last_sent_at : "-",
                        configured(config, s->vendor) ? "" : "  (not configured)");
         /* Printed like a log line: masked; the row keeps the whole answer. */
         g_autofree char *dead =
@@ -805,4 +810,81 @@ int fbl_forward_retry_dead(const fbl_config *config, const char *vendor, FILE *o
                    "fbl forward: %" G_GUINT64_FORMAT " dead letter%s of %s made pending again\n",
                    count, count == 1 ? "" : "s", vendor != NULL ? vendor : "every vendor");
     return EX_OK;
+}
+
+/* ---- --backfill ------------------------------------------------------------------------ */
+
+#define BACKFILL_STEP_REPORTS 5000
+#define BACKFILL_PROGRESS_MS  2000
+
+/* --since and --until as Unix seconds; false (and said on @out) when one is wrong. */
+static bool backfill_range(const char *since, const char *until, gint64 *from, gint64 *to,
+                           FILE *out)
+{
+    gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+    *to = 0;
+    if (since == NULL) {
+        (void) fprintf(out, "fbl forward: --backfill needs --since T (the first delivery time "
+                            "to give the vendor)\n");
+        return false;
+    }
+    if (!fbl_time_arg_parse(since, now, from)) {
+        (void) fprintf(out,
+                       "fbl forward: --since %s: not a time (epoch seconds, ISO-8601 or "
+                       "an age such as 7d)\n",
+                       since);
+        return false;
+    }
+    if (until != NULL && (!fbl_time_arg_parse(until, now, to) || *to <= *from)) {
+        (void) fprintf(out, "fbl forward: --until %s: not a time after --since\n", until);
+        return false;
+    }
+    return true;
+}
+
+static void backfill_line(FILE *out, const char *vendor, const fbl_outbox_backfill *st,
+                          const char *what)
+{
+    (void) fprintf(
+        out,
+        "fbl forward: backfill %s%s: %" G_GUINT64_FORMAT " reports, %" G_GUINT64_FORMAT
+        " rows added (%" G_GUINT64_FORMAT " pending, %" G_GUINT64_FORMAT
+        " limited, %" G_GUINT64_FORMAT " duplicate), %" G_GUINT64_FORMAT " already there%s%s\n",
+        vendor, what, st->reports, st->added, st->added - st->limited - st->duplicate, st->limited,
+        st->duplicate, st->existing, st->after_at != NULL && !st->done ? "; up to " : "",
+        st->after_at != NULL && !st->done ? st->after_at : "");
+    (void) fflush(out);
+}
+
+int fbl_forward_backfill(const fbl_config *config, const char *vendor, const char *since,
+                         const char *until, FILE *out)
+{
+    if (vendor == NULL || !configured(config, vendor)) {
+        (void) fprintf(out,
+                       "fbl forward: --backfill needs --vendor NAME, a configured "
+                       "[vendor:NAME]%s%s\n",
+                       vendor != NULL ? "; not configured: " : "", vendor != NULL ? vendor : "");
+        return EX_USAGE;
+    }
+    gint64 from = 0, to = 0;
+    if (!backfill_range(since, until, &from, &to, out))
+        return EX_USAGE;
+    int status = EX_OK;
+    g_autoptr(fbl_outbox) ob = connect_for_cli(config, out, &status);
+    if (ob == NULL)
+        return status;
+    fbl_outbox_backfill st = {0};
+    int64_t next_line = fbl_now_ms() + BACKFILL_PROGRESS_MS;
+    while (!st.done && status == EX_OK) {
+        g_autoptr(GError) error = NULL;
+        if (!fbl_outbox_backfill_step(ob, vendor, from, to, BACKFILL_STEP_REPORTS, &st, &error)) {
+            status = cli_error(error, out);
+        } else if (!st.done && fbl_now_ms() >= next_line) {
+            backfill_line(out, vendor, &st, " (going on)");
+            next_line = fbl_now_ms() + BACKFILL_PROGRESS_MS;
+        }
+    }
+    backfill_line(out, vendor, &st, status == EX_OK ? " done" : " stopped");
+    fbl_outbox_backfill_clear(&st);
+    return status;
 }

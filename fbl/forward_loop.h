@@ -8,8 +8,9 @@
  * Every [vendor:NAME] of the configuration is fed from its own outbox rows:
  * due rows are taken in batches, sent with libcurl through the vendor's
  * adapter (sink/), and marked sent in the same transaction that took them.
- * Retries, Retry-After, splitting of refused batches, dead letters, redaction
- * and the per-reporter limits are the forwarder's (issue "vendor feed").
+ * Retries, Retry-After, splitting of refused batches, dead letters and
+ * redaction are the forwarder's; the per-reporter limits are the store's
+ * (schema 004, 006: a limited report gets no pending outbox row).
  * It never blocks ingestion: it only reads and updates the outbox.
  */
 #ifndef FBL_FORWARD_LOOP_H
@@ -52,6 +53,20 @@ int fbl_forward_status(const fbl_config *config, FILE *out);
  * Returns: a sysexits code.
  */
 int fbl_forward_retry_dead(const fbl_config *config, const char *vendor, FILE *out);
+
+/*
+ * fbl_forward_backfill - `fbl forward --backfill --vendor NAME --since T
+ * [--until T]`: give @vendor (configured after reports were stored) outbox
+ * rows for the stored reports delivered in [@since, @until), step by step
+ * (sink/outbox.h: idempotent, a report's existing row is kept; copies get
+ * 'duplicate', rate-limited reports 'limited'). Prints a progress line every
+ * few seconds on long runs, then a summary (rows added, already there).
+ *
+ * @since, @until: (nullable) as fbl_time_arg_parse() takes them; @since is required
+ * Returns: a sysexits code (64: no vendor, an unknown one or no --since).
+ */
+int fbl_forward_backfill(const fbl_config *config, const char *vendor, const char *since,
+                         const char *until, FILE *out);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(fbl_forward_loop, fbl_forward_loop_free)
 

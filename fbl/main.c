@@ -24,14 +24,25 @@ static const struct {
     {"keygen", fbl_cmd_keygen, "make a CURVE key pair for encrypted watcher-sink links"},
 };
 
+/*
+ * GLib converts what g_print() prints (GOption's --help) to the locale's
+ * charset, and fbl never calls setlocale(): "[OPTION…]" came out as
+ * "[OPTION?]". Our strings are UTF-8; print them as they are.
+ */
+static void print_utf8(const char *text)
+{
+    (void) fputs(text, stdout);
+    (void) fflush(stdout);
+}
+
 static void usage(FILE *out)
 {
-    fprintf(out, "Usage: fbl COMMAND [OPTION...]\n\n"
-                 "Spam feedback-loop ingestion: report mails in, normalized reports out.\n\n"
-                 "Commands:\n");
+    (void) fprintf(out, "Usage: fbl COMMAND [OPTION...]\n\n"
+                        "Spam feedback-loop ingestion: report mails in, normalized reports out.\n\n"
+                        "Commands:\n");
     for (size_t i = 0; i < G_N_ELEMENTS(commands); i++)
-        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
-    fprintf(out, "\n'fbl COMMAND --help' describes a command.\n");
+        (void) fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    (void) fprintf(out, "\n'fbl COMMAND --help' describes a command.\n");
 }
 
 int main(int argc, char **argv)
@@ -46,14 +57,20 @@ int main(int argc, char **argv)
         return EX_OK;
     }
     if (strcmp(argv[1], "--version") == 0) {
-        printf("fbl %s\n", FBL_VERSION);
+        (void) printf("fbl %s\n", FBL_VERSION);
         return EX_OK;
     }
     for (size_t i = 0; i < G_N_ELEMENTS(commands); i++) {
-        if (strcmp(argv[1], commands[i].name) == 0)
-            return commands[i].run(argc - 1, argv + 1);
+        if (strcmp(argv[1], commands[i].name) != 0)
+            continue;
+        /* GOption names the program after argv[0], which is the subcommand alone:
+         * "Usage: run [OPTION…]". */
+        g_autofree char *prgname = g_strconcat("fbl ", commands[i].name, NULL);
+        g_set_prgname(prgname);
+        (void) g_set_print_handler(print_utf8);
+        return commands[i].run(argc - 1, argv + 1);
     }
-    fprintf(stderr, "fbl: unknown command '%s'\n\n", argv[1]);
+    (void) fprintf(stderr, "fbl: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return EX_USAGE;
 }

@@ -144,6 +144,38 @@ static const family families[M_COUNT] = {
     [M_START_TIME] = {"fbl_start_time_seconds", "Start of the process, Unix time", GAUGE, NULL, 0},
 };
 
+/* Whose each family is (fbl_metrics_role bits); 0: every role's. */
+static const unsigned family_roles[M_COUNT] = {
+    [M_WATCH_MAILS] = FBL_METRICS_ROLE_WATCH,
+    [M_WATCH_REPORTS] = FBL_METRICS_ROLE_WATCH,
+    [M_WATCH_REJECTS] = FBL_METRICS_ROLE_WATCH,
+    [M_WATCH_ACKED] = FBL_METRICS_ROLE_WATCH,
+    [M_WATCH_RESENDS] = FBL_METRICS_ROLE_WATCH,
+    [M_WATCH_IN_FLIGHT] = FBL_METRICS_ROLE_WATCH,
+    [M_WATCH_BYTES_IN_FLIGHT] = FBL_METRICS_ROLE_WATCH,
+    [M_WATCH_QUEUED] = FBL_METRICS_ROLE_WATCH,
+    [M_WATCH_SKIPPED] = FBL_METRICS_ROLE_WATCH,
+    [M_WATCH_RETIRE_FAILURES] = FBL_METRICS_ROLE_WATCH,
+    [M_WATCH_RETIRE_PENDING] = FBL_METRICS_ROLE_WATCH,
+    [M_SINK_BATCHES] = FBL_METRICS_ROLE_SINK,
+    [M_SINK_MAILS] = FBL_METRICS_ROLE_SINK,
+    [M_SINK_REPORTS] = FBL_METRICS_ROLE_SINK,
+    [M_SINK_BATCH_MAILS] = FBL_METRICS_ROLE_SINK,
+    [M_SINK_BATCH_BYTES] = FBL_METRICS_ROLE_SINK,
+    [M_SINK_BATCH_SECONDS] = FBL_METRICS_ROLE_SINK,
+    [M_SINK_BAD] = FBL_METRICS_ROLE_SINK,
+    [M_SINK_REFUSED] = FBL_METRICS_ROLE_SINK,
+    /* Its series carry the role as a label: filtered by that (series_wanted). */
+    [M_PG_ERRORS] = FBL_METRICS_ROLE_SINK | FBL_METRICS_ROLE_FORWARD,
+    [M_FORWARD_RESPONSES] = FBL_METRICS_ROLE_FORWARD,
+    [M_FORWARD_SENT] = FBL_METRICS_ROLE_FORWARD,
+    [M_FORWARD_PENDING] = FBL_METRICS_ROLE_FORWARD,
+    [M_FORWARD_DEAD] = FBL_METRICS_ROLE_FORWARD,
+    [M_FORWARD_LAG] = FBL_METRICS_ROLE_FORWARD,
+    /* The sink authenticates the watchers. */
+    [M_CURVE_REFUSED] = FBL_METRICS_ROLE_SINK,
+};
+
 typedef struct series {
     double value; /* counter, gauge; histogram: the sum */
     guint64 count;
@@ -151,7 +183,8 @@ typedef struct series {
 } series;
 
 static GMutex lock;
-static GHashTable *registry[M_COUNT]; /* labels "{a=\"x\"}" or "" -> series * */
+static GHashTable *registry[M_COUNT];                   /* labels "{a=\"x\"}" or "" -> series * */
+static unsigned published_roles = FBL_METRICS_ROLE_ALL; /* under lock */
 static struct MHD_Daemon *httpd;
 
 static void series_free(series *s)
@@ -337,6 +370,30 @@ static int compare_keys(const void *a, const void *b)
     return strcmp(*(const char *const *) a, *(const char *const *) b);
 }
 
+void fbl_metrics_set_roles(unsigned roles)
+{
+    g_mutex_lock(&lock);
+    published_roles = roles & FBL_METRICS_ROLE_ALL;
+    g_mutex_unlock(&lock);
+}
+
+static bool family_wanted(family_id id)
+{
+    return family_roles[id] == 0 || (family_roles[id] & published_roles) != 0;
+}
+
+/* pg_errors_total{role="sink"} is the sink's, {role="forward"} the forwarder's. */
+static bool series_wanted(family_id id, const char *labels)
+{
+    if (id != M_PG_ERRORS)
+        return true;
+    if (strstr(labels, "role=\"sink\"") != NULL)
+        return (published_roles & FBL_METRICS_ROLE_SINK) != 0;
+    if (strstr(labels, "role=\"forward\"") != NULL)
+        return (published_roles & FBL_METRICS_ROLE_FORWARD) != 0;
+    return true;
+}
+
 char *fbl_metrics_render(void)
 {
     static const char *const kind_names[] = {"counter", "gauge", "histogram"};
@@ -345,6 +402,8 @@ char *fbl_metrics_render(void)
     ensure_registry();
     for (size_t i = 0; i < M_COUNT; i++) {
         const family *f = &families[i];
+        if (!family_wanted((family_id) i))
+            continue;
         g_string_append_printf(out, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help, f->name,
                                kind_names[f->kind]);
         g_autofree gpointer *keys = g_hash_table_get_keys_as_array(registry[i], NULL);
@@ -352,6 +411,8 @@ char *fbl_metrics_render(void)
         qsort(keys, n, sizeof *keys, compare_keys);
         for (guint k = 0; k < n; k++) {
             const series *s = g_hash_table_lookup(registry[i], keys[k]);
+            if (!series_wanted((family_id) i, keys[k]))
+                continue;
             if (f->kind == HISTOGRAM) {
                 render_histogram(out, f, keys[k], s);
                 continue;

@@ -17,6 +17,11 @@
  * libmicrohttpd's warnings and those closings are logged at most once a
  * minute, the next line counting what was not logged.
  *
+ * Each endpoint publishes its own daemon's families only (fbl_metrics_set_roles):
+ * fbl watch the watch_ ones, fbl sink the sink_ ones and curve_refused_total,
+ * fbl forward the forward_ ones, each pg_errors_total with its own role label;
+ * fbl run all of them. build_info and start_time_seconds are everyone's.
+ *
  * Families (labels in braces; all names start with fbl_):
  *   watch_mails_total{mailbox,format,feedback_type}   mails read and parsed (a
  *       mail's format and feedback type are those of its first report;
@@ -83,6 +88,21 @@ bool fbl_metrics_parse_listen(const char *listen, struct sockaddr_storage *addr,
  * Returns: true, or false with FBL_METRICS_ERROR.
  */
 bool fbl_metrics_serve(const char *listen, GError **error);
+
+/* The roles whose families an endpoint publishes (the bits of fbl_metrics_set_roles). */
+typedef enum {
+    FBL_METRICS_ROLE_WATCH = 1,
+    FBL_METRICS_ROLE_SINK = 2,
+    FBL_METRICS_ROLE_FORWARD = 4,
+    FBL_METRICS_ROLE_ALL = 7,
+} fbl_metrics_role;
+
+/*
+ * fbl_metrics_set_roles - publish only the families of @roles (an OR of
+ * fbl_metrics_role) from now on: a daemon exports its own series, not zeros
+ * of the others'. The default is FBL_METRICS_ROLE_ALL.
+ */
+void fbl_metrics_set_roles(unsigned roles);
 
 /* fbl_metrics_stop - stop the endpoint, if it runs; the registry stays */
 void fbl_metrics_stop(void);

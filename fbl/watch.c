@@ -34,37 +34,53 @@
 #define RETIRE_LOG_WINDOW_MS 60000
 /* The end of a run names at most this many mails left in new/ unretired. */
 #define UNRETIRED_NAMES_MAX 100
+/* new/: IN_CREATE for MTAs that link() the mail from tmp/ (Postfix local and
+ * virtual, qmail, maildrop), which raises neither of the other two. cur/: the
+ * same, for mails others move or save there. tmp/: the files MTAs write. */
+#define WATCH_NEW_EVENTS (IN_MOVED_TO | IN_CLOSE_WRITE | IN_CREATE | IN_ONLYDIR)
+#define WATCH_CUR_EVENTS WATCH_NEW_EVENTS
+#define WATCH_TMP_EVENTS (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_ONLYDIR)
+/* Files being written in tmp/ remembered at most (more means events were missed). */
+#define TMP_FILES_MAX 4096
 
 typedef struct box {
     const fbl_mailbox_config *config;
-    int wd; /* inotify watch on new/ */
+    int wd;                   /* inotify watch on new/; also names the box in keys */
+    int wd_cur;               /* on cur/: mails others moved out of new/; -1 while cur/ is gone */
+    int wd_tmp;               /* on tmp/: an MTA's unlink() after its link() into new/ */
+    fbl_maildir_index *index; /* the mails the sinks committed */
+    bool index_failing;       /* the last write to the index failed (said once) */
+    bool told_moved;          /* said once that others move mails out of new/ */
+    GHashTable *tmp_files;    /* name in tmp/ -> file_id *: what MTAs are writing */
 } box;
 
 typedef struct queued {
     box *box;
-    char *name;    /* file name in new/ */
-    bool complete; /* its writer is done: renamed into new/ or closed (inotify said so) */
+    char *name;    /* file name in new/ or, when in_cur, cur/ */
+    bool in_cur;   /* moved out of new/ by another program (an IMAP server) */
+    bool complete; /* its writer is done: renamed into place or closed (inotify said so) */
     /* A young file, maybe still being written: what it looked like, since when. */
     bool settling;
     off_t size;
     int64_t mtime_ms;
     int64_t since;
     int64_t due; /* settling: look again; unretired: try the rename again */
-    /* Stored, but not moved to cur/ yet. */
+    /* Read (empty when committed before this run); stored, not moved to cur/ yet. */
     char mail_id[FBL_SHA256_HEX_LEN + 1];
     unsigned retire_failures;
     char *retire_error; /* the last failure's message */
 } queued;
 
-/* A name in new/ that is not a regular file: left alone while it is the same file. */
-typedef struct skipped {
+/* A file by its inode: a name in new/ or cur/ that is not a regular file (left alone
+ * while it is the same file), or a file an MTA is writing in tmp/. */
+typedef struct file_id {
     dev_t dev;
     ino_t ino;
-} skipped;
+} file_id;
 
 typedef struct flight {
     char mail_id[FBL_SHA256_HEX_LEN + 1];
-    GPtrArray *files;  /* queued *: every file in new/ with this content */
+    GPtrArray *files;  /* queued *: every file with this content */
     GPtrArray *frames; /* the message, kept to resend */
     size_t bytes;
     int64_t deadline; /* (re)send at this time */
@@ -83,13 +99,14 @@ struct fbl_watch {
     GQueue settling;      /* queued *: young files, read once their writer is done */
     GPtrArray *unretired; /* queued *: acknowledged, the rename to cur/ failed */
     int64_t next_retire;  /* the earliest due of unretired */
-    GHashTable *known;    /* "wd/name" -> queued * (borrowed): pending, settling, in flight
-                             or unretired; such a name is never read again */
-    GHashTable *skipped;  /* "wd/name" -> skipped *: not regular files */
+    GHashTable *known;    /* "wd/unique" -> queued * (borrowed): pending, settling, in flight
+                             or unretired, wherever the file moves; never read again */
+    GHashTable *skipped;  /* "wd/new/name", "wd/cur/name" -> file_id *: not regular files */
     GHashTable *flights;  /* mail_id -> flight * */
     size_t flight_bytes;
     int64_t next_scan;
     bool more_in_new; /* names left out of the full queue: list new/ again */
+    bool more_in_cur; /* the same in cur/ */
     bool held;        /* reading no mail: too many unretired (held_by_unretired()) */
     /* the rate limit of retire failure lines */
     int64_t retire_log_until;
@@ -114,9 +131,21 @@ static void flight_free(flight *f)
     g_free(f);
 }
 
+static const char *subdir(bool in_cur)
+{
+    return in_cur ? "cur" : "new";
+}
+
+/* A mail's key: its box and the unique part of its name, which stays the same when an
+ * IMAP server moves it to cur/ and whenever a user's flag renames it there. */
 static char *known_key(const box *b, const char *name)
 {
-    return g_strdup_printf("%d/%s", b->wd, name);
+    return g_strdup_printf("%d/%.*s", b->wd, (int) fbl_maildir_unique_len(name), name);
+}
+
+static char *skipped_key(const box *b, bool in_cur, const char *name)
+{
+    return g_strdup_printf("%d/%s/%s", b->wd, subdir(in_cur), name);
 }
 
 static unsigned queued_names(const fbl_watch *w)
@@ -124,14 +153,15 @@ static unsigned queued_names(const fbl_watch *w)
     return w->pending.length + w->settling.length;
 }
 
-/* Whether new/@name is the very file skipped before; a file that replaced it under
+/* Whether @name is the very file skipped before; a file that replaced it under
  * the same name (another inode) is looked at anew. */
-static bool still_skipped(fbl_watch *w, const box *b, const char *name, const char *key)
+static bool still_skipped(fbl_watch *w, const box *b, bool in_cur, const char *name)
 {
-    const skipped *s = g_hash_table_lookup(w->skipped, key);
+    g_autofree char *key = skipped_key(b, in_cur, name);
+    const file_id *s = g_hash_table_lookup(w->skipped, key);
     if (s == NULL)
         return false;
-    g_autofree char *path = g_build_filename(b->config->path, "new", name, NULL);
+    g_autofree char *path = g_build_filename(b->config->path, subdir(in_cur), name, NULL);
     struct stat st;
     if (lstat(path, &st) == 0 && st.st_dev == s->dev && st.st_ino == s->ino)
         return true;
@@ -139,31 +169,133 @@ static bool still_skipped(fbl_watch *w, const box *b, const char *name, const ch
     return false;
 }
 
+/* Said once per mailbox: the mails are then read in cur/, which used to be silent loss. */
+static void tell_moved(box *b)
+{
+    if (b->told_moved)
+        return;
+    b->told_moved = true;
+    g_message("mailbox=%s another program moves mails from new/ to cur/ before fbl stored them "
+              "(an IMAP server, for a client that opened the folder?): fbl reads them in cur/",
+              b->config->name);
+}
+
+/* @q's file is now @name in new/ or cur/: an IMAP server moved it, or a flag renamed it. */
+static void moved(queued *q, bool in_cur, const char *name)
+{
+    if (q->in_cur == in_cur && strcmp(q->name, name) == 0)
+        return;
+    g_free(q->name);
+    q->name = g_strdup(name);
+    if (in_cur && !q->in_cur)
+        tell_moved(q->box);
+    q->in_cur = in_cur;
+}
+
+/* Trouble with a box's index is said once, and again when it is over: a broken
+ * disk would fail every mail. Nothing is lost meanwhile (the names are held). */
+static void index_result(box *b, const char *what, const GError *error)
+{
+    if (error == NULL) {
+        if (b->index_failing)
+            g_message("mailbox=%s %s works again", b->config->name, FBL_MAILDIR_INDEX_FILE);
+        b->index_failing = false;
+        return;
+    }
+    if (!b->index_failing)
+        g_warning("mailbox=%s %s: %s (mails committed meanwhile may be read again after a "
+                  "restart; said once until it works again)",
+                  b->config->name, what, error->message);
+    b->index_failing = true;
+}
+
+/* Whether the sinks committed the mail named @name; another watcher of the same
+ * Maildir may have done so a moment ago, so its index is read again first. */
+static bool is_committed(box *b, const char *name)
+{
+    if (fbl_maildir_index_has(b->index, name))
+        return true;
+    g_autoptr(GError) error = NULL;
+    bool ok = fbl_maildir_index_refresh(b->index, &error);
+    index_result(b, "cannot read the index", ok ? NULL : error);
+    return fbl_maildir_index_has(b->index, name);
+}
+
+static bool retire(fbl_watch *w, queued *q);
+
+/* A committed mail still in new/: the rename after its commit did not happen (a
+ * crash, or another watcher's rename is on its way). It moves to cur/ unsent. */
+static void retire_committed(fbl_watch *w, box *b, const char *name)
+{
+    queued *q = g_new0(queued, 1);
+    q->box = b;
+    q->name = g_strdup(name);
+    g_hash_table_insert(w->known, known_key(b, name), q);
+    fbl_log_event(G_LOG_LEVEL_INFO, NULL, "retire",
+                  "mailbox=%s new/%s was committed already: moved to cur/ without a send",
+                  b->config->name, name);
+    (void) retire(w, q); /* done, or kept in unretired */
+}
+
+/* An MTA that link()s a finished mail from tmp/ into new/ (Postfix virtual and
+ * local, qmail, maildrop) raises IN_CREATE only, like a writer in new/ itself;
+ * but the inode of a link is one seen in tmp/ a moment before. */
+static bool linked_from_tmp(const box *b, const char *name)
+{
+    if (g_hash_table_size(b->tmp_files) == 0)
+        return false;
+    g_autofree char *path = g_build_filename(b->config->path, "new", name, NULL);
+    struct stat st;
+    if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        return false;
+    GHashTableIter it;
+    gpointer value;
+    g_hash_table_iter_init(&it, b->tmp_files);
+    while (g_hash_table_iter_next(&it, NULL, &value)) {
+        const file_id *t = value;
+        if (t->dev == st.st_dev && t->ino == st.st_ino)
+            return true;
+    }
+    return false;
+}
+
 /*
- * A name in new/, from a listing or an inotify event. @complete: the event
- * says its writer is done (IN_MOVED_TO, IN_CLOSE_WRITE); it may come for a
- * name already queued by IN_CREATE or a listing.
+ * A name in new/ or cur/ (@in_cur), from a listing or an inotify event.
+ * @complete: the event says its writer is done (IN_MOVED_TO, IN_CLOSE_WRITE).
+ * It may come for a name already queued by IN_CREATE or a listing, or for a
+ * mail that moved (new/ -> cur/, a flag): that mail is followed, not read
+ * twice. A committed mail is never read again.
  */
-static void enqueue(fbl_watch *w, box *b, const char *name, bool complete)
+static void enqueue(fbl_watch *w, box *b, bool in_cur, const char *name, bool complete)
 {
     if (name[0] == '.')
         return;
     g_autofree char *key = known_key(b, name);
     queued *known = g_hash_table_lookup(w->known, key);
     if (known != NULL) {
+        moved(known, in_cur, name);
         known->complete = known->complete || complete;
         return;
     }
-    if (still_skipped(w, b, name, key))
-        return;
-    if (queued_names(w) >= w->config->watch_queue_max) {
-        w->more_in_new = true; /* it stays in new/ for a later listing */
+    if (is_committed(b, name)) {
+        if (!in_cur)
+            retire_committed(w, b, name);
         return;
     }
+    if (still_skipped(w, b, in_cur, name))
+        return;
+    if (queued_names(w) >= w->config->watch_queue_max) {
+        /* it stays where it is for a later listing */
+        *(in_cur ? &w->more_in_cur : &w->more_in_new) = true;
+        return;
+    }
+    if (in_cur)
+        tell_moved(b);
     queued *q = g_new0(queued, 1);
     q->box = b;
     q->name = g_strdup(name);
-    q->complete = complete;
+    q->in_cur = in_cur;
+    q->complete = complete || (!in_cur && linked_from_tmp(b, name));
     g_hash_table_insert(w->known, g_steal_pointer(&key), q);
     g_queue_push_tail(&w->pending, q);
 }
@@ -181,10 +313,10 @@ static int compare_names(const void *a, const void *b)
     return strcmp(*(const char *const *) a, *(const char *const *) b);
 }
 
-/* Forget the skipped files of @b that are no longer in new/ (@names, sorted). */
-static void prune_skipped(fbl_watch *w, const box *b, const GPtrArray *names)
+/* Forget the skipped files of @b that are no longer in its @in_cur dir (@names, sorted). */
+static void prune_skipped(fbl_watch *w, const box *b, bool in_cur, const GPtrArray *names)
 {
-    g_autofree char *prefix = g_strdup_printf("%d/", b->wd);
+    g_autofree char *prefix = g_strdup_printf("%d/%s/", b->wd, subdir(in_cur));
     size_t prefix_len = strlen(prefix);
     GHashTableIter it;
     gpointer key;
@@ -200,21 +332,72 @@ static void prune_skipped(fbl_watch *w, const box *b, const GPtrArray *names)
     }
 }
 
-static void scan_all(fbl_watch *w)
+static bool not_committed(const char *name, void *data)
 {
-    w->more_in_new = false;
+    return !fbl_maildir_index_has(data, name);
+}
+
+/* Queue what @b's new/ (or cur/) holds; in cur/, only what the index does not know. */
+static void scan_dir(fbl_watch *w, box *b, bool in_cur)
+{
+    g_autoptr(GError) error = NULL;
+    guint total = 0;
+    g_autoptr(GPtrArray) names = fbl_maildir_list(
+        b->config->path, subdir(in_cur), in_cur ? not_committed : NULL, b->index, &total, &error);
+    if (names == NULL) {
+        g_warning("mailbox=%s cannot list %s/: %s", b->config->name, subdir(in_cur),
+                  error->message);
+        return;
+    }
+    if (in_cur)
+        fbl_maildir_index_note_cur(b->index, total);
+    prune_skipped(w, b, in_cur, names);
+    for (guint j = 0; j < names->len; j++)
+        enqueue(w, b, in_cur, g_ptr_array_index(names, j), false);
+}
+
+/* Watch cur/ again once it is back (it was removed, or a file took its place). */
+static void rewatch_cur(fbl_watch *w, box *b)
+{
+    if (b->wd_cur >= 0)
+        return;
+    g_autofree char *dir = g_build_filename(b->config->path, "cur", NULL);
+    b->wd_cur = inotify_add_watch(w->ino, dir, WATCH_CUR_EVENTS);
+}
+
+static void compact_if_due(box *b)
+{
+    if (!fbl_maildir_index_compact_due(b->index))
+        return;
+    g_autoptr(GError) error = NULL;
+    bool ok = fbl_maildir_index_compact(b->index, &error);
+    index_result(b, "cannot compact the index", ok ? NULL : error);
+    if (ok)
+        g_info("mailbox=%s %s compacted: %u names", b->config->name, FBL_MAILDIR_INDEX_FILE,
+               fbl_maildir_index_size(b->index));
+}
+
+/* List new/ and cur/ (with @in_new, @in_cur) of every box. new/ goes first: a mail
+ * moved from new/ to cur/ meanwhile is then found in cur/. */
+static void scan(fbl_watch *w, bool in_new, bool in_cur)
+{
+    w->more_in_new = w->more_in_new && !in_new;
+    w->more_in_cur = w->more_in_cur && !in_cur;
     for (guint i = 0; i < w->boxes->len; i++) {
         box *b = g_ptr_array_index(w->boxes, i);
-        g_autoptr(GError) error = NULL;
-        g_autoptr(GPtrArray) names = fbl_maildir_list_new(b->config->path, &error);
-        if (names == NULL) {
-            g_warning("mailbox=%s cannot list new/: %s", b->config->name, error->message);
-            continue;
+        if (in_new)
+            scan_dir(w, b, false);
+        if (in_cur) {
+            rewatch_cur(w, b);
+            scan_dir(w, b, true);
         }
-        prune_skipped(w, b, names);
-        for (guint j = 0; j < names->len; j++)
-            enqueue(w, b, g_ptr_array_index(names, j), false);
+        compact_if_due(b);
     }
+}
+
+static void scan_all(fbl_watch *w)
+{
+    scan(w, true, true);
     w->next_scan = fbl_now_ms() + FBL_WATCH_RESCAN_MS;
 }
 
@@ -263,15 +446,15 @@ static void close_mail(int fd, const char *path)
 static void skip(fbl_watch *w, queued *q, const struct stat *st)
 {
     const char *kind = fbl_mailfile_kind(st->st_mode);
-    g_warning("mailbox=%s new/%s is a %s, not a mail file: skipped, left in place and ignored "
+    g_warning("mailbox=%s %s/%s is a %s, not a mail file: skipped, left in place and ignored "
               "while it stays",
-              q->box->config->name, q->name, kind);
+              q->box->config->name, subdir(q->in_cur), q->name, kind);
     w->stats.skipped++;
     fbl_metrics_watch_skipped(q->box->config->name, kind);
-    skipped *s = g_new(skipped, 1);
+    file_id *s = g_new(file_id, 1);
     s->dev = st->st_dev;
     s->ino = st->st_ino;
-    g_hash_table_insert(w->skipped, known_key(q->box, q->name), s);
+    g_hash_table_insert(w->skipped, skipped_key(q->box, q->in_cur, q->name), s);
     drop(w, q);
 }
 
@@ -283,7 +466,9 @@ static void not_opened(fbl_watch *w, queued *q, const struct stat *st, const GEr
     }
     if (!g_error_matches(error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
         g_warning("mailbox=%s cannot read a mail: %s", q->box->config->name, error->message);
-    drop(w, q); /* gone, or unreadable: the next scan looks again */
+    /* Gone (moved: the event of its new name queues it again; or deleted), or
+     * unreadable: the next listing looks again. */
+    drop(w, q);
 }
 
 /*
@@ -317,15 +502,17 @@ static bool settled(queued *q, const struct stat *st)
     return false;
 }
 
-static void log_parsed(const fbl_parse_result *res, const char *mail_id, const char *mailbox,
+/* @q: where the mail was read; "in=cur" marks a mail another program moved out of new/. */
+static void log_parsed(const fbl_parse_result *res, const char *mail_id, const queued *q,
                        size_t size)
 {
+    const char *mailbox = q->box->config->name, *in = q->in_cur ? " in=cur" : "";
     if (res->reject != NULL)
-        fbl_log_event(G_LOG_LEVEL_INFO, mail_id, "parse", "mailbox=%s reject=%s size=%zu", mailbox,
-                      fbl_reject_reason_to_string(res->reject->reason), size);
+        fbl_log_event(G_LOG_LEVEL_INFO, mail_id, "parse", "mailbox=%s reject=%s size=%zu%s",
+                      mailbox, fbl_reject_reason_to_string(res->reject->reason), size, in);
     else
-        fbl_log_event(G_LOG_LEVEL_INFO, mail_id, "parse", "mailbox=%s reports=%u size=%zu", mailbox,
-                      res->reports->len, size);
+        fbl_log_event(G_LOG_LEVEL_INFO, mail_id, "parse", "mailbox=%s reports=%u size=%zu%s",
+                      mailbox, res->reports->len, size, in);
 }
 
 /* Parse @mail, read from @q's file, and send it (or join it to a flight of the same content). */
@@ -358,7 +545,7 @@ static void send_mail(fbl_watch *w, queued *q, fbl_mailfile *mail)
     w->stats.reports += res->reports->len;
     w->stats.rejects += res->reject != NULL;
     fbl_metrics_watch_mail(meta.mailbox, res);
-    log_parsed(res, f->mail_id, meta.mailbox, mail->size);
+    log_parsed(res, f->mail_id, q, mail->size);
     (void) send_flight(w, f);
 }
 
@@ -366,7 +553,8 @@ static void send_mail(fbl_watch *w, queued *q, fbl_mailfile *mail)
  * that is not regular is skipped. */
 static void take(fbl_watch *w, queued *q)
 {
-    g_autofree char *path = g_build_filename(q->box->config->path, "new", q->name, NULL);
+    g_autofree char *path =
+        g_build_filename(q->box->config->path, subdir(q->in_cur), q->name, NULL);
     struct stat st;
     g_autoptr(GError) error = NULL;
     int fd = fbl_mailfile_open_regular(path, &st, &error);
@@ -437,8 +625,8 @@ static void log_held(fbl_watch *w)
 static void fill_window(fbl_watch *w)
 {
     log_held(w);
-    if (w->more_in_new && queued_names(w) <= w->config->watch_queue_max / 2)
-        scan_all(w);
+    if ((w->more_in_new || w->more_in_cur) && queued_names(w) <= w->config->watch_queue_max / 2)
+        scan(w, w->more_in_new, w->more_in_cur);
     while (!g_queue_is_empty(&w->pending) &&
            g_hash_table_size(w->flights) < w->config->watch_window &&
            w->flight_bytes < w->config->watch_window_bytes && !held_by_unretired(w))
@@ -498,7 +686,9 @@ static void log_retire_failure(fbl_watch *w, const queued *q, int64_t retry_ms)
 static bool retire(fbl_watch *w, queued *q)
 {
     g_autoptr(GError) error = NULL;
-    if (fbl_maildir_retire(q->box->config->path, q->name, &error)) {
+    /* A mail in cur/ (an IMAP server moved it) stays as it is: its line in the index
+     * was all it needed; fbl never renames a mail in cur/, where users flag it. */
+    if (q->in_cur || fbl_maildir_retire(q->box->config->path, q->name, &error)) {
         if (q->retire_failures > 0)
             fbl_log_event(G_LOG_LEVEL_MESSAGE, q->mail_id, "retire",
                           "mailbox=%s new/%s moved to cur/ after %u failure(s)",
@@ -539,31 +729,75 @@ static int64_t retire_due(fbl_watch *w, bool all)
     return next;
 }
 
-static void on_ack(fbl_watch *w, const char *mail_id)
+/* An ack: the flight leaves the window; its files are retired with the others of
+ * the same burst of acks (commit_acked()). */
+static void take_acked(fbl_watch *w, const char *mail_id, GPtrArray *acked)
 {
     flight *f = g_hash_table_lookup(w->flights, mail_id);
     if (f == NULL)
         return; /* acked twice (a resend went to two sinks), or from an earlier run */
+    g_hash_table_steal(w->flights, mail_id);
+    w->flight_bytes -= f->bytes;
+    w->stats.acked++;
+    fbl_metrics_watch_acked();
+    g_ptr_array_add(acked, f);
+}
+
+/* Mark the files of @b among the @acked flights committed: one write and fsync. */
+static void mark_committed(box *b, const GPtrArray *acked)
+{
+    g_autoptr(GPtrArray) names = g_ptr_array_new();
+    for (guint i = 0; i < acked->len; i++) {
+        const flight *f = g_ptr_array_index(acked, i);
+        for (guint j = 0; j < f->files->len; j++) {
+            const queued *q = g_ptr_array_index(f->files, j);
+            if (q->box == b)
+                g_ptr_array_add(names, q->name);
+        }
+    }
+    if (names->len == 0)
+        return;
+    g_autoptr(GError) error = NULL;
+    bool ok =
+        fbl_maildir_index_add(b->index, (const char *const *) names->pdata, names->len, &error);
+    index_result(b, "cannot write the index", ok ? NULL : error);
+    compact_if_due(b);
+}
+
+/* Retire every file of @f: those in new/ move to cur/. */
+static void retire_flight(fbl_watch *w, flight *f)
+{
     /* A file that cannot be retired is stored all the same: it stays known, so no
      * listing sends it again, and only its rename is retried (unretired). */
     unsigned files = f->files->len, retired = 0;
     for (guint i = 0; i < files; i++)
         retired += retire(w, g_ptr_array_index(f->files, i));
     g_ptr_array_set_size(f->files, 0); /* each one freed or kept in unretired */
-    fbl_log_event(G_LOG_LEVEL_INFO, mail_id, "ack", "committed; retired %u of %u file(s) to cur/",
-                  retired, files);
-    w->stats.acked++;
-    fbl_metrics_watch_acked();
-    w->flight_bytes -= f->bytes;
-    g_hash_table_remove(w->flights, mail_id);
+    fbl_log_event(G_LOG_LEVEL_INFO, f->mail_id, "ack",
+                  "committed; retired %u of %u file(s) to cur/", retired, files);
+}
+
+/* The sinks committed the @acked mails: mark them in their mailboxes' indexes first,
+ * then move those in new/ to cur/. A crash between the two leaves a committed mail
+ * in new/, which the next run moves unsent; the other order would leave one in cur/
+ * that the index does not know, and the next run would read it again. */
+static void commit_acked(fbl_watch *w, const GPtrArray *acked)
+{
+    if (acked->len == 0)
+        return;
+    for (guint i = 0; i < w->boxes->len; i++)
+        mark_committed(g_ptr_array_index(w->boxes, i), acked);
+    for (guint i = 0; i < acked->len; i++)
+        retire_flight(w, g_ptr_array_index(acked, i));
 }
 
 static void read_replies(fbl_watch *w)
 {
+    g_autoptr(GPtrArray) acked = g_ptr_array_new_with_free_func((GDestroyNotify) flight_free);
     for (;;) {
         g_autoptr(GPtrArray) frames = fbl_wire_recv(w->sock, ZMQ_DONTWAIT);
         if (frames == NULL)
-            return;
+            break;
         bool is_ack = false;
         char mail_id[FBL_SHA256_HEX_LEN + 1];
         g_autofree char *reason = NULL;
@@ -571,11 +805,51 @@ static void read_replies(fbl_watch *w)
         if (!fbl_wire_decode_reply(frames, &is_ack, mail_id, &reason, &error))
             g_warning("a sink sent an unreadable reply: %s", error->message);
         else if (is_ack)
-            on_ack(w, mail_id);
+            take_acked(w, mail_id, acked);
         else /* a bug in a peer: keep the mail, it is resent after the timeout */
             g_critical("rid=%.12s the sink could not read our message: %s", mail_id,
                        reason != NULL ? reason : "?");
     }
+    commit_acked(w, acked);
+}
+
+/* tmp/: remember the inode of each file an MTA starts writing there, until it
+ * leaves (renamed into new/, or unlinked after a link() into new/). */
+static void on_tmp_event(box *b, const struct inotify_event *ev)
+{
+    if (!(ev->mask & IN_CREATE)) {
+        g_hash_table_remove(b->tmp_files, ev->name);
+        return;
+    }
+    g_autofree char *path = g_build_filename(b->config->path, "tmp", ev->name, NULL);
+    struct stat st;
+    if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        return; /* gone already: that mail settles instead */
+    if (g_hash_table_size(b->tmp_files) >= TMP_FILES_MAX)
+        g_hash_table_remove_all(b->tmp_files); /* events were missed: start again */
+    file_id *id = g_new(file_id, 1);
+    id->dev = st.st_dev;
+    id->ino = st.st_ino;
+    g_hash_table_insert(b->tmp_files, g_strdup(ev->name), id);
+}
+
+/* One event on a watched directory of @b. */
+static void on_event(fbl_watch *w, box *b, const struct inotify_event *ev)
+{
+    if (ev->wd == b->wd_cur && (ev->mask & IN_IGNORED)) {
+        b->wd_cur = -1; /* cur/ is gone: the rescans watch it again once it is back */
+        return;
+    }
+    if (ev->len == 0)
+        return;
+    if (ev->wd == b->wd_tmp) {
+        on_tmp_event(b, ev);
+        return;
+    }
+    /* IN_CREATE alone is a link() from tmp/ or a file still being
+     * written; IN_MOVED_TO and IN_CLOSE_WRITE say the writer is done. */
+    bool complete = (ev->mask & (IN_MOVED_TO | IN_CLOSE_WRITE)) != 0;
+    enqueue(w, b, ev->wd == b->wd_cur, ev->name, complete);
 }
 
 static void read_inotify(fbl_watch *w)
@@ -589,16 +863,13 @@ static void read_inotify(fbl_watch *w)
             const struct inotify_event *ev = (const struct inotify_event *) p;
             p += sizeof *ev + ev->len;
             if (ev->mask & IN_Q_OVERFLOW) {
-                w->next_scan = 0; /* events were lost: list new/ again */
+                w->next_scan = 0; /* events were lost: list new/ and cur/ again */
                 continue;
             }
-            /* IN_CREATE alone is a link() from tmp/ or a file still being
-             * written; IN_MOVED_TO and IN_CLOSE_WRITE say the writer is done. */
-            bool complete = (ev->mask & (IN_MOVED_TO | IN_CLOSE_WRITE)) != 0;
-            for (guint i = 0; ev->len > 0 && i < w->boxes->len; i++) {
+            for (guint i = 0; i < w->boxes->len; i++) {
                 box *b = g_ptr_array_index(w->boxes, i);
-                if (b->wd == ev->wd)
-                    enqueue(w, b, ev->name, complete);
+                if (b->wd == ev->wd || b->wd_cur == ev->wd || b->wd_tmp == ev->wd)
+                    on_event(w, b, ev);
             }
         }
     }
@@ -717,26 +988,68 @@ bool fbl_watch_run(fbl_watch *w, unsigned drain_ms, bool until_idle, GError **er
     return true;
 }
 
+static void box_free(box *b)
+{
+    fbl_maildir_index_free(b->index);
+    if (b->tmp_files != NULL)
+        g_hash_table_unref(b->tmp_files);
+    g_free(b);
+}
+
+static int watch_dir(fbl_watch *w, const char *maildir, const char *sub, uint32_t mask,
+                     GError **error)
+{
+    g_autofree char *dir = g_build_filename(maildir, sub, NULL);
+    int wd = inotify_add_watch(w->ino, dir, mask);
+    if (wd < 0) {
+        int e = errno;
+        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(e), "inotify on %s: %s", dir,
+                    g_strerror(e));
+    }
+    return wd;
+}
+
+/* The index of @b's Maildir; its making from cur/ is said once, here. */
+static bool open_index(box *b, GError **error)
+{
+    int adopted = -1;
+    b->index = fbl_maildir_index_open(b->config->path, &adopted, error);
+    if (b->index == NULL) {
+        g_prefix_error(error, "mailbox=%s: the index of committed mails in the Maildir's root: ",
+                       b->config->name);
+        return false;
+    }
+    if (adopted > 0)
+        g_message("mailbox=%s %s/%s made: the %d mail(s) in cur/ are taken as stored by an "
+                  "earlier fbl and not read (to have them read, stop fbl, make that file empty "
+                  "and start it)",
+                  b->config->name, b->config->path, FBL_MAILDIR_INDEX_FILE, adopted);
+    else if (adopted == 0)
+        g_info("mailbox=%s %s/%s made", b->config->name, b->config->path, FBL_MAILDIR_INDEX_FILE);
+    return true;
+}
+
+static bool open_box(fbl_watch *w, box *b, GError **error)
+{
+    const char *path = b->config->path;
+    if (!fbl_maildir_check(path, false, error) || !open_index(b, error))
+        return false;
+    b->wd = watch_dir(w, path, "new", WATCH_NEW_EVENTS, error);
+    b->wd_cur = b->wd < 0 ? -1 : watch_dir(w, path, "cur", WATCH_CUR_EVENTS, error);
+    b->wd_tmp = b->wd_cur < 0 ? -1 : watch_dir(w, path, "tmp", WATCH_TMP_EVENTS, error);
+    return b->wd_tmp >= 0;
+}
+
 static bool open_boxes(fbl_watch *w, GError **error)
 {
     for (guint i = 0; i < w->config->mailboxes->len; i++) {
-        const fbl_mailbox_config *mc = g_ptr_array_index(w->config->mailboxes, i);
-        if (!fbl_maildir_check(mc->path, false, error))
-            return false;
-        g_autofree char *new_dir = g_build_filename(mc->path, "new", NULL);
-        /* IN_CREATE: Postfix local/virtual, qmail and maildrop link() the mail
-         * from tmp/ into new/, which raises neither of the other two. */
-        int wd = inotify_add_watch(w->ino, new_dir, IN_MOVED_TO | IN_CLOSE_WRITE | IN_CREATE);
-        if (wd < 0) {
-            int e = errno;
-            g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(e), "inotify on %s: %s",
-                        new_dir, g_strerror(e));
-            return false;
-        }
         box *b = g_new0(box, 1);
-        b->config = mc;
-        b->wd = wd;
+        b->config = g_ptr_array_index(w->config->mailboxes, i);
+        b->wd = b->wd_cur = b->wd_tmp = -1;
+        b->tmp_files = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
         g_ptr_array_add(w->boxes, b);
+        if (!open_box(w, b, error))
+            return false;
     }
     return true;
 }
@@ -776,7 +1089,7 @@ fbl_watch *fbl_watch_new(const fbl_config *config, const fbl_parser *parser, voi
     g_autoptr(fbl_watch) w = g_new0(fbl_watch, 1);
     w->config = config;
     w->parser = parser;
-    w->boxes = g_ptr_array_new_with_free_func(g_free);
+    w->boxes = g_ptr_array_new_with_free_func((GDestroyNotify) box_free);
     g_queue_init(&w->pending);
     g_queue_init(&w->settling);
     w->unretired = g_ptr_array_new();

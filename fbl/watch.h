@@ -1,17 +1,42 @@
 /*
- * watch.h - the mailbox watcher: Maildir new/ -> parse -> sink, retire on ack
+ * watch.h - the mailbox watcher: Maildir new/ and cur/ -> parse -> sink, retire on ack
  *
  * Layer: fbl/. One fbl_watch runs in one thread (its loop owns its ZeroMQ
  * socket); several mailboxes share it.
  *
- * At start and every FBL_WATCH_RESCAN_MS the watcher lists new/ of every
- * mailbox; between scans inotify (IN_MOVED_TO, IN_CLOSE_WRITE, IN_CREATE for
- * MTAs that link() from tmp/; overflow means rescan) reports deliveries. Each
- * mail is read (bounded by max_mail_bytes; larger ones are hashed only),
- * parsed, and sent as one fbl/1 "mail" message (wire.h). It stays in new/
- * until the sink's ack (sent after COMMIT) arrives; then it is renamed to
- * cur/. A mail not acknowledged within watch.ack_timeout is sent again (to
+ * At start and every FBL_WATCH_RESCAN_MS the watcher lists new/ and cur/ of
+ * every mailbox; between scans inotify reports deliveries (new/: IN_MOVED_TO,
+ * IN_CLOSE_WRITE, IN_CREATE for MTAs that link() from tmp/; cur/: the same;
+ * overflow means rescan). Each mail is read (bounded by max_mail_bytes; larger
+ * ones are hashed only), parsed, and sent as one fbl/1 "mail" message
+ * (wire.h). When the sink's ack (sent after COMMIT) arrives, the mail is
+ * marked committed in the Maildir's index (maildir.h: FBL_MAILDIR_INDEX_FILE,
+ * one write and fsync per burst of acks) and then, if it is in new/, renamed
+ * to cur/. A mail not acknowledged within watch.ack_timeout is sent again (to
  * any sink), and each further resend waits twice as long, up to 16 timeouts.
+ *
+ * Every mail of the Maildir is stored once, wherever it sits. Design: the
+ * Maildir's place of a mail is no mark of fbl's (an IMAP server such as
+ * Dovecot moves new/ to cur/ as soon as a client selects the folder, and
+ * renames mails in cur/ for every flag), so the watcher keeps its own: the
+ * index of committed mails, by the unique part of their file names (before
+ * ':'), which those renames keep. Not the store's mail ids, as the watcher
+ * never talks to PostgreSQL; not a Maildir flag, which fbl would have to set
+ * by renaming mails in cur/ under users' feet, and which lives only as long
+ * as every client keeps flags it does not know (Dovecot keeps unknown
+ * capitals, reads lower-case letters as its keywords). So:
+ * - a name in cur/ that the index does not hold is a mail moved out of new/
+ *   before it was stored: it is read there (logged once per mailbox; its
+ *   "parse" line says in=cur); names the index holds are left alone;
+ * - a mail is known by its unique part while queued, settling, in flight or
+ *   unretired: one that moves (new/ -> cur/, a flag) is followed to its new
+ *   name, never read twice, and its retire finds nothing to rename;
+ * - a name in new/ that the index holds (a crash between the mark and the
+ *   rename, or another watcher's commit) moves to cur/ without a send;
+ * - a Maildir without an index gets one holding cur/'s names: an fbl without
+ *   the index moved only stored mails there (fbl_maildir_index_open()).
+ * Watchers of one Maildir on one host share the index (flock; each reads
+ * what the others appended before it reads a name it does not know).
  *
  * Hostile or broken mailboxes:
  * - Only regular files are read (fbl_mailfile_open_regular()): a symlink is
@@ -24,6 +49,10 @@
  *   changed for that long, so it is not stored truncated.
  *   XXX: a writer that pauses longer than that in the middle of a mail,
  *   without closing it, still gets it read early; only tmp/ avoids that.
+ * - A link() into new/ of a file whose inode the watcher saw created in tmp/
+ *   (inotify on tmp/) is read at once: MTAs link only finished files.
+ *   XXX: when the MTA links and unlinks faster than the watcher looks at
+ *   tmp/, the link settles as above (a few Postfix deliveries in a hundred).
  * - A stored mail whose rename to cur/ fails (cur/ missing or not a
  *   directory, no permission, no space, a name too long for ":2,S") is not
  *   sent again: it stays known, and only the rename is retried, after 1 s,
@@ -38,7 +67,8 @@
  * PostgreSQL is slow or down. The queue of names waiting in new/ is the
  * Maildir itself: only names are held, not mail, and at most watch.queue_max
  * of them; the rest of a backlog is listed again when the queue runs low, so
- * a backlog of any size costs the same memory.
+ * a backlog of any size costs the same memory. The index's names cost about
+ * 100 bytes per mail in cur/ (compaction drops those users deleted).
  *
  * Stop: fbl_daemon_stopping() makes the loop stop reading mail and wait up
  * to @drain_ms for the acks of what is in flight; what is still unacknowledged
@@ -68,7 +98,7 @@ typedef struct fbl_watch_stats {
     guint64 rejects;
     unsigned in_flight;
     guint64 bytes_in_flight;
-    guint64 skipped;         /* names in new/ that were not regular files */
+    guint64 skipped;         /* names in new/ or cur/ that were not regular files */
     guint64 retire_failures; /* failed renames to cur/, retries included */
     unsigned retire_pending; /* stored mails still in new/: the rename failed */
 } fbl_watch_stats;
@@ -88,9 +118,10 @@ void fbl_watch_free(fbl_watch *w);
 
 /*
  * fbl_watch_run - the loop, until fbl_daemon_stopping() (then drain for up
- * to @drain_ms) or, with @until_idle, until new/ is empty and nothing is in
- * flight (for `fbl run --once` and tests; mails that settle are waited for,
- * mails whose rename to cur/ keeps failing are not)
+ * to @drain_ms) or, with @until_idle, until new/ is empty, cur/ holds no mail
+ * the index does not know, and nothing is in flight (for `fbl run --once`
+ * and tests; mails that settle are waited for, mails whose rename to cur/
+ * keeps failing are not)
  *
  * Returns: false with an error only when the watcher cannot go on (its socket
  * or inotify failed); a bad mail is never an error here. Mails stored but

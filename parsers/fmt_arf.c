@@ -163,8 +163,7 @@ static GMimeMessage *attached_report(fbl_parse_ctx *c, GMimeObject *obj, unsigne
     if (n < 4 || g_ascii_strcasecmp(name + n - 4, ".eml") != 0)
         return NULL;
     g_autoptr(GByteArray) bytes = fbl_mime_part_bytes(GMIME_PART(obj));
-    if (bytes->len == 0 ||
-        g_strstr_len((const char *) bytes->data, bytes->len, "feedback-report") == NULL)
+    if (!fbl_mime_bytes_contain(bytes, 0, "feedback-report"))
         return NULL;
     fbl_original orig = {0};
     if (!fbl_parse_load_bytes(c, (const char *) bytes->data, bytes->len, depth + 1, &orig))

@@ -36,8 +36,7 @@ static GByteArray *iodef_part(GMimeMessage *m)
             (!fbl_mime_is_type(obj, "application", "xml") && !fbl_mime_is_type(obj, "text", "xml")))
             continue;
         GByteArray *bytes = fbl_mime_part_bytes(GMIME_PART(obj));
-        if (bytes->len <= IODEF_MAX_BYTES &&
-            g_strstr_len((const char *) bytes->data, MIN(bytes->len, 4096u), "IODEF-Document"))
+        if (bytes->len <= IODEF_MAX_BYTES && fbl_mime_bytes_contain(bytes, 4096, "IODEF-Document"))
             return bytes;
         g_byte_array_unref(bytes);
     }

@@ -641,6 +641,14 @@ static char *mend_spoofed_names(const char *value)
     return g_string_free(out, FALSE);
 }
 
+bool fbl_mime_bytes_contain(const GByteArray *bytes, size_t limit, const char *needle)
+{
+    if (bytes == NULL || bytes->len == 0 || bytes->data == NULL)
+        return false;
+    size_t n = limit > 0 ? MIN(limit, (size_t) bytes->len) : bytes->len;
+    return memmem(bytes->data, n, needle, strlen(needle)) != NULL;
+}
+
 InternetAddressList *fbl_mime_header_addresses(GMimeObject *object, const char *name)
 {
     /* Every field of that name, as one list: a repeated From is read whole, as GMime does. */

@@ -86,6 +86,13 @@ GMimeMessage *fbl_mime_load_in_place(fbl_mime_budget *budget, const char *data, 
 GByteArray *fbl_mime_part_bytes(GMimePart *part);
 
 /*
+ * fbl_mime_bytes_contain - @needle occurs in the first @limit bytes of @bytes
+ * (0: all). Binary-safe, and false for an empty array, whose data is NULL:
+ * string searches (strstr, g_strstr_len) must never see a part's bytes.
+ */
+bool fbl_mime_bytes_contain(const GByteArray *bytes, size_t limit, const char *needle);
+
+/*
  * fbl_mime_to_utf8 - @len bytes in @charset (may be NULL) as valid UTF-8
  *
  * @lossy: (out) (optional) set when bytes had to be guessed or replaced

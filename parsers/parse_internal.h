@@ -103,16 +103,16 @@ bool fbl_parse_sender_is(GMimeMessage *message, const char *suffix);
  */
 void fbl_parse_detect_inner(fbl_parse_ctx *ctx);
 
-/* The formats, in the order parse.c tries them. */
+/* The formats, in the order parse.c tries them (its formats[] says why). */
 bool fbl_fmt_iodef(fbl_parse_ctx *ctx);
 bool fbl_fmt_arf(fbl_parse_ctx *ctx);
 bool fbl_fmt_xarf(fbl_parse_ctx *ctx);
 bool fbl_fmt_spamcop(fbl_parse_ctx *ctx);
+bool fbl_fmt_raw(fbl_parse_ctx *ctx);
 bool fbl_fmt_not_report(fbl_parse_ctx *ctx);
 bool fbl_fmt_attachment(fbl_parse_ctx *ctx);
-bool fbl_fmt_raw(fbl_parse_ctx *ctx);
 bool fbl_fmt_redirect(fbl_parse_ctx *ctx);
-bool fbl_fmt_complaint(fbl_parse_ctx *ctx);
 bool fbl_fmt_inline(fbl_parse_ctx *ctx);
+bool fbl_fmt_complaint(fbl_parse_ctx *ctx);
 
 #endif /* FBL_PARSE_INTERNAL_H */

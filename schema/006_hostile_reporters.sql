@@ -1,5 +1,5 @@
 -- 006_hostile_reporters.sql - no address reaches an analyst, and forged
--- reports cannot spend a genuine reporter's hourly limit (issue "hostile world").
+-- reports cannot spend a genuine reporter's hourly limit.
 --
 -- 1. fbl.mask_addresses(text): whatever is shaped like an address becomes
 --    '[address]'. Every text column of every analyst function (and so of the

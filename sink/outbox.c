@@ -466,12 +466,13 @@ bool fbl_outbox_status(fbl_outbox *ob, GPtrArray **stats, GError **error)
         "       coalesce(extract(epoch FROM clock_timestamp() - v.oldest), 0), v.last_sent, "
         "       (SELECT d.last_error FROM fbl.vendor_outbox d "
         "        WHERE d.vendor = v.vendor AND d.state = 'dead' "
-        "        ORDER BY d.created_at DESC LIMIT 1) "
+        "        ORDER BY d.created_at DESC LIMIT 1), v.duplicate "
         "FROM (SELECT vendor, count(*) FILTER (WHERE state = 'pending') AS pending, "
         "        count(*) FILTER (WHERE state = 'pending' AND next_attempt_at <= now()) AS due, "
         "        count(*) FILTER (WHERE state = 'sent') AS sent, "
         "        count(*) FILTER (WHERE state = 'dead') AS dead, "
         "        count(*) FILTER (WHERE state = 'limited') AS limited, "
+        "        count(*) FILTER (WHERE state = 'duplicate') AS duplicate, "
         "        min(created_at) FILTER (WHERE state = 'pending') AS oldest, "
         "        to_char(max(sent_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
         "          AS last_sent "
@@ -491,6 +492,7 @@ bool fbl_outbox_status(fbl_outbox *ob, GPtrArray **stats, GError **error)
         s->lag_s = g_ascii_strtod(PQgetvalue(res, i, 6), NULL);
         s->last_sent_at = dup_field(res, i, 7);
         s->last_dead = dup_field(res, i, 8);
+        s->duplicate = g_ascii_strtoull(PQgetvalue(res, i, 9), NULL, 10);
         g_ptr_array_add(*stats, s);
     }
     PQclear(res);
@@ -521,6 +523,84 @@ bool fbl_outbox_gauges(fbl_outbox *ob, const char *vendor, guint64 *pending, gui
         *dead = g_ascii_strtoull(PQgetvalue(res, 0, 1), NULL, 10);
         *lag_s = g_ascii_strtod(PQgetvalue(res, 0, 2), NULL);
     }
+    PQclear(res);
+    return ok;
+}
+
+/* ---- backfill ----------------------------------------------------------------- */
+
+void fbl_outbox_backfill_clear(fbl_outbox_backfill *state)
+{
+    g_clear_pointer(&state->after_at, g_free);
+    g_clear_pointer(&state->after_id, g_free);
+}
+
+/*
+ * One step: the next reports of the range in (received_at, id) order (the
+ * reports' received_at index, partition by partition), their rows inserted
+ * in the same statement, so a step is all or nothing. The last report read
+ * is where the next step starts: a keyset, not an OFFSET, so each step costs
+ * the same however far the backfill has come.
+ */
+static const char backfill_sql[] =
+    "WITH r AS ("
+    "  SELECT id, received_at, rate_limited, duplicate_of FROM fbl.reports "
+    "  WHERE received_at >= to_timestamp($2::bigint) "
+    "    AND received_at < coalesce(to_timestamp(nullif($3::bigint, 0)), 'infinity') "
+    "    AND ($4::timestamptz IS NULL OR (received_at, id) > ($4::timestamptz, $5::text)) "
+    "  ORDER BY received_at, id LIMIT $6::integer"
+    "), ins AS ("
+    "  INSERT INTO fbl.vendor_outbox (report_id, received_at, vendor, state) "
+    "  SELECT r.id, r.received_at, $1, "
+    "         CASE WHEN r.duplicate_of IS NOT NULL THEN 'duplicate' "
+    "              WHEN r.rate_limited THEN 'limited' ELSE 'pending' END::fbl.outbox_state "
+    "  FROM r ORDER BY r.received_at, r.id "
+    "  ON CONFLICT DO NOTHING RETURNING state"
+    "), last AS ("
+    "  SELECT received_at, id FROM r ORDER BY received_at DESC, id DESC LIMIT 1"
+    "), n AS ("
+    "  SELECT pg_notify('fbl_outbox', '') WHERE EXISTS (SELECT 1 FROM ins WHERE state = 'pending')"
+    ") "
+    "SELECT (SELECT count(*) FROM r), (SELECT count(*) FROM ins), "
+    "       (SELECT count(*) FROM ins WHERE state = 'limited'), "
+    "       (SELECT count(*) FROM ins WHERE state = 'duplicate'), "
+    "       (SELECT received_at::text FROM last), (SELECT id FROM last), (SELECT count(*) FROM n)";
+
+/* Fold one step's counts (@res, one row) into @state. */
+static void backfill_account(const PGresult *res, unsigned max_reports, fbl_outbox_backfill *state)
+{
+    guint64 read = g_ascii_strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+    guint64 added = g_ascii_strtoull(PQgetvalue(res, 0, 1), NULL, 10);
+    state->reports += read;
+    state->added += added;
+    state->limited += g_ascii_strtoull(PQgetvalue(res, 0, 2), NULL, 10);
+    state->duplicate += g_ascii_strtoull(PQgetvalue(res, 0, 3), NULL, 10);
+    state->existing += read - MIN(added, read);
+    state->done = read < max_reports;
+    if (read > 0) {
+        g_free(state->after_at);
+        g_free(state->after_id);
+        state->after_at = dup_field(res, 0, 4);
+        state->after_id = dup_field(res, 0, 5);
+    }
+}
+
+bool fbl_outbox_backfill_step(fbl_outbox *ob, const char *vendor, gint64 since, gint64 until,
+                              unsigned max_reports, fbl_outbox_backfill *state, GError **error)
+{
+    if (!ensure_connected(ob, error))
+        return false;
+    max_reports = MAX(max_reports, 1);
+    g_autofree char *from = g_strdup_printf("%" G_GINT64_FORMAT, since);
+    g_autofree char *to = g_strdup_printf("%" G_GINT64_FORMAT, MAX(until, (gint64) 0));
+    g_autofree char *limit = g_strdup_printf("%u", max_reports);
+    const char *params[] = {vendor, from, to, state->after_at, state->after_id, limit};
+    PGresult *res = PQexecParams(ob->conn, backfill_sql, 6, NULL, params, NULL, NULL, 0);
+    bool ok = res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+    if (!ok)
+        set_error(ob->conn, res, "backfill", error);
+    else
+        backfill_account(res, max_reports, state);
     PQclear(res);
     return ok;
 }

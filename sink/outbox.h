@@ -126,6 +126,7 @@ bool fbl_outbox_retry_dead(fbl_outbox *ob, const char *const *vendors, guint64 *
 typedef struct fbl_outbox_stats {
     char *vendor;
     guint64 pending, due, sent, dead, limited;
+    guint64 duplicate;  /* copies of a report stored before (schema 007), never sent */
     double lag_s;       /* age of the oldest pending row; 0 when none */
     char *last_sent_at; /* (nullable) */
     char *last_dead;    /* (nullable) the newest dead letter's last_error */
@@ -147,6 +148,47 @@ bool fbl_outbox_status(fbl_outbox *ob, GPtrArray **stats, GError **error);
  */
 bool fbl_outbox_gauges(fbl_outbox *ob, const char *vendor, guint64 *pending, guint64 *dead,
                        double *lag_s, GError **error);
+
+/*
+ * A backfill's progress (fbl_outbox_backfill_step): where it is, by the last
+ * report done in (received_at, id) order, and what it did so far.
+ */
+typedef struct fbl_outbox_backfill {
+    char *after_at;    /* (nullable) the last report's received_at, as the server wrote it */
+    char *after_id;    /* (nullable) and its id */
+    guint64 reports;   /* reports read */
+    guint64 added;     /* outbox rows written: pending + limited + duplicate */
+    guint64 limited;   /* of them, written 'limited' (the report was rate limited) */
+    guint64 duplicate; /* of them, written 'duplicate' (the report repeats another) */
+    guint64 existing;  /* reports that had a row for the vendor already, in any state */
+    bool done;         /* the range is covered */
+} fbl_outbox_backfill;
+
+void fbl_outbox_backfill_clear(fbl_outbox_backfill *state);
+
+/*
+ * fbl_outbox_backfill_step - write @vendor's outbox rows for the next
+ * @max_reports stored reports delivered in [@since, @until), after the ones
+ * @state says are done, in one transaction of its own; NOTIFY fbl_outbox
+ * when rows were written
+ *
+ * A vendor configured after reports were stored has no rows for them (the
+ * sink writes rows for the vendors it knows when it stores a report): this
+ * gives it that backlog. A report that has a row for @vendor already (sent,
+ * pending, dead, limited or duplicate) keeps it (ON CONFLICT DO NOTHING on
+ * the outbox key), so a backfill may be run again, and beside forwarders
+ * and sinks. New rows follow the store's rules: 'duplicate' for a report
+ * whose duplicate_of is set, 'limited' for a rate-limited one, else
+ * 'pending'.
+ *
+ * @since, @until: Unix seconds; @until 0: no end
+ * @state: (inout) zeroed before the first step; updated; @state->done once
+ *   the range is covered
+ * Returns: false with FBL_OUTBOX_ERROR (that step wrote nothing; @state is
+ *   unchanged, so the same step may be tried again).
+ */
+bool fbl_outbox_backfill_step(fbl_outbox *ob, const char *vendor, gint64 since, gint64 until,
+                              unsigned max_reports, fbl_outbox_backfill *state, GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(fbl_outbox, fbl_outbox_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(fbl_outbox_row, fbl_outbox_row_free)

@@ -82,18 +82,29 @@ static fbl_pg_error classify(const char *state, bool connection_bad)
     if (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0 ||
         strncmp(state, "54", 2) == 0)
         return FBL_PG_ERROR_DATA;
+    /* 42501: a right is missing; the administrator must grant it, the data is fine. */
+    if (strcmp(state, "42501") == 0)
+        return FBL_PG_ERROR_PRIVILEGE;
     /* 42: no such table, column or function; 3F: no such schema. */
     if (strncmp(state, "42", 2) == 0 || strncmp(state, "3F", 2) == 0)
         return FBL_PG_ERROR_SCHEMA;
     return FBL_PG_ERROR_OTHER;
 }
 
-/* libpq's message without its trailing newline. */
+/* libpq's message on one line: its lines ("...failed: No such file or directory",
+ * "\tIs the server running locally...?") joined by a blank. */
 static char *conn_message(PGconn *conn)
 {
     const char *msg = conn != NULL ? PQerrorMessage(conn) : NULL;
-    char *text = g_strdup(msg != NULL && *msg != '\0' ? msg : "unknown libpq error");
-    return g_strchomp(text);
+    g_auto(GStrv) lines =
+        g_strsplit(msg != NULL && *msg != '\0' ? msg : "unknown libpq error", "\n", -1);
+    GString *text = g_string_new(NULL);
+    for (size_t i = 0; lines[i] != NULL; i++) {
+        const char *l = g_strstrip(lines[i]);
+        if (*l != '\0')
+            g_string_append_printf(text, "%s%s", text->len > 0 ? " " : "", l);
+    }
+    return g_string_free(text, FALSE);
 }
 
 /*
@@ -105,14 +116,17 @@ static void set_error(const fbl_pg *pg, const PGresult *res, const char *what, G
     bool bad = PQstatus(pg->conn) != CONNECTION_OK;
     const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     const char *primary = res != NULL ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    const char *hint = res != NULL ? PQresultErrorField(res, PG_DIAG_MESSAGE_HINT) : NULL;
     g_autofree char *fallback = primary == NULL ? conn_message(pg->conn) : NULL;
+    g_autofree char *hinted =
+        hint != NULL ? g_strdup_printf(" (hint: %s)", hint) : g_strdup(""); /* what to do */
     fbl_pg_error code = classify(state, bad);
     if (state != NULL)
-        g_set_error(error, FBL_PG_ERROR, code, "%s: SQLSTATE %s: %s", what, state,
-                    primary != NULL ? primary : fallback);
+        g_set_error(error, FBL_PG_ERROR, code, "%s: SQLSTATE %s: %s%s", what, state,
+                    primary != NULL ? primary : fallback, hinted);
     else
-        g_set_error(error, FBL_PG_ERROR, code, "%s: %s", what,
-                    primary != NULL ? primary : fallback);
+        g_set_error(error, FBL_PG_ERROR, code, "%s: %s%s", what,
+                    primary != NULL ? primary : fallback, hinted);
 }
 
 /* ---- connection -------------------------------------------------------- */
@@ -357,11 +371,76 @@ static bool apply_migration(fbl_pg *pg, const fbl_schema_sql_migration *m, const
     return true;
 }
 
+/*
+ * check_roles - the cluster roles the schema grants to (005) exist, or the
+ * connected role may create them. A database owner can do everything else
+ * the migrations do; this it cannot, so the error gives the SQL to run as a
+ * superuser. Checked before the first migration, so that a database is never
+ * left half migrated for it.
+ */
+static bool check_roles(fbl_pg *pg, GError **error)
+{
+    PGresult *res =
+        PQexec(pg->conn, "SELECT string_agg(r, ' ' ORDER BY r), current_user "
+                         "FROM unnest(ARRAY['fbl_analyst', 'fbl_writer']) AS r "
+                         "WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = r) "
+                         "AND NOT (SELECT rolsuper OR rolcreaterole FROM pg_catalog.pg_roles "
+                         "WHERE rolname = current_user)");
+    bool ok = res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+    if (!ok) {
+        set_error(pg, res, "check the roles", error);
+        PQclear(res);
+        return false;
+    }
+    if (PQgetisnull(res, 0, 0)) {
+        PQclear(res);
+        return true;
+    }
+    g_auto(GStrv) missing = g_strsplit(PQgetvalue(res, 0, 0), " ", -1);
+    g_autofree char *names = g_strjoinv(" and ", missing);
+    g_autoptr(GString) sql = g_string_new(NULL);
+    for (size_t i = 0; missing[i] != NULL; i++)
+        g_string_append_printf(sql, "%sCREATE ROLE %s NOLOGIN;", i > 0 ? " " : "", missing[i]);
+    g_set_error(error, FBL_PG_ERROR, FBL_PG_ERROR_PRIVILEGE,
+                "the schema needs the role%s %s, which the role %s may not create; as a "
+                "PostgreSQL superuser, run: %s then start fbl (or fbl migrate) again",
+                missing[1] != NULL ? "s" : "", names, PQgetvalue(res, 0, 1), sql->str);
+    PQclear(res);
+    return false;
+}
+
+/* Whether one of the migrations this binary carries is not in @done. */
+static bool any_missing(GHashTable *done)
+{
+    for (size_t i = 0; i < fbl_schema_sql_count; i++) {
+        if (!g_hash_table_contains(done, GUINT_TO_POINTER(fbl_schema_sql_migrations[i].version)))
+            return true;
+    }
+    return false;
+}
+
+/* A migration refused for a missing right: say who must own the database. */
+static void explain_privilege(const fbl_pg *pg, GError *error)
+{
+    if (error == NULL || error->code != FBL_PG_ERROR_PRIVILEGE)
+        return;
+    g_autofree char *more = g_strdup_printf(
+        "%s; the migrations must run as the database's owner: createdb -O %s %s, or ALTER "
+        "DATABASE %s OWNER TO %s",
+        error->message, PQuser(pg->conn), PQdb(pg->conn), PQdb(pg->conn), PQuser(pg->conn));
+    g_free(error->message);
+    error->message = g_steal_pointer(&more);
+}
+
 static bool apply_missing(fbl_pg *pg, unsigned *applied, GError **error)
 {
     GHashTable *done = applied_versions(pg, error);
     if (done == NULL)
         return false;
+    if (any_missing(done) && !check_roles(pg, error)) {
+        g_hash_table_unref(done);
+        return false;
+    }
     bool ok = true;
     unsigned newest = 0;
     for (size_t i = 0; ok && i < fbl_schema_sql_count; i++) {
@@ -376,9 +455,13 @@ static bool apply_missing(fbl_pg *pg, unsigned *applied, GError **error)
                           m->name);
             continue;
         }
-        ok = apply_migration(pg, m, checksum, error);
+        GError *local = NULL;
+        ok = apply_migration(pg, m, checksum, &local);
         if (ok)
             (*applied)++;
+        explain_privilege(pg, local);
+        if (local != NULL)
+            g_propagate_error(error, local);
     }
     GHashTableIter it;
     gpointer key;
@@ -413,7 +496,7 @@ bool fbl_pg_migrate(fbl_pg *pg, unsigned *applied, GError **error)
     }
     if (!ok) {
         g_assert(local != NULL);
-        if (!fbl_pg_error_is_transient(local))
+        if (!fbl_pg_error_is_transient(local) && local->code != FBL_PG_ERROR_PRIVILEGE)
             local->code = FBL_PG_ERROR_SCHEMA;
         g_propagate_error(error, local);
         return false;

@@ -24,8 +24,10 @@
  * or object busy) and a lost connection are transient - keep the batch,
  * reconnect, retry with backoff; the next call reconnects by itself. Classes
  * 22, 23 and 54 (bad data, or a value over a limit) are FBL_PG_ERROR_DATA,
- * 42 and 3F (no such table, function, schema) FBL_PG_ERROR_SCHEMA, the rest
- * FBL_PG_ERROR_OTHER; all permanent. A batch refused for its data
+ * 42501 (insufficient privilege) FBL_PG_ERROR_PRIVILEGE, the rest of 42 and
+ * 3F (no such table, function, schema) FBL_PG_ERROR_SCHEMA, the rest
+ * FBL_PG_ERROR_OTHER; all permanent. A message holds the server's hint when
+ * it gave one; libpq's messages are joined into one line. A batch refused for its data
  * (FBL_PG_ERROR_DATA) is written again mail by mail, and a mail that still
  * fails is stored as a reject with reason "store_error" (its raw bytes
  * kept, the error in its detail), so one bad mail never blocks the rest.
@@ -54,14 +56,16 @@ typedef enum {
     FBL_PG_ERROR_DATA,        /* permanent: the data was refused (22xxx, 23xxx) */
     FBL_PG_ERROR_SCHEMA,      /* permanent: migrations missing or failed */
     FBL_PG_ERROR_OTHER,       /* permanent: anything else */
+    FBL_PG_ERROR_PRIVILEGE,   /* permanent: the role lacks a right (42501), or a role the
+                                 schema needs is missing; the message says what to run */
 } fbl_pg_error;               /* append new codes at the end only */
 
 bool fbl_pg_error_is_transient(const GError *error);
 
 typedef struct fbl_pg_options {
-    const char *conninfo;         /* anything libpq takes */
-    const char *const *vendors;   /* NULL-terminated vendor names: one outbox row each */
-    bool store_raw;               /* keep raw mail bytes in fbl.mails (default true) */
+    const char *conninfo;       /* anything libpq takes */
+    const char *const *vendors; /* NULL-terminated vendor names: one outbox row each */
+    bool store_raw;             /* keep raw mail bytes in fbl.mails (default true) */
     /* [limits] reports_per_reporter_per_hour, when set_reporter_limit: a reporter's
      * reports beyond it within an hour are stored flagged rate_limited, outbox rows
      * 'limited' (schema 004); 0: no limit. Unset: the database's setting
@@ -98,9 +102,18 @@ void fbl_pg_free(fbl_pg *pg);
  * applied, each in its own transaction, under an advisory lock so several
  * sinks starting at once apply each exactly once.
  *
+ * Before it applies any, it checks what the migrations need of the cluster
+ * that a database owner cannot do itself: the roles fbl_analyst and
+ * fbl_writer (schema 005) must exist, or the connected role must be allowed
+ * to create them (CREATEROLE). The error then names the missing roles and
+ * gives the SQL a superuser runs: "CREATE ROLE fbl_analyst NOLOGIN; ...".
+ *
  * @applied: (out) (optional) how many were applied now
- * Returns: false with a transient error, or FBL_PG_ERROR_SCHEMA when a
- *   migration failed (it is rolled back; the ones before it stay applied).
+ * Returns: false with a transient error; FBL_PG_ERROR_PRIVILEGE when a role
+ *   is missing or the connected role lacks a right (a migration's 42501: the
+ *   message says the database must be owned by the role, createdb -O); or
+ *   FBL_PG_ERROR_SCHEMA when a migration failed otherwise (it is rolled back;
+ *   the ones before it stay applied).
  */
 bool fbl_pg_migrate(fbl_pg *pg, unsigned *applied, GError **error);
 
@@ -129,8 +142,8 @@ typedef const fbl_mail_meta *(*fbl_pg_defaults_fn)(const char *mailbox, void *da
 
 bool fbl_pg_reparse(fbl_pg *pg, const fbl_parser *parser, int64_t since, int64_t until,
                     unsigned batch_size, fbl_pg_defaults_fn defaults, void *defaults_data,
-                    void (*progress)(guint64 done, guint64 total, void *data),
-                    void *progress_data, guint64 *changed, GError **error);
+                    void (*progress)(guint64 done, guint64 total, void *data), void *progress_data,
+                    guint64 *changed, GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(fbl_pg, fbl_pg_free)
 

@@ -514,6 +514,8 @@ def mode_secrets(a, db, work):
 
     conf_path = os.path.join(work, "fbl.conf")
     mailbox = "\n[mailbox:spamalert]\npath = %s\n" % os.path.join(work, "spamalert")
+    for sub in ("new", "cur", "tmp"):  # --check-config checks the Maildir too
+        os.makedirs(os.path.join(work, "spamalert", sub), exist_ok=True)
 
     def vendor_conf(body):
         text = "[postgres]\nconninfo = %s\n\n[vendor:v]\n%s%s" % (db.conninfo, body, mailbox)

@@ -134,6 +134,8 @@ def check_config(args):
     check(out.returncode == 0, "the example fails --check-config: %s" % out.stdout)
     out = run([args.fbl, "sink", "--config", example_path, "--print-config"])
     for line in out.stdout.splitlines():
+        if line.startswith("#"):  # the commented-out examples of [mailbox:NAME], [vendor:NAME]
+            continue
         check(" = " not in line or line.endswith("# default"),
               "the example changes a default: %s" % line)
     # Errors name the file, the line and the key; a password is never a value.
@@ -185,7 +187,7 @@ def check_install(args):
     wanted = ["bin/fbl", "share/man/man1/fbl.1", "share/man/man5/fbl.conf.5",
               "share/doc/fbl/fbl.conf.example", "lib/sysusers.d/fbl.conf",
               "lib/systemd/system/fbl.target"] + \
-        ["lib/systemd/system/fbl-%s.service" % d for d in ("watch", "sink", "forward")]
+        ["lib/systemd/system/fbl-%s.service" % d for d in ("run", "watch", "sink", "forward")]
     for rel in wanted:
         check(os.path.exists(os.path.join(prefix, rel)), "cmake --install left out %s" % rel)
     if shutil.which("man"):
@@ -210,7 +212,8 @@ def check_install(args):
         out = run([sysusers, "--root=" + root, "--dry-run"])
         check(out.returncode == 0 and "fbl" in out.stdout and "rror" not in out.stdout,
               "systemd-sysusers --dry-run: %s" % out.stdout)
-    names = ["fbl-watch.service", "fbl-sink.service", "fbl-forward.service", "fbl.target"]
+    names = ["fbl-run.service", "fbl-watch.service", "fbl-sink.service", "fbl-forward.service",
+             "fbl.target"]
     # ... and the host's programs the units run besides fbl (ExecReload=/bin/kill).
     for name in names:
         for m in re.finditer(r"^Exec\w+=[-@:+!]*(/\S+)", open(os.path.join(units, name)).read(),
@@ -223,12 +226,14 @@ def check_install(args):
     ours = [l for l in out.stdout.splitlines() if "fbl" in l]
     check(out.returncode == 0 and not ours,
           "systemd-analyze verify (exit %d):\n%s" % (out.returncode, out.stdout))
-    for name in names[:3]:
+    for name in names[:4]:
         text = open(os.path.join(units, name)).read()
         check("ExecStart=/usr/local/bin/fbl " in text, "%s: ExecStart is not the installed fbl"
               % name)
         for directive in HARDENING:
             check(directive in text, "%s lacks %s" % (name, directive.strip()))
+        # The user fbl's home (sysusers.d) exists once any of its daemons started.
+        check("\nStateDirectory=fbl\n" in text, "%s lacks StateDirectory=fbl" % name)
         out = run([analyze, "security", "--offline=true", "--root=" + root,
                    "--threshold=30", name])
         m = re.search(r"Overall exposure level for \S+: ([0-9.]+)", out.stdout)

@@ -79,6 +79,8 @@ def check_configs(args, work, keys):
          % (k("sink.key"), keys), "sink", 0, "OK"),
     ]
     conf = os.path.join(work, "check.conf")
+    for sub in ("new", "cur", "tmp"):  # --check-config checks the Maildir too
+        os.makedirs(os.path.join(work, sub), exist_ok=True)
     for text, role, want_rc, want_text in cases:
         with open(conf, "w") as fh:
             fh.write("[mailbox:m]\npath = %s\n\n" % work + text if role == "watch" else text)

@@ -35,6 +35,10 @@ NAME = "ops_daemon"
 MAILBOX = "spamalert"
 
 
+# What leads each line of a log file (fbl/log.h): the time, the role, the pid.
+PREFIX = r"ts=\S+ role=\S+ pid=\d+ "
+
+
 def golden_samples():
     """[(path, docs)] of the samples, one per distinct mail, and the expected metrics."""
     seen, out = set(), []
@@ -186,16 +190,18 @@ def test(args):
             scrape(port)[2]).get("fbl_watch_acked_total") == n + 1, 30)
         new_log = open(logfile).read()
         check("log file reopened" in new_log, "no 'log file reopened' in the new file")
-        rid = re.search(r"^rid=([0-9a-f]{12}) stage=parse ", new_log, re.M)
+        # Each line of a log file leads with ts=, role= and pid= (fbl/log.h).
+        rid = re.search(r"^%srid=([0-9a-f]{12}) stage=parse " % PREFIX, new_log, re.M)
         check(rid, "no stage=parse line in the reopened log:\n" + new_log)
         for stage in ("stored", "ack"):
-            check(re.search(r"^rid=%s stage=%s " % (rid.group(1), stage), new_log, re.M),
+            check(re.search(r"^%srid=%s stage=%s " % (PREFIX, rid.group(1), stage), new_log,
+                            re.M),
                   "rid %s has no stage=%s line" % (rid.group(1), stage))
         old_log = open(logfile + ".1").read()
         check(old_log.count("stage=parse") == n, "the old log has %d parse lines, want %d"
               % (old_log.count("stage=parse"), n))
         for line in (old_log + new_log).splitlines():
-            check(re.match(r"^(rid=\S+ stage=\S+ )?level=\w+ domain=\S+ msg=", line),
+            check(re.match(r"^%s(rid=\S+ stage=\S+ )?level=\w+ domain=\S+ msg=" % PREFIX, line),
                   "not a key=value log line: %r" % line)
         for addr in personal_addresses(samples):
             check(addr not in old_log + new_log, "%s (personal data) is in the log" % addr)

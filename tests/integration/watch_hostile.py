@@ -110,7 +110,9 @@ class Fbl:
 
 
 def rid_lines(text, digest, stage):
-    return len(re.findall(r"^rid=%s stage=%s " % (digest[:12], stage), text, re.M))
+    # stderr lines lead with ts=, role= and pid= (fbl/log.h), unless journald's.
+    lead = r"(?:ts=\S+ role=\S+ pid=\d+ )?"
+    return len(re.findall(r"^%srid=%s stage=%s " % (lead, digest[:12], stage), text, re.M))
 
 
 def stored_ids(db):
@@ -296,7 +298,8 @@ def test_retire(args):
             'fbl_watch_retire_failures_total{mailbox="%s",reason="enoent"}' % MAILBOX, 0) >= 1,
             20)
         text = daemon.output()
-        check(re.search(r"^rid=%s stage=retire level=warning .*No such file or directory"
+        check(re.search(r"^(?:ts=\S+ role=\S+ pid=\d+ )?rid=%s stage=retire level=warning "
+                        r".*No such file or directory"
                         % sha(first)[:12], text, re.M),
               "no warning with the errno text:\n" + text)
         with open(cur, "w") as fh:

@@ -532,6 +532,27 @@ static void test_raw_mailbox_hops(void **state)
     rows_done();
 }
 
+/* Empty parts where fbl looks inside bytes (an IODEF document, a .eml that may hold
+ * an ARF): their data is NULL, and no string search may see it (fuzzing found both). */
+static void test_empty_parts_searched(void **state)
+{
+    (void) state;
+    g_autoptr(fbl_parser) p = default_parser();
+    static const char *const parts[] = {
+        "Content-Type: application/xml; name=\"iodef.xml\"\n",
+        "Content-Type: application/octet-stream; name=\"report.eml\"\n",
+        "Content-Type: text/plain; name=\"source.txt\"\n"
+        "Content-Disposition: attachment; filename=\"source.txt\"\n",
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(parts); i++) {
+        g_autofree char *mail = forward_with(parts[i], "");
+        g_autoptr(fbl_parse_result) res = parse_str(p, mail, &default_meta);
+        if (res->reports->len == 0 && res->reject == NULL)
+            ROW_FAIL("empty part %zu: no result", i);
+    }
+    rows_done();
+}
+
 /* The same spam attached or in an ARF has the same campaign fingerprint. */
 static void test_fingerprint_across_shapes(void **state)
 {
@@ -1087,6 +1108,7 @@ int main(void)
         cmocka_unit_test(test_forwarded_jmrp_file),
         cmocka_unit_test(test_redaction),
         cmocka_unit_test(test_raw_mailbox_hops),
+        cmocka_unit_test(test_empty_parts_searched),
         cmocka_unit_test(test_headers_only_declaring_multipart),
         cmocka_unit_test(test_not_a_report),
         cmocka_unit_test(test_empty),
