@@ -39,7 +39,7 @@
  * same, for mails others move or save there. tmp/: the files MTAs write. */
 #define WATCH_NEW_EVENTS (IN_MOVED_TO | IN_CLOSE_WRITE | IN_CREATE | IN_ONLYDIR)
 #define WATCH_CUR_EVENTS WATCH_NEW_EVENTS
-#define WATCH_TMP_EVENTS (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_ONLYDIR)
+#define WATCH_TMP_EVENTS (IN_CREATE | IN_CLOSE_WRITE | IN_DELETE | IN_MOVED_FROM | IN_ONLYDIR)
 /* Files being written in tmp/ remembered at most (more means events were missed). */
 #define TMP_FILES_MAX 4096
 
@@ -52,6 +52,7 @@ typedef struct box {
     bool index_failing;       /* the last write to the index failed (said once) */
     bool told_moved;          /* said once that others move mails out of new/ */
     GHashTable *tmp_files;    /* name in tmp/ -> file_id *: what MTAs are writing */
+    GHashTable *tmp_closed;   /* names in tmp/ whose writer closed them (a set) */
 } box;
 
 typedef struct queued {
@@ -237,17 +238,43 @@ static void retire_committed(fbl_watch *w, box *b, const char *name)
     (void) retire(w, q); /* done, or kept in unretired */
 }
 
+/*
+ * One inotify queue keeps the order of events: a file closed in tmp/ whose
+ * name is gone from tmp/ (or is this very inode) by the time its link shows
+ * up in new/ is that link (Postfix writes tmp/A, links it as new/B, unlinks
+ * tmp/A, often before the watcher has looked at tmp/A at all). Each closed
+ * tmp/ file accounts for one link: it is forgotten once matched.
+ */
+static bool closed_in_tmp_and_gone(box *b, const struct stat *linked)
+{
+    GHashTableIter it;
+    gpointer key;
+    g_hash_table_iter_init(&it, b->tmp_closed);
+    while (g_hash_table_iter_next(&it, &key, NULL)) {
+        g_autofree char *path = g_build_filename(b->config->path, "tmp", (const char *) key, NULL);
+        struct stat st;
+        bool found = lstat(path, &st) == 0;
+        bool gone = !found && errno == ENOENT;
+        if (gone || (found && st.st_dev == linked->st_dev && st.st_ino == linked->st_ino)) {
+            g_hash_table_iter_remove(&it);
+            return true;
+        }
+    }
+    return false;
+}
+
 /* An MTA that link()s a finished mail from tmp/ into new/ (Postfix virtual and
  * local, qmail, maildrop) raises IN_CREATE only, like a writer in new/ itself;
  * but the inode of a link is one seen in tmp/ a moment before. */
-static bool linked_from_tmp(const box *b, const char *name)
+static bool linked_from_tmp(box *b, const char *name)
 {
-    if (g_hash_table_size(b->tmp_files) == 0)
-        return false;
     g_autofree char *path = g_build_filename(b->config->path, "new", name, NULL);
     struct stat st;
     if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
         return false;
+    /* Still linked from tmp/ too: the MTA has not unlinked its tmp/ name yet. */
+    if (st.st_nlink >= 2)
+        return true;
     GHashTableIter it;
     gpointer value;
     g_hash_table_iter_init(&it, b->tmp_files);
@@ -256,7 +283,7 @@ static bool linked_from_tmp(const box *b, const char *name)
         if (t->dev == st.st_dev && t->ino == st.st_ino)
             return true;
     }
-    return false;
+    return closed_in_tmp_and_gone(b, &st);
 }
 
 /*
@@ -478,12 +505,25 @@ static void not_opened(fbl_watch *w, queued *q, const struct stat *st, const GEr
  * skips tmp/ (read now, it would be stored truncated), or linked from tmp/
  * (Postfix, qmail, maildrop: no close event on new/): it is read once its
  * size and mtime are that old or have not changed for that long (a clock
- * skewed into the future must not hold it forever). Else note when to look
- * again (@q->due).
+ * skewed into the future must not hold it forever); a file whose inode
+ * changed after its last write (ctime past mtime: linked from tmp/) at once.
+ * Else note when to look again (@q->due).
  */
+/*
+ * The inode changed after its last write (link(), rename(), unlink() of the
+ * tmp/ name): a write sets mtime and ctime to the same instant, so a file
+ * still being written in place has them equal. MTAs link only finished files.
+ */
+static bool changed_after_last_write(const struct stat *st)
+{
+    return st->st_size > 0 && (st->st_ctim.tv_sec > st->st_mtim.tv_sec ||
+                               (st->st_ctim.tv_sec == st->st_mtim.tv_sec &&
+                                st->st_ctim.tv_nsec > st->st_mtim.tv_nsec));
+}
+
 static bool settled(queued *q, const struct stat *st)
 {
-    if (q->complete)
+    if (q->complete || changed_after_last_write(st))
         return true;
     int64_t mtime_ms = (int64_t) st->st_mtim.tv_sec * 1000 + st->st_mtim.tv_nsec / 1000000;
     int64_t age = g_get_real_time() / 1000 - mtime_ms;
@@ -817,8 +857,15 @@ static void read_replies(fbl_watch *w)
  * leaves (renamed into new/, or unlinked after a link() into new/). */
 static void on_tmp_event(box *b, const struct inotify_event *ev)
 {
+    if (ev->mask & IN_CLOSE_WRITE) {
+        if (g_hash_table_size(b->tmp_closed) >= TMP_FILES_MAX)
+            g_hash_table_remove_all(b->tmp_closed); /* events were missed: start again */
+        g_hash_table_add(b->tmp_closed, g_strdup(ev->name));
+        return;
+    }
     if (!(ev->mask & IN_CREATE)) {
         g_hash_table_remove(b->tmp_files, ev->name);
+        g_hash_table_remove(b->tmp_closed, ev->name);
         return;
     }
     g_autofree char *path = g_build_filename(b->config->path, "tmp", ev->name, NULL);
@@ -993,6 +1040,8 @@ static void box_free(box *b)
     fbl_maildir_index_free(b->index);
     if (b->tmp_files != NULL)
         g_hash_table_unref(b->tmp_files);
+    if (b->tmp_closed != NULL)
+        g_hash_table_unref(b->tmp_closed);
     g_free(b);
 }
 
@@ -1047,6 +1096,7 @@ static bool open_boxes(fbl_watch *w, GError **error)
         b->config = g_ptr_array_index(w->config->mailboxes, i);
         b->wd = b->wd_cur = b->wd_tmp = -1;
         b->tmp_files = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+        b->tmp_closed = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
         g_ptr_array_add(w->boxes, b);
         if (!open_box(w, b, error))
             return false;

@@ -49,10 +49,15 @@
  *   changed for that long, so it is not stored truncated.
  *   XXX: a writer that pauses longer than that in the middle of a mail,
  *   without closing it, still gets it read early; only tmp/ avoids that.
- * - A link() into new/ of a file whose inode the watcher saw created in tmp/
- *   (inotify on tmp/) is read at once: MTAs link only finished files.
- *   XXX: when the MTA links and unlinks faster than the watcher looks at
- *   tmp/, the link settles as above (a few Postfix deliveries in a hundred).
+ * - A link() into new/ is read at once when it is still linked from tmp/
+ *   (st_nlink >= 2), or its inode is one the watcher saw created in tmp/, or
+ *   a file the watcher saw closed in tmp/ is gone from tmp/ by then (Postfix
+ *   writes tmp/A, links new/B, unlinks tmp/A; one inotify queue keeps that
+ *   order, and each closed tmp/ file accounts for one link), or its ctime is
+ *   past its mtime (the link changed the inode after its last write): MTAs
+ *   link only finished files. XXX: a writer creating files directly in new/
+ *   while an MTA abandons a closed file in tmp/ may see one of its files read
+ *   before it settles.
  * - A stored mail whose rename to cur/ fails (cur/ missing or not a
  *   directory, no permission, no space, a name too long for ":2,S") is not
  *   sent again: it stays known, and only the rename is retried, after 1 s,
