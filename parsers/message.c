@@ -216,7 +216,7 @@ static void visit_leaf(body *b, GMimePart *part)
     GMimeContentType *ct = g_mime_object_get_content_type(obj);
     g_autofree char *type = ct != NULL ? g_mime_content_type_get_mime_type(ct)
                                        : g_strdup("text/plain");
-    const char *filename = g_mime_part_get_filename(part);
+    g_autofree char *filename = fbl_mime_filename(obj);
     GMimeContentDisposition *disp = g_mime_object_get_content_disposition(obj);
     bool attachment = filename != NULL ||
                       (disp != NULL && g_mime_content_disposition_is_attachment(disp));
@@ -250,7 +250,7 @@ static void visit_message_part(body *b, GMimeMessagePart *mp)
     if (inner != NULL)
         (void) g_mime_object_write_to_stream(GMIME_OBJECT(inner), NULL, mem);
     GByteArray *bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
-    const char *name = g_mime_object_get_content_disposition_parameter(obj, "filename");
+    g_autofree char *name = fbl_mime_filename(obj);
     add_attachment(b, name, "message/rfc822", bytes->data, bytes->len);
 }
 

@@ -548,6 +548,51 @@ char *fbl_mime_header_text(GMimeObject *object, const char *name)
     return g_strstrip(valid);
 }
 
+/* Parameter @param of header @header of @object, parsed again from the raw
+ * header after fbl_rfc2047_join: GMime decoded it at load without the repair. */
+static char *repaired_param(GMimeObject *object, const char *header, const char *param)
+{
+    const char *raw = raw_header(object, header);
+    if (raw == NULL || strstr(raw, "=?") == NULL)
+        return NULL;
+    g_autofree char *unfolded = unfold(raw);
+    g_autofree char *joined = fbl_rfc2047_join(unfolded);
+    g_autoptr(GMimeParserOptions) o = decode_options();
+    char *copy = NULL;
+    if (g_ascii_strcasecmp(header, "Content-Disposition") == 0) {
+        GMimeContentDisposition *d = g_mime_content_disposition_parse(o, joined);
+        if (d != NULL) {
+            copy = g_strdup(g_mime_content_disposition_get_parameter(d, param));
+            g_object_unref(d);
+        }
+    } else {
+        GMimeContentType *t = g_mime_content_type_parse(o, joined);
+        if (t != NULL) {
+            copy = g_strdup(g_mime_content_type_get_parameter(t, param));
+            g_object_unref(t);
+        }
+    }
+    return copy;
+}
+
+char *fbl_mime_filename(GMimeObject *object)
+{
+    char *name = repaired_param(object, "Content-Disposition", "filename");
+    if (name == NULL)
+        name = repaired_param(object, "Content-Type", "name");
+    if (name == NULL) {
+        const char *gmime = g_mime_object_get_content_disposition_parameter(object, "filename");
+        if (gmime == NULL)
+            gmime = g_mime_object_get_content_type_parameter(object, "name");
+        name = g_strdup(gmime);
+    }
+    if (name == NULL)
+        return NULL;
+    char *valid = g_utf8_make_valid(name, -1);
+    g_free(name);
+    return valid;
+}
+
 /* Append @text[0..n) as a quoted string, its quotes and backslashes escaped. */
 static void append_quoted(GString *out, const char *text, size_t n)
 {

@@ -128,6 +128,14 @@ char *fbl_rfc2047_join(const char *raw);
 char *fbl_mime_header_text(GMimeObject *object, const char *name);
 
 /*
+ * fbl_mime_filename - (transfer full) the file name of a part: the
+ * Content-Disposition filename, else the Content-Type name (RFC 2231
+ * continuations and charsets, RFC 2047 words in the value, with
+ * fbl_rfc2047_join), valid UTF-8, or NULL when it has none
+ */
+char *fbl_mime_filename(GMimeObject *object);
+
+/*
  * fbl_mime_header_addresses - (transfer full) the addresses of every header
  * @name of @object, as one list, parsed after fbl_rfc2047_join, or NULL
  */

@@ -99,12 +99,89 @@ static void test_repeated_from(void **state)
     assert_true(found);
 }
 
+/*
+ * Attachment names of the reported spam, split the ways mail clients split
+ * them: several RFC 2047 words (quoted or not, folded), RFC 2231 continuations
+ * with and without charset, and a Content-Type name= only. Each is read whole.
+ */
+static const struct {
+    const char *header; /* the attachment part's headers */
+    const char *name;   /* the name the report must carry */
+} attachment_rows[] = {
+    {"Content-Type: application/pdf\n"
+     "Content-Disposition: attachment;\n"
+     " filename=\"=?UTF-8?Q?Rechnung_M=C3=A4rz?= =?UTF-8?Q?_2026_Nr=2E_4711.pdf?=\"\n",
+     "Rechnung März 2026 Nr. 4711.pdf"},
+    {"Content-Type: application/pdf\n"
+     "Content-Disposition: attachment; filename=\n"
+     " =?ISO-8859-1?Q?Pr=E9avis_de?=\n =?ISO-8859-1?Q?_coupure.pdf?=\n",
+     "Préavis de coupure.pdf"},
+    {"Content-Type: application/zip\n"
+     "Content-Disposition: attachment;\n"
+     " filename*0*=UTF-8''Factura%20de%20;\n filename*1*=marzo%20%C3%BAltima;\n"
+     " filename*2=\".zip\"\n",
+     "Factura de marzo última.zip"},
+    {"Content-Type: application/msword\n"
+     "Content-Disposition: attachment;\n"
+     " filename*0=\"very_long_invoice_name_that_a_client_\";\n"
+     " filename*1=\"split_in_two.doc\"\n",
+     "very_long_invoice_name_that_a_client_split_in_two.doc"},
+    {"Content-Type: application/octet-stream;\n"
+     " name=\"=?UTF-8?B?0KHRh9C10YI=?= =?UTF-8?B?LmV4ZQ==?=\"\n",
+     "Счет.exe"},
+};
+
+static void test_attachment_names(void **state)
+{
+    (void) state;
+    fbl_parse_options o;
+    fbl_parse_options_init(&o);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(fbl_parser) p = fbl_parser_new(&o, &error);
+    assert_non_null(p);
+    fbl_mail_meta meta = {0};
+    for (size_t i = 0; i < G_N_ELEMENTS(attachment_rows); i++) {
+        g_autofree char *mail = g_strdup_printf(
+            "From: Feedback Loop <fbl@isp.example.net>\n"
+            "To: spamalert@abuse.example.net\n"
+            "Subject: Abuse report\n"
+            "MIME-Version: 1.0\n"
+            "Content-Type: multipart/report; report-type=feedback-report; boundary=\"r\"\n"
+            "\n--r\nContent-Type: text/plain\n\nA report.\n"
+            "--r\nContent-Type: message/feedback-report\n\n"
+            "Feedback-Type: abuse\nUser-Agent: t/1\nVersion: 1\nSource-IP: 192.0.2.7\n\n"
+            "--r\nContent-Type: message/rfc822\n\n"
+            "From: Deals <deals@spammer.example.com>\n"
+            "To: victim@customer.example.net\n"
+            "Subject: your invoice\n"
+            "MIME-Version: 1.0\n"
+            "Content-Type: multipart/mixed; boundary=\"m\"\n"
+            "\n--m\nContent-Type: text/plain\n\nSee the attachment.\n"
+            "--m\n%s\nUEsDBAoAAAAAAA==\n--m--\n--r--\n",
+            attachment_rows[i].header);
+        g_autoptr(fbl_parse_result) res = fbl_parser_parse(p, mail, strlen(mail), &meta);
+        assert_non_null(res);
+        if (res->reports->len != 1)
+            fail_msg("row %zu: %u reports (reject: %s)", i, res->reports->len,
+                     res->reject != NULL ? res->reject->detail : "none");
+        const fbl_report *r = g_ptr_array_index(res->reports, 0);
+        GPtrArray *att = r->message.attachments;
+        if (att == NULL || att->len != 1)
+            fail_msg("row %zu: %u attachments", i, att != NULL ? att->len : 0);
+        const fbl_attachment *a = g_ptr_array_index(att, 0);
+        if (g_strcmp0(a->name, attachment_rows[i].name) != 0)
+            fail_msg("row %zu: name \"%s\", expected \"%s\"", i, a->name ? a->name : "(null)",
+                     attachment_rows[i].name);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_subject_decoding),
         cmocka_unit_test(test_join_leaves_other_text),
         cmocka_unit_test(test_repeated_from),
+        cmocka_unit_test(test_attachment_names),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
