@@ -516,9 +516,9 @@ static void not_opened(fbl_watch *w, queued *q, const struct stat *st, const GEr
  */
 static bool changed_after_last_write(const struct stat *st)
 {
-    return st->st_size > 0 && (st->st_ctim.tv_sec > st->st_mtim.tv_sec ||
-                               (st->st_ctim.tv_sec == st->st_mtim.tv_sec &&
-                                st->st_ctim.tv_nsec > st->st_mtim.tv_nsec));
+    return st->st_size > 0 &&
+           (st->st_ctim.tv_sec > st->st_mtim.tv_sec || (st->st_ctim.tv_sec == st->st_mtim.tv_sec &&
+                                                        st->st_ctim.tv_nsec > st->st_mtim.tv_nsec));
 }
 
 static bool settled(queued *q, const struct stat *st)
