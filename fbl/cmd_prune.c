@@ -222,18 +222,12 @@ int fbl_cmd_prune(int argc, char **argv)
              "reached or tables stayed busy (run it again), 77 without the owner's rights,\n"
              "78 on a config error or an old schema.");
     g_option_context_add_main_entries(ctx, entries, NULL);
-    g_autoptr(GError) error = NULL;
     if (!fbl_cmd_parse_options(ctx, &argc, &argv, 0))
         return EX_USAGE;
-    g_autoptr(fbl_config) config = fbl_config_load(config_file, &error);
-    if (config == NULL) {
-        (void) fprintf(stderr, "fbl prune: %s\n", error->message);
-        return EX_CONFIG;
-    }
-    if (db != NULL && !fbl_config_set_conninfo(config, db, &error)) {
-        (void) fprintf(stderr, "fbl prune: %s\n", error->message);
-        return EX_USAGE;
-    }
+    int status = EX_OK;
+    g_autoptr(fbl_config) config = fbl_cmd_load_config("prune", config_file, db, &status);
+    if (config == NULL)
+        return status;
     unsigned days = config->retention_keep_days, raw_days = config->retention_raw_keep_days;
     if (older != NULL && !parse_days(older, &days)) {
         (void) fprintf(stderr, "fbl prune: --older-than '%s' is not a number of days (180d, 26w)\n",

@@ -144,15 +144,10 @@ int fbl_cmd_reparse(int argc, char **argv)
         (void) fprintf(stderr, "fbl reparse: --batch must be 1 to 100000\n");
         return EX_USAGE;
     }
-    g_autoptr(fbl_config) config = fbl_config_load(config_file, &error);
-    if (config == NULL) {
-        (void) fprintf(stderr, "fbl reparse: %s\n", error->message);
-        return EX_CONFIG;
-    }
-    if (db != NULL && !fbl_config_set_conninfo(config, db, &error)) {
-        (void) fprintf(stderr, "fbl reparse: %s\n", error->message);
-        return EX_USAGE;
-    }
+    int status = EX_OK;
+    g_autoptr(fbl_config) config = fbl_cmd_load_config("reparse", config_file, db, &status);
+    if (config == NULL)
+        return status;
     GLogLevelFlags log_level = config->log_level;
     if (level != NULL && !fbl_log_level_from_string(level, &log_level)) {
         (void) fprintf(stderr, "fbl reparse: unknown log level '%s'\n", level);

@@ -696,7 +696,6 @@ int fbl_cmd_report(int argc, char **argv)
              "reached or fails for a while, 77 when the role may not read the views, 78 on\n"
              "a config error or when the schema lacks them (run fbl migrate).");
     g_option_context_add_main_entries(ctx, entries, NULL);
-    g_autoptr(GError) error = NULL;
     if (!fbl_cmd_parse_options(ctx, &argc, &argv, 0))
         return EX_USAGE;
     out_format fmt = FMT_TEXT;
@@ -722,14 +721,9 @@ int fbl_cmd_report(int argc, char **argv)
         (void) fprintf(stderr, "fbl report: --until is not after --since\n");
         return EX_USAGE;
     }
-    g_autoptr(fbl_config) config = fbl_config_load(config_file, &error);
-    if (config == NULL) {
-        (void) fprintf(stderr, "fbl report: %s\n", error->message);
-        return EX_CONFIG;
-    }
-    if (db != NULL && !fbl_config_set_conninfo(config, db, &error)) {
-        (void) fprintf(stderr, "fbl report: %s\n", error->message);
-        return EX_USAGE;
-    }
+    int status = EX_OK;
+    g_autoptr(fbl_config) config = fbl_cmd_load_config("report", config_file, db, &status);
+    if (config == NULL)
+        return status;
     return report(config->pg_conninfo, fmt, since_t, until_t, until == NULL, top);
 }

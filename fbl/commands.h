@@ -31,4 +31,14 @@ int fbl_cmd_keygen(int argc, char **argv);
  */
 bool fbl_cmd_parse_options(GOptionContext *ctx, int *argc, char ***argv, int max_args);
 
+/*
+ * fbl_cmd_load_config - the config file @path (NULL: the default), its
+ * conninfo replaced by @db when given (--db)
+ *
+ * Returns: (transfer full) the config, or NULL after saying "fbl @name: why"
+ * on stderr with @status set: EX_CONFIG for the file, EX_USAGE for --db.
+ */
+struct fbl_config *fbl_cmd_load_config(const char *name, const char *path, const char *db,
+                                       int *status);
+
 #endif /* FBL_COMMANDS_H */
