@@ -132,8 +132,12 @@ bool fbl_pg_check_conninfo(const char *conninfo, bool *has_password, GError **er
         return false;
     }
     bool password = false;
-    for (const PQconninfoOption *o = opts; o->keyword != NULL; o++)
-        password = password || (strcmp(o->keyword, "password") == 0 && o->val != NULL);
+    for (PQconninfoOption *o = opts; o->keyword != NULL; o++) {
+        if (strcmp(o->keyword, "password") == 0 && o->val != NULL) {
+            password = true;
+            explicit_bzero(o->val, strlen(o->val)); /* refused, and not left in freed memory */
+        }
+    }
     PQconninfoFree(opts);
     if (has_password != NULL)
         *has_password = password;
