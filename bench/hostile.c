@@ -23,36 +23,94 @@
 
 typedef GString *(*builder)(void);
 
-static GString *deep(void) { return fbl_hostile_deep_nesting(1000); }
-static GString *parts(void) { return fbl_hostile_many_parts(100000); }
-static GString *parts_1005(void) { return fbl_hostile_many_parts(1005); }
-static GString *header(void) { return fbl_hostile_long_header(1024 * 1024); }
-static GString *headers(void) { return fbl_hostile_many_headers(10001); }
-static GString *self(void) { return fbl_hostile_self_containing(200); }
-static GString *self_same(void) { return fbl_hostile_self_containing_same_boundary(200); }
-static GString *nul(void) { return fbl_hostile_nul_bytes(); }
-static GString *charsets(void) { return fbl_hostile_bad_charsets(); }
-static GString *b64_over(void) { return fbl_hostile_base64_attachment(10 * 1024 * 1024); }
-static GString *b64_under(void) { return fbl_hostile_base64_attachment(7 * 1024 * 1024); }
+static GString *deep(void)
+{
+    return fbl_hostile_deep_nesting(1000);
+}
+static GString *parts(void)
+{
+    return fbl_hostile_many_parts(100000);
+}
+static GString *parts_1005(void)
+{
+    return fbl_hostile_many_parts(1005);
+}
+static GString *header(void)
+{
+    return fbl_hostile_long_header((size_t) 1024 * 1024);
+}
+static GString *headers(void)
+{
+    return fbl_hostile_many_headers(10001);
+}
+static GString *self(void)
+{
+    return fbl_hostile_self_containing(200);
+}
+static GString *self_same(void)
+{
+    return fbl_hostile_self_containing_same_boundary(200);
+}
+static GString *nul(void)
+{
+    return fbl_hostile_nul_bytes();
+}
+static GString *charsets(void)
+{
+    return fbl_hostile_bad_charsets();
+}
+static GString *b64_over(void)
+{
+    return fbl_hostile_base64_attachment((size_t) 10 * 1024 * 1024);
+}
+static GString *b64_under(void)
+{
+    return fbl_hostile_base64_attachment((size_t) 7 * 1024 * 1024);
+}
 
 /* A forward whose text is 1 MiB (the inline scan's bound) of one hostile line shape:
  * inline recovery must stay linear in it. */
 static GString *forward_of(const char *unit)
 {
-    GString *m = g_string_new("From: a@customer.example\nTo: abuse@example.net\nSubject: Fwd: spam\n"
-                              "\nReceived: from a.example ([192.0.2.1]) by b.example\n");
-    while (m->len < 1024 * 1024)
+    GString *m =
+        g_string_new("From: a@customer.example\nTo: abuse@example.net\nSubject: Fwd: spam\n"
+                     "\nReceived: from a.example ([192.0.2.1]) by b.example\n");
+    while (m->len < (size_t) 1024 * 1024)
         g_string_append(m, unit);
     return m;
 }
-static GString *inl_blank(void) { return forward_of(" \n"); }
-static GString *inl_empty(void) { return forward_of("\n"); }
-static GString *inl_collapsed(void) { return forward_of("From: a Sent: b To: c Subject: d "); }
-static GString *inl_markers(void) { return forward_of("---------- Forwarded message ----------\n"); }
-static GString *inl_failing(void) { return forward_of("From: x\n\n"); }
-static GString *inl_names(void) { return forward_of("X-A: b X-C: d X-E: f "); }
-static GString *inl_lookahead(void) { return forward_of("\n \nFrom: x\n"); }
-static GString *inl_masked(void) { return forward_of("\n\nX-A: ***\nSubject: ***\n"); }
+static GString *inl_blank(void)
+{
+    return forward_of(" \n");
+}
+static GString *inl_empty(void)
+{
+    return forward_of("\n");
+}
+static GString *inl_collapsed(void)
+{
+    return forward_of("From: a Sent: b To: c Subject: d ");
+}
+static GString *inl_markers(void)
+{
+    return forward_of("---------- Forwarded message ----------\n");
+}
+static GString *inl_failing(void)
+{
+    return forward_of("From: x\n\n");
+}
+static GString *inl_names(void)
+{
+    return forward_of("X-A: b X-C: d X-E: f ");
+}
+static GString *inl_lookahead(void)
+{
+    return forward_of("\n \nFrom: x\n");
+}
+static GString *inl_masked(void)
+{
+    return forward_of("\n\nX-A: ***\nSubject: ***\n");
+}
 
 static const struct {
     const char *name;
@@ -108,13 +166,12 @@ static long run_child(builder build, bool do_parse, double *ms, char *outcome, s
             fbl_parse_result *r = fbl_parser_parse(p, mail->str, mail->len, &meta);
             t = (now() - t0) * 1000.0;
             if (r->reject != NULL)
-                snprintf(msg, sizeof msg, "reject %s (%zu bytes)",
-                         fbl_reject_reason_to_string(r->reject->reason), mail->len);
+                (void) snprintf(msg, sizeof msg, "reject %s (%zu bytes)",
+                                fbl_reject_reason_to_string(r->reject->reason), mail->len);
             else
-                snprintf(msg, sizeof msg, "%u report(s), %u warning(s) (%zu bytes)",
-                         r->reports->len,
-                         ((fbl_report *) g_ptr_array_index(r->reports, 0))->warnings->len,
-                         mail->len);
+                (void) snprintf(
+                    msg, sizeof msg, "%u report(s), %u warning(s) (%zu bytes)", r->reports->len,
+                    ((fbl_report *) g_ptr_array_index(r->reports, 0))->warnings->len, mail->len);
             fbl_parse_result_free(r);
         }
         if (write(fds[1], &t, sizeof t) != sizeof t || write(fds[1], msg, sizeof msg) < 0)
@@ -137,7 +194,7 @@ int main(int argc, char **argv)
 {
     guint64 n = 3;
     if (argc > 1 && !g_ascii_string_to_unsigned(argv[1], 10, 1, 100, &n, NULL)) {
-        fprintf(stderr, "usage: bench_hostile [REPEAT 1-100]\n");
+        (void) fprintf(stderr, "usage: bench_hostile [REPEAT 1-100]\n");
         return 64;
     }
     int repeat = (int) n;

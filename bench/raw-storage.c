@@ -196,7 +196,7 @@ static PGconn *connect_or_die(const char *conninfo)
 {
     PGconn *c = PQconnectdb(conninfo);
     if (c == NULL || PQstatus(c) != CONNECTION_OK) {
-        fprintf(stderr, "bench: %s\n", c != NULL ? PQerrorMessage(c) : "out of memory");
+        (void) fprintf(stderr, "bench: %s\n", c != NULL ? PQerrorMessage(c) : "out of memory");
         exit(1);
     }
     return c;
@@ -206,7 +206,7 @@ static void exec_or_die(PGconn *c, const char *sql)
 {
     PGresult *res = PQexec(c, sql);
     if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
-        fprintf(stderr, "bench: %s: %s", sql, PQresultErrorMessage(res));
+        (void) fprintf(stderr, "bench: %s: %s", sql, PQresultErrorMessage(res));
         exit(1);
     }
     PQclear(res);
@@ -238,7 +238,7 @@ static double store_variant(PGconn *c, const char *table, const GPtrArray *mails
             g_strdup_printf("COPY %s (id, raw) FROM STDIN (FORMAT binary)", table);
         PGresult *res = PQexec(c, copy);
         if (PQresultStatus(res) != PGRES_COPY_IN) {
-            fprintf(stderr, "bench: %s", PQresultErrorMessage(res));
+            (void) fprintf(stderr, "bench: %s", PQresultErrorMessage(res));
             exit(1);
         }
         PQclear(res);
@@ -274,13 +274,13 @@ static double store_variant(PGconn *c, const char *table, const GPtrArray *mails
         g_byte_array_append(b, (const guint8 *) &end, 2);
         if (PQputCopyData(c, (const char *) b->data, (int) b->len) != 1 ||
             PQputCopyEnd(c, NULL) != 1) {
-            fprintf(stderr, "bench: copy: %s", PQerrorMessage(c));
+            (void) fprintf(stderr, "bench: copy: %s", PQerrorMessage(c));
             exit(1);
         }
         g_byte_array_unref(b);
         while ((res = PQgetResult(c)) != NULL) {
             if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-                fprintf(stderr, "bench: copy: %s", PQresultErrorMessage(res));
+                (void) fprintf(stderr, "bench: copy: %s", PQresultErrorMessage(res));
                 exit(1);
             }
             PQclear(res);
@@ -314,7 +314,8 @@ static double read_variant(PGconn *c, const char *table, bool zstd, gsize expect
     }
     PQclear(res);
     if (total != expect_bytes)
-        fprintf(stderr, "bench: %s: read %zu bytes, expected %zu\n", table, total, expect_bytes);
+        (void) fprintf(stderr, "bench: %s: read %zu bytes, expected %zu\n", table, total,
+                       expect_bytes);
     return (double) (g_get_monotonic_time() - t0) / G_USEC_PER_SEC;
 }
 
@@ -427,14 +428,14 @@ static int bench_write(const char *conninfo, int count, guint batch_size)
     g_autoptr(GError) error = NULL;
     fbl_pg *pg = fbl_pg_new(&o, &error);
     if (pg == NULL || !fbl_pg_migrate(pg, NULL, &error)) {
-        fprintf(stderr, "bench: %s\n", error->message);
+        (void) fprintf(stderr, "bench: %s\n", error->message);
         return 1;
     }
     for (int pass = 0; pass < 2; pass++) {
         t0 = g_get_monotonic_time();
         for (guint b = 0; b < batches->len; b++) {
             if (!fbl_pg_write_batch(pg, g_ptr_array_index(batches, b), &error)) {
-                fprintf(stderr, "bench: %s\n", error->message);
+                (void) fprintf(stderr, "bench: %s\n", error->message);
                 return 1;
             }
         }
@@ -453,19 +454,19 @@ static int bench_write(const char *conninfo, int count, guint batch_size)
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: bench_raw_storage storage|write CONNINFO [MAILS] [BATCH]\n");
+        (void) fprintf(stderr, "usage: bench_raw_storage storage|write CONNINFO [MAILS] [BATCH]\n");
         return 2;
     }
     int count = argc > 3 ? (int) g_ascii_strtoll(argv[3], NULL, 10) : 2000;
     guint batch = argc > 4 ? (guint) g_ascii_strtoull(argv[4], NULL, 10) : 500;
     if (count <= 0 || batch == 0) {
-        fprintf(stderr, "bench: MAILS and BATCH must be positive\n");
+        (void) fprintf(stderr, "bench: MAILS and BATCH must be positive\n");
         return 2;
     }
     if (strcmp(argv[1], "storage") == 0)
         return bench_storage(argv[2], count);
     if (strcmp(argv[1], "write") == 0)
         return bench_write(argv[2], count, batch);
-    fprintf(stderr, "bench: unknown mode '%s'\n", argv[1]);
+    (void) fprintf(stderr, "bench: unknown mode '%s'\n", argv[1]);
     return 2;
 }

@@ -13,6 +13,7 @@
 #include <glib.h>
 #include <zmq.h>
 
+#include "fbl/cmd_forward.h"
 #include "fbl/config.h"
 #include "fbl/curve.h"
 #include "fbl/daemon.h"
@@ -165,17 +166,7 @@ static bool parse_args(role r, int *argc, char ***argv, opts *o)
         g_option_context_add_main_entries(ctx, bind, NULL);
     if (r == ROLE_FORWARD)
         g_option_context_add_main_entries(ctx, forward, NULL);
-    g_autoptr(GError) error = NULL;
-    if (!g_option_context_parse(ctx, argc, argv, &error)) {
-        (void) fprintf(stderr, "fbl %s: %s\n", (*argv)[0], error->message);
-        return false;
-    }
-    if (*argc > 1) {
-        (void) fprintf(stderr, "fbl %s: unexpected argument '%s' (see --help)\n", (*argv)[0],
-                       (*argv)[1]);
-        return false;
-    }
-    return true;
+    return fbl_cmd_parse_options(ctx, argc, argv, 0);
 }
 
 static const char *role_name(role r)
@@ -389,7 +380,7 @@ static bool check_peers(role r, const fbl_config *c, GError **error)
     if (r == ROLE_SINK)
         return fbl_curve_check_sink(c, c->sink_bind, error);
     if (r == ROLE_FORWARD || (r == ROLE_RUN && c->vendors->len > 0)) {
-        /* The forwarder checks the [vendor:NAME] values (and reads their secrets). */
+        /* The forwarder reads the files [vendor:NAME] keys name (secrets, CA bundle). */
         fbl_forward_loop *f = fbl_forward_loop_new(c, error);
         fbl_forward_loop_free(f);
         return f != NULL;

@@ -29,10 +29,8 @@ int fbl_cmd_keygen(int argc, char **argv)
                                           "exists or cannot be written.");
     g_option_context_add_main_entries(ctx, entries, NULL);
     g_autoptr(GError) error = NULL;
-    if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
-        (void) fprintf(stderr, "fbl keygen: %s\n", error->message);
+    if (!fbl_cmd_parse_options(ctx, &argc, &argv, -1))
         return EX_USAGE;
-    }
     if (argc != 2) {
         (void) fprintf(stderr, "fbl keygen: give one PREFIX, e.g. /etc/fbl/sink (see --help)\n");
         return EX_USAGE;

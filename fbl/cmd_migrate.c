@@ -12,16 +12,6 @@
 #include "sink/pg.h"
 #include "sink/schema_sql.h"
 
-/* The sysexits code for a failed fbl_pg call. */
-static int pg_exit_code(const GError *error)
-{
-    if (fbl_pg_error_is_transient(error))
-        return error->code == FBL_PG_ERROR_CONNECT ? EX_UNAVAILABLE : EX_TEMPFAIL;
-    if (error->code == FBL_PG_ERROR_PRIVILEGE)
-        return EX_NOPERM; /* the message gives the SQL an administrator runs */
-    return error->code == FBL_PG_ERROR_SCHEMA ? EX_CONFIG : EX_SOFTWARE;
-}
-
 int fbl_cmd_migrate(int argc, char **argv)
 {
     g_autofree char *config_file = NULL, *db = NULL, *level = NULL;
@@ -40,28 +30,17 @@ int fbl_cmd_migrate(int argc, char **argv)
              "database lacks, each in its own transaction, under an advisory lock: safe to\n"
              "run while sinks start. Prints what it applied.\n"
              "Exit status: 0 when the schema is up to date, 64 on a usage error, 69 when\n"
-             "PostgreSQL cannot be reached, 75 on a temporary failure, 77 when a role or\n"
-             "right the schema needs is missing (the error gives the SQL to run), 78 on a\n"
-             "config error or a failed migration.");
+             "PostgreSQL cannot be reached or fails for a while, 77 when a role or right\n"
+             "the schema needs is missing (the error gives the SQL to run), 78 on a config\n"
+             "error or a failed migration.");
     g_option_context_add_main_entries(ctx, entries, NULL);
     g_autoptr(GError) error = NULL;
-    if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
-        (void) fprintf(stderr, "fbl migrate: %s\n", error->message);
+    if (!fbl_cmd_parse_options(ctx, &argc, &argv, 0))
         return EX_USAGE;
-    }
-    if (argc > 1) {
-        (void) fprintf(stderr, "fbl migrate: unexpected argument '%s' (see --help)\n", argv[1]);
-        return EX_USAGE;
-    }
-    g_autoptr(fbl_config) config = fbl_config_load(config_file, &error);
-    if (config == NULL) {
-        (void) fprintf(stderr, "fbl migrate: %s\n", error->message);
-        return EX_CONFIG;
-    }
-    if (db != NULL && !fbl_config_set_conninfo(config, db, &error)) {
-        (void) fprintf(stderr, "fbl migrate: %s\n", error->message);
-        return EX_USAGE;
-    }
+    int status = EX_OK;
+    g_autoptr(fbl_config) config = fbl_cmd_load_config("migrate", config_file, db, &status);
+    if (config == NULL)
+        return status;
     GLogLevelFlags log_level = config->log_level;
     if (level != NULL && !fbl_log_level_from_string(level, &log_level)) {
         (void) fprintf(stderr, "fbl migrate: unknown log level '%s'\n", level);
@@ -73,12 +52,12 @@ int fbl_cmd_migrate(int argc, char **argv)
     g_autoptr(fbl_pg) pg = fbl_pg_new(&options, &error);
     if (pg == NULL) {
         (void) fprintf(stderr, "fbl migrate: %s\n", error->message);
-        return pg_exit_code(error);
+        return fbl_pg_error_exit_code(error);
     }
     unsigned applied = 0;
     if (!fbl_pg_migrate(pg, &applied, &error)) {
         (void) fprintf(stderr, "fbl migrate: %s\n", error->message);
-        return pg_exit_code(error);
+        return fbl_pg_error_exit_code(error);
     }
     g_assert(fbl_schema_sql_count > 0);
     const fbl_schema_sql_migration *last = &fbl_schema_sql_migrations[fbl_schema_sql_count - 1];

@@ -32,14 +32,13 @@ static void print_result(run *r, const fbl_parse_result *res, const char *path)
     size_t flags = r->pretty ? JSON_INDENT(2) : JSON_COMPACT;
     guint n = res->reports->len + (res->reject != NULL ? 1 : 0);
     for (guint i = 0; i < n; i++) {
-        json_t *doc = i < res->reports->len
-                          ? fbl_report_to_json(g_ptr_array_index(res->reports, i))
-                          : fbl_reject_to_json(res->reject);
+        json_t *doc = i < res->reports->len ? fbl_report_to_json(g_ptr_array_index(res->reports, i))
+                                            : fbl_reject_to_json(res->reject);
         if (r->with_path)
             json_object_set_new(doc, "path", json_string(path));
         char *text = json_dumps(doc, flags);
-        fputs(text, stdout);
-        fputc('\n', stdout);
+        (void) fputs(text, stdout);
+        (void) fputc('\n', stdout);
         free(text);
         json_decref(doc);
     }
@@ -53,8 +52,8 @@ static void show_progress(run *r, bool done)
     if (!done && now - r->last_progress < G_USEC_PER_SEC / 2)
         return;
     r->last_progress = now;
-    fprintf(stderr, "\rfbl parse: %u mails read, %u unreadable%s", r->files, r->failed,
-            done ? "\n" : "");
+    (void) fprintf(stderr, "\rfbl parse: %u mails read, %u unreadable%s", r->files, r->failed,
+                   done ? "\n" : "");
 }
 
 static void parse_one(run *r, const char *path)
@@ -108,8 +107,7 @@ static void parse_tree(run *r, const char *root)
         g_autoptr(GPtrArray) subdirs = g_ptr_array_new_with_free_func(g_free);
         for (guint i = 0; i < names->len; i++) {
             g_autofree char *path = g_build_filename(dir, g_ptr_array_index(names, i), NULL);
-            if (g_file_test(path, G_FILE_TEST_IS_DIR) &&
-                !g_file_test(path, G_FILE_TEST_IS_SYMLINK))
+            if (g_file_test(path, G_FILE_TEST_IS_DIR) && !g_file_test(path, G_FILE_TEST_IS_SYMLINK))
                 g_ptr_array_add(subdirs, g_steal_pointer(&path));
             else if (g_file_test(path, G_FILE_TEST_IS_REGULAR))
                 parse_one(r, path);
@@ -150,8 +148,7 @@ int fbl_cmd_parse(int argc, char **argv)
         {"received-at", 0, 0, G_OPTION_ARG_STRING, &received_at,
          "Delivery time to record (ISO-8601 or epoch seconds; default: from the file)", "TIME"},
         {"trusted-network", 0, 0, G_OPTION_ARG_STRING_ARRAY, &trusted,
-         "A network of our own relays, skipped when finding the source IP (repeatable)",
-         "CIDR"},
+         "A network of our own relays, skipped when finding the source IP (repeatable)", "CIDR"},
         {"trusted-host", 0, 0, G_OPTION_ARG_STRING_ARRAY, &trusted_hosts,
          "A domain whose hosts hand mail among themselves (repeatable)", "DOMAIN"},
         {"authserv-id", 0, 0, G_OPTION_ARG_STRING, &authserv_id,
@@ -174,31 +171,30 @@ int fbl_cmd_parse(int argc, char **argv)
              "error, 66 when a file could not be read.");
     g_option_context_add_main_entries(ctx, entries, NULL);
     g_autoptr(GError) error = NULL;
-    if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
-        fprintf(stderr, "fbl parse: %s\n", error->message);
+    if (!fbl_cmd_parse_options(ctx, &argc, &argv, -1))
         return EX_USAGE;
-    }
     GLogLevelFlags log_level = G_LOG_LEVEL_MESSAGE;
     if (level != NULL && !fbl_log_level_from_string(level, &log_level)) {
-        fprintf(stderr, "fbl parse: unknown log level '%s'\n", level);
+        (void) fprintf(stderr, "fbl parse: unknown log level '%s'\n", level);
         return EX_USAGE;
     }
     fbl_log_init(log_level);
     if (argc < 2) {
-        fprintf(stderr, "fbl parse: no FILE, DIR or - given (see --help)\n");
+        (void) fprintf(stderr, "fbl parse: no FILE, DIR or - given (see --help)\n");
         return EX_USAGE;
     }
 
     run r = {.pretty = pretty, .with_path = with_path, .progress = isatty(STDERR_FILENO)};
     r.meta.mailbox = mailbox;
     r.meta.default_feedback_type = FBL_FEEDBACK_ABUSE;
-    if (feedback != NULL && !fbl_feedback_type_from_string(feedback, &r.meta.default_feedback_type)) {
-        fprintf(stderr, "fbl parse: unknown feedback type '%s'\n", feedback);
+    if (feedback != NULL &&
+        !fbl_feedback_type_from_string(feedback, &r.meta.default_feedback_type)) {
+        (void) fprintf(stderr, "fbl parse: unknown feedback type '%s'\n", feedback);
         return EX_USAGE;
     }
     if (received_at != NULL) {
         if (!parse_time(received_at, &r.meta.received_at)) {
-            fprintf(stderr, "fbl parse: --received-at '%s' is not a time\n", received_at);
+            (void) fprintf(stderr, "fbl parse: --received-at '%s' is not a time\n", received_at);
             return EX_USAGE;
         }
         r.fixed_time = true;
@@ -206,7 +202,7 @@ int fbl_cmd_parse(int argc, char **argv)
     fbl_parse_options opts;
     fbl_parse_options_init(&opts);
     if (max_bytes <= 0) {
-        fprintf(stderr, "fbl parse: --max-mail-bytes must be positive\n");
+        (void) fprintf(stderr, "fbl parse: --max-mail-bytes must be positive\n");
         return EX_USAGE;
     }
     opts.max_mail_bytes = (size_t) max_bytes;
@@ -218,7 +214,7 @@ int fbl_cmd_parse(int argc, char **argv)
     fbl_parsers_init();
     r.parser = fbl_parser_new(&opts, &error);
     if (r.parser == NULL) {
-        fprintf(stderr, "fbl parse: %s\n", error->message);
+        (void) fprintf(stderr, "fbl parse: %s\n", error->message);
         fbl_parsers_shutdown();
         return EX_USAGE;
     }
@@ -232,7 +228,7 @@ int fbl_cmd_parse(int argc, char **argv)
     fbl_parser_free(r.parser);
     fbl_parsers_shutdown();
     if (fflush(stdout) != 0) {
-        fprintf(stderr, "fbl parse: writing the output failed\n");
+        (void) fprintf(stderr, "fbl parse: writing the output failed\n");
         return EX_IOERR;
     }
     return r.failed > 0 ? EX_NOINPUT : EX_OK;

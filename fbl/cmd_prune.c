@@ -19,7 +19,7 @@
  * query holding it up makes fbl.drop_month fail on its lock_timeout (5 s)
  * rather than stall the writers queued behind it, and the month is tried
  * again after a pause, up to RETRIES times. Needs the tables' owner (the
- * role that ran fbl migrate).
+ * role that ran fbl migrate). The statements are sink/prune.h's.
  */
 #define G_LOG_DOMAIN "fbl"
 #include "fbl/commands.h"
@@ -29,9 +29,10 @@
 #include <sysexits.h>
 
 #include <glib.h>
-#include <libpq-fe.h>
 
 #include "fbl/config.h"
+#include "fbl/value.h"
+#include "sink/prune.h"
 
 /* Tries of one month when its locks time out, the pause doubling from 1 s. */
 #define RETRIES 5
@@ -39,28 +40,21 @@
 #define MAX_DAYS 36500u
 
 typedef struct prune {
-    PGconn *conn;
+    fbl_prune *db;
     bool dry_run;
     gint64 now;
 } prune;
 
 /*
- * parse_days - an age in days: "180d", "26w" or "180" (days); false unless
- * it is 1 to MAX_DAYS days
+ * parse_days - an age in days as [retention] takes it (fbl/value.h: "180d",
+ * "26w" or "180"); false unless it is 1 to MAX_DAYS days
  */
 static bool parse_days(const char *text, unsigned *out)
 {
-    size_t len = strlen(text);
-    unsigned mult = 1;
-    g_autofree char *digits = g_strdup(text);
-    if (len > 1 && (text[len - 1] == 'd' || text[len - 1] == 'w')) {
-        mult = text[len - 1] == 'w' ? 7 : 1;
-        digits[len - 1] = '\0';
-    }
-    guint64 n;
-    if (!g_ascii_string_to_unsigned(digits, 10, 1, MAX_DAYS / mult, &n, NULL))
+    guint64 n = 0;
+    if (fbl_value_parse_days(text, &n) != FBL_VALUE_OK || n < 1 || n > MAX_DAYS)
         return false;
-    *out = (unsigned) n * mult;
+    *out = (unsigned) n;
     return true;
 }
 
@@ -83,217 +77,118 @@ static char *group_digits(const char *digits)
     return g_string_free(out, FALSE);
 }
 
-/* The sysexits code of a failed statement, with a message on stderr. */
-static int failed(const prune *p, const PGresult *res, const char *what)
+/* The sysexits code of @error (sink/pgconn.h), with a message on stderr. */
+static int failed(const GError *error)
 {
-    const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    const char *msg = res != NULL ? PQresultErrorMessage(res) : PQerrorMessage(p->conn);
-    g_autofree char *text = g_strchomp(g_strdup(msg != NULL ? msg : "unknown error"));
-    (void) fprintf(stderr, "fbl prune: %s: %s\n", what, text);
-    if (state == NULL || PQstatus(p->conn) != CONNECTION_OK || strncmp(state, "08", 2) == 0)
-        return EX_UNAVAILABLE;
-    if (strcmp(state, "42501") == 0) {
+    (void) fprintf(stderr, "fbl prune: %s\n", error->message);
+    if (error->code == FBL_PG_ERROR_PRIVILEGE)
         (void) fprintf(stderr,
                        "fbl prune: run it as the owner of the fbl tables (who ran fbl migrate)\n");
-        return EX_NOPERM;
-    }
-    if (strcmp(state, "42883") == 0 || strcmp(state, "42P01") == 0 || strcmp(state, "3F000") == 0) {
+    else if (error->code == FBL_PG_ERROR_SCHEMA)
         (void) fprintf(stderr, "fbl prune: the schema is missing or old (run fbl migrate)\n");
-        return EX_CONFIG;
-    }
-    if (strncmp(state, "40", 2) == 0 || strncmp(state, "53", 2) == 0 ||
-        strncmp(state, "57", 2) == 0 || strcmp(state, "55P03") == 0)
-        return EX_TEMPFAIL;
-    return EX_SOFTWARE;
+    return fbl_pg_error_exit_code(error);
 }
 
-/* Run @sql with text parameters; NULL and a sysexits code in @rc on failure. */
-static PGresult *query(const prune *p, const char *sql, int n, const char *const *params,
-                       const char *what, int *rc)
+/* Drop the month @m; the tries after a lock timeout wait 1 s, 2 s, 4 s … */
+static int drop_month(const prune *p, const fbl_prune_month *m, const char *reports)
 {
-    PGresult *res = PQexecParams(p->conn, sql, n, NULL, params, NULL, NULL, 0);
-    ExecStatusType st = PQresultStatus(res);
-    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
-        return res;
-    *rc = failed(p, res, what);
-    PQclear(res);
-    return NULL;
-}
-
-/* A lock timeout or deadlock: worth another try after a pause. */
-static bool busy(const PGresult *res)
-{
-    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-    return state != NULL && (strcmp(state, "55P03") == 0 || strcmp(state, "40P01") == 0);
-}
-
-/* Drop the month starting at @lo (text, as month_partitions gives it). */
-static int drop_month(const prune *p, const char *lo, const char *label, const char *reports)
-{
-    const char *params[] = {lo};
     gulong pause = G_USEC_PER_SEC;
     for (int attempt = 1;; attempt++) {
-        PGresult *res = PQexecParams(p->conn, "SELECT fbl.drop_month($1::timestamptz)", 1, NULL,
-                                     params, NULL, NULL, 0);
-        if (PQresultStatus(res) == PGRES_TUPLES_OK) {
-            (void) printf("fbl prune: dropped %s: %s partitions, about %s reports\n", label,
-                          PQgetvalue(res, 0, 0), reports);
-            PQclear(res);
+        g_autoptr(GError) error = NULL;
+        guint64 partitions = 0;
+        if (fbl_prune_drop_month(p->db, m->start, &partitions, &error)) {
+            (void) printf("fbl prune: dropped %s: %" G_GUINT64_FORMAT
+                          " partitions, about %s reports\n",
+                          m->label, partitions, reports);
             return EX_OK;
         }
-        if (!busy(res) || attempt == RETRIES) {
-            g_autofree char *what = g_strdup_printf("drop %s", label);
-            int rc = failed(p, res, what);
-            PQclear(res);
-            return rc;
+        if (!fbl_prune_error_is_busy(error) || attempt == RETRIES) {
+            g_prefix_error(&error, "%s: ", m->label);
+            return failed(error);
         }
-        (void) fprintf(stderr, "fbl prune: %s: tables busy, trying again in %lu s\n", label,
+        (void) fprintf(stderr, "fbl prune: %s: tables busy, trying again in %lu s\n", m->label,
                        pause / G_USEC_PER_SEC);
-        PQclear(res);
         g_usleep(pause);
         pause *= 2;
     }
 }
 
-/*
- * The whole months before @cutoff (and before the current month), oldest
- * first: each one's start, its YYYY-MM, partitions, and estimated reports.
- */
-static const char months_sql[] =
-    "SELECT lo, to_char(lo AT TIME ZONE 'UTC', 'YYYY-MM'), count(*), "
-    "       to_char(greatest(sum(c.reltuples) FILTER (WHERE m.parent = 'reports'), 0), "
-    "               'FM999,999,999,990') "
-    "FROM fbl.month_partitions() m "
-    "JOIN pg_class c ON c.oid = ('fbl.' || quote_ident(m.partition))::regclass "
-    "WHERE m.hi <= $1::timestamptz "
-    "  AND m.hi <= date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' "
-    "GROUP BY lo ORDER BY lo";
-
 static int prune_months(const prune *p, unsigned days)
 {
-    int rc = EX_OK;
-    g_autofree char *cutoff = iso_utc(p->now - (gint64) days * 86400);
-    const char *params[] = {cutoff};
-    PGresult *res = query(p, months_sql, 1, params, "list the months", &rc);
-    if (res == NULL)
-        return rc;
-    int n = PQntuples(res);
+    g_autoptr(GError) error = NULL;
+    gint64 cutoff = p->now - (gint64) days * 86400;
+    g_autofree char *cutoff_text = iso_utc(cutoff);
+    g_autoptr(GPtrArray) months = NULL;
+    if (!fbl_prune_list_months(p->db, cutoff, &months, &error))
+        return failed(error);
     (void) printf("fbl prune: keeping %u days: %s the months that ended by %s%s\n", days,
-                  p->dry_run ? "would drop" : "dropping", cutoff, n == 0 ? " (none)" : "");
-    for (int i = 0; rc == EX_OK && i < n; i++) {
+                  p->dry_run ? "would drop" : "dropping", cutoff_text,
+                  months->len == 0 ? " (none)" : "");
+    int rc = EX_OK;
+    for (guint i = 0; rc == EX_OK && i < months->len; i++) {
+        const fbl_prune_month *m = g_ptr_array_index(months, i);
+        g_autofree char *count = g_strdup_printf("%" G_GUINT64_FORMAT, m->reports);
+        g_autofree char *reports = group_digits(count);
         if (p->dry_run)
-            (void) printf("fbl prune: would drop %s: %s partitions, about %s reports\n",
-                          PQgetvalue(res, i, 1), PQgetvalue(res, i, 2), PQgetvalue(res, i, 3));
+            (void) printf("fbl prune: would drop %s: %" G_GUINT64_FORMAT
+                          " partitions, about %s reports\n",
+                          m->label, m->partitions, reports);
         else
-            rc = drop_month(p, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), PQgetvalue(res, i, 3));
+            rc = drop_month(p, m, reports);
     }
-    PQclear(res);
     if (rc != EX_OK)
         return rc;
-    const char *dparams[] = {cutoff, p->dry_run ? "true" : "false"};
-    res = query(p, "SELECT fbl.prune_defaults($1::timestamptz, $2::boolean)", 2, dparams,
-                "prune the DEFAULT partitions", &rc);
-    if (res == NULL)
-        return rc;
-    const char *rows = PQgetvalue(res, 0, 0);
-    if (strcmp(rows, "0") != 0) {
-        g_autofree char *pretty = group_digits(rows);
+    guint64 rows = 0;
+    if (!fbl_prune_defaults(p->db, cutoff, p->dry_run, &rows, &error))
+        return failed(error);
+    if (rows > 0) {
+        g_autofree char *digits = g_strdup_printf("%" G_GUINT64_FORMAT, rows);
+        g_autofree char *pretty = group_digits(digits);
         (void) printf("fbl prune: %s %s rows delivered before %s from the DEFAULT partitions\n",
-                      p->dry_run ? "would delete" : "deleted", pretty, cutoff);
+                      p->dry_run ? "would delete" : "deleted", pretty, cutoff_text);
     }
-    PQclear(res);
     return EX_OK;
 }
 
-/* Clear raw mail before @cutoff in one partition of fbl.mails; @count: (out) mails. */
-static int clear_raw_part(const prune *p, const char *part, const char *cutoff, guint64 *count)
-{
-    int rc = EX_OK;
-    g_autofree char *ident = PQescapeIdentifier(p->conn, part, strlen(part));
-    if (ident == NULL)
-        return failed(p, NULL, "quote a partition name");
-    g_autofree char *sql =
-        p->dry_run ? g_strdup_printf("SELECT count(*) FROM fbl.%s WHERE received_at < $1 AND "
-                                     "raw IS NOT NULL",
-                                     ident)
-                   : g_strdup_printf("UPDATE fbl.%s SET raw = NULL WHERE received_at < $1 AND "
-                                     "raw IS NOT NULL",
-                                     ident);
-    const char *params[] = {cutoff};
-    PGresult *res = query(p, sql, 1, params, part, &rc);
-    if (res == NULL)
-        return rc;
-    *count = g_ascii_strtoull(p->dry_run ? PQgetvalue(res, 0, 0) : PQcmdTuples(res), NULL, 10);
-    PQclear(res);
-    if (p->dry_run || *count == 0)
-        return EX_OK;
-    /* Give the TOAST pages back: VACUUM truncates the emptied end of a relation. */
-    g_autofree char *vacuum = g_strdup_printf("VACUUM fbl.%s", ident);
-    res = query(p, vacuum, 0, NULL, part, &rc);
-    PQclear(res);
-    return rc;
-}
-
-/*
- * The partitions of fbl.mails that hold mail from before the raw cutoff and
- * are not dropped by this run (they end after @keep_cutoff), and DEFAULT.
- */
-static const char raw_parts_sql[] =
-    "SELECT partition FROM fbl.month_partitions() "
-    "WHERE parent = 'mails' AND lo < $1::timestamptz AND hi > $2::timestamptz "
-    "UNION ALL SELECT 'mails_default' WHERE to_regclass('fbl.mails_default') IS NOT NULL "
-    "ORDER BY 1";
-
 static int prune_raw(const prune *p, unsigned raw_days, unsigned days)
 {
-    int rc = EX_OK;
-    g_autofree char *cutoff = iso_utc(p->now - (gint64) raw_days * 86400);
-    g_autofree char *keep_cutoff =
-        days > 0 ? iso_utc(p->now - (gint64) days * 86400) : g_strdup("-infinity");
-    const char *params[] = {cutoff, keep_cutoff};
-    PGresult *res = query(p, raw_parts_sql, 2, params, "list the mail partitions", &rc);
-    if (res == NULL)
-        return rc;
+    g_autoptr(GError) error = NULL;
+    gint64 cutoff = p->now - (gint64) raw_days * 86400;
+    gint64 keep_cutoff = days > 0 ? p->now - (gint64) days * 86400 : 0;
+    g_auto(GStrv) parts = NULL;
+    if (!fbl_prune_raw_partitions(p->db, cutoff, keep_cutoff, &parts, &error))
+        return failed(error);
     guint64 total = 0;
     unsigned touched = 0;
-    for (int i = 0; rc == EX_OK && i < PQntuples(res); i++) {
+    for (size_t i = 0; parts[i] != NULL; i++) {
         guint64 n = 0;
-        rc = clear_raw_part(p, PQgetvalue(res, i, 0), cutoff, &n);
+        if (!fbl_prune_clear_raw(p->db, parts[i], cutoff, p->dry_run, &n, &error))
+            return failed(error);
         total += n;
         touched += n > 0;
     }
-    PQclear(res);
-    if (rc != EX_OK)
-        return rc;
+    g_autofree char *cutoff_text = iso_utc(cutoff);
     g_autofree char *digits = g_strdup_printf("%" G_GUINT64_FORMAT, total);
     g_autofree char *pretty = group_digits(digits);
     (void) printf(
         "fbl prune: keeping raw mail %u days: %s the raw bytes of %s mails delivered before "
         "%s (%u partitions)\n",
-        raw_days, p->dry_run ? "would clear" : "cleared", pretty, cutoff, touched);
+        raw_days, p->dry_run ? "would clear" : "cleared", pretty, cutoff_text, touched);
     return EX_OK;
 }
 
 static int run_prune(const char *conninfo, unsigned days, unsigned raw_days, bool dry_run)
 {
-    const char *const keys[] = {"dbname", "fallback_application_name", "client_encoding", NULL};
-    const char *const values[] = {conninfo, "fbl prune", "UTF8", NULL};
-    prune p = {.conn = PQconnectdbParams(keys, values, 1),
-               .dry_run = dry_run,
-               .now = g_get_real_time() / G_USEC_PER_SEC};
-    if (p.conn == NULL || PQstatus(p.conn) != CONNECTION_OK) {
-        g_autofree char *msg =
-            g_strchomp(g_strdup(p.conn != NULL ? PQerrorMessage(p.conn) : "out of memory"));
-        (void) fprintf(stderr, "fbl prune: cannot connect: %s\n", msg);
-        PQfinish(p.conn);
-        return EX_UNAVAILABLE;
-    }
+    g_autoptr(GError) error = NULL;
+    g_autoptr(fbl_prune) db = fbl_prune_new(conninfo, &error);
+    if (db == NULL)
+        return failed(error);
+    prune p = {.db = db, .dry_run = dry_run, .now = g_get_real_time() / G_USEC_PER_SEC};
     int rc = EX_OK;
     if (days > 0)
         rc = prune_months(&p, days);
     if (rc == EX_OK && raw_days > 0)
         rc = prune_raw(&p, raw_days, days);
-    PQfinish(p.conn);
     if (fflush(stdout) != 0 && rc == EX_OK)
         rc = EX_IOERR;
     return rc;
@@ -324,27 +219,15 @@ int fbl_cmd_prune(int argc, char **argv)
              "AGE is a number of days: 180d, 26w, or 180. Run it as the tables' owner, daily\n"
              "from cron or a systemd timer.\n"
              "Exit status: 0 on success, 64 on a usage error, 69 when PostgreSQL cannot be\n"
-             "reached, 75 when tables stayed busy (run it again), 77 without the owner's\n"
-             "rights, 78 on a config error or an old schema.");
+             "reached or tables stayed busy (run it again), 77 without the owner's rights,\n"
+             "78 on a config error or an old schema.");
     g_option_context_add_main_entries(ctx, entries, NULL);
-    g_autoptr(GError) error = NULL;
-    if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
-        (void) fprintf(stderr, "fbl prune: %s\n", error->message);
+    if (!fbl_cmd_parse_options(ctx, &argc, &argv, 0))
         return EX_USAGE;
-    }
-    if (argc > 1) {
-        (void) fprintf(stderr, "fbl prune: unexpected argument '%s' (see --help)\n", argv[1]);
-        return EX_USAGE;
-    }
-    g_autoptr(fbl_config) config = fbl_config_load(config_file, &error);
-    if (config == NULL) {
-        (void) fprintf(stderr, "fbl prune: %s\n", error->message);
-        return EX_CONFIG;
-    }
-    if (db != NULL && !fbl_config_set_conninfo(config, db, &error)) {
-        (void) fprintf(stderr, "fbl prune: %s\n", error->message);
-        return EX_USAGE;
-    }
+    int status = EX_OK;
+    g_autoptr(fbl_config) config = fbl_cmd_load_config("prune", config_file, db, &status);
+    if (config == NULL)
+        return status;
     unsigned days = config->retention_keep_days, raw_days = config->retention_raw_keep_days;
     if (older != NULL && !parse_days(older, &days)) {
         (void) fprintf(stderr, "fbl prune: --older-than '%s' is not a number of days (180d, 26w)\n",

@@ -46,17 +46,6 @@ static void show_progress(guint64 done, guint64 total, void *data)
                    total, total > 0 ? (unsigned) (done * 100 / total) : 100u);
 }
 
-static int pg_exit_code(const GError *error)
-{
-    if (fbl_pg_error_is_transient(error))
-        return error->code == FBL_PG_ERROR_CONNECT ? EX_UNAVAILABLE : EX_TEMPFAIL;
-    if (error->code == FBL_PG_ERROR_SCHEMA)
-        return EX_CONFIG;
-    if (error->code == FBL_PG_ERROR_PRIVILEGE)
-        return EX_NOPERM;
-    return error->code == FBL_PG_ERROR_DATA ? EX_DATAERR : EX_SOFTWARE;
-}
-
 /* Reparse with @config; prints the summary. Returns a sysexits code. */
 static int reparse(const fbl_config *config, int64_t since, int64_t until, unsigned batch)
 {
@@ -74,19 +63,26 @@ static int reparse(const fbl_config *config, int64_t since, int64_t until, unsig
     g_autoptr(fbl_pg) pg = fbl_pg_new(&options, &error);
     if (pg == NULL) {
         (void) fprintf(stderr, "fbl reparse: %s\n", error->message);
-        return pg_exit_code(error);
+        return fbl_pg_error_exit_code(error);
     }
     run r = {.config = config, .progress = isatty(STDERR_FILENO)};
     guint64 changed = 0;
     gint64 start = g_get_monotonic_time();
-    bool ok = fbl_pg_reparse(pg, parser, since, until, batch, mailbox_defaults, &r, show_progress,
-                             &r, &changed, &error);
+    fbl_pg_reparse_options ro = {.parser = parser,
+                                 .since = since,
+                                 .until = until,
+                                 .batch_size = batch,
+                                 .defaults = mailbox_defaults,
+                                 .defaults_data = &r,
+                                 .progress = show_progress,
+                                 .progress_data = &r};
+    bool ok = fbl_pg_reparse(pg, &ro, &changed, &error);
     if (r.progress && r.last_progress != 0)
         (void) fputc('\n', stderr);
     if (!ok) {
         (void) fprintf(stderr, "fbl reparse: %s (run it again: what was done is kept)\n",
                        error->message);
-        return pg_exit_code(error);
+        return fbl_pg_error_exit_code(error);
     }
     (void) printf("fbl reparse: %" G_GUINT64_FORMAT " mail%s changed, in %.1f s\n", changed,
                   changed == 1 ? "" : "s",
@@ -123,19 +119,13 @@ int fbl_cmd_reparse(int argc, char **argv)
              "its midnight UTC) or an age: 90s, 30m, 24h, 7d, 2w ago.\n"
              "Mailbox defaults (feedback_type, raw) come from [mailbox:NAME] by the name\n"
              "stored with each mail.\n"
-             "Exit status: 0 on success, 64 on a usage error, 69 when PostgreSQL cannot\n"
-             "be reached, 75 on a temporary failure, 77 when a right is missing, 78 on a\n"
-             "config or schema error.");
+             "Exit status: 0 on success, 64 on a usage error, 65 when PostgreSQL refuses\n"
+             "the data, 69 when PostgreSQL cannot be reached or fails for a while, 77 when\n"
+             "a right is missing, 78 on a config or schema error.");
     g_option_context_add_main_entries(ctx, entries, NULL);
     g_autoptr(GError) error = NULL;
-    if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
-        (void) fprintf(stderr, "fbl reparse: %s\n", error->message);
+    if (!fbl_cmd_parse_options(ctx, &argc, &argv, 0))
         return EX_USAGE;
-    }
-    if (argc > 1) {
-        (void) fprintf(stderr, "fbl reparse: unexpected argument '%s' (see --help)\n", argv[1]);
-        return EX_USAGE;
-    }
     gint64 now = g_get_real_time() / G_USEC_PER_SEC;
     gint64 since_t = 0, until_t = 0;
     if (since != NULL && !fbl_time_arg_parse(since, now, &since_t)) {
@@ -154,15 +144,10 @@ int fbl_cmd_reparse(int argc, char **argv)
         (void) fprintf(stderr, "fbl reparse: --batch must be 1 to 100000\n");
         return EX_USAGE;
     }
-    g_autoptr(fbl_config) config = fbl_config_load(config_file, &error);
-    if (config == NULL) {
-        (void) fprintf(stderr, "fbl reparse: %s\n", error->message);
-        return EX_CONFIG;
-    }
-    if (db != NULL && !fbl_config_set_conninfo(config, db, &error)) {
-        (void) fprintf(stderr, "fbl reparse: %s\n", error->message);
-        return EX_USAGE;
-    }
+    int status = EX_OK;
+    g_autoptr(fbl_config) config = fbl_cmd_load_config("reparse", config_file, db, &status);
+    if (config == NULL)
+        return status;
     GLogLevelFlags log_level = config->log_level;
     if (level != NULL && !fbl_log_level_from_string(level, &log_level)) {
         (void) fprintf(stderr, "fbl reparse: unknown log level '%s'\n", level);

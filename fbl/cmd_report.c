@@ -3,9 +3,9 @@
  *
  * Reads only the analyst functions of schema/005_analyst.sql (fbl.summary,
  * fbl.top_source_ips(since, lim, until), ...), so it works with the rights of
- * fbl_analyst alone. One connection, one statement per table; each statement
- * computes its function once (a MATERIALIZED CTE) and returns the first
- * --top rows, then an "others" and a "total" line.
+ * fbl_analyst alone. One connection, one statement per table
+ * (sink/report_query.h): the first --top rows, then an "others" and a
+ * "total" line.
  *
  * Formats: text (aligned tables with totals, for a terminal: numbers with
  * thousands separators, control characters of hostile subjects replaced),
@@ -22,10 +22,10 @@
 
 #include <glib.h>
 #include <jansson.h>
-#include <libpq-fe.h>
 
 #include "fbl/config.h"
 #include "fbl/timearg.h"
+#include "sink/report_query.h"
 
 /* Rows of a --top table at most, and --top's default. */
 #define MAX_TOP     100000
@@ -217,36 +217,6 @@ static unsigned col_count(const table *t)
     return n;
 }
 
-/* The statement of @t: its rows up to $3, then "others" and "total" lines. */
-static char *table_sql(const table *t)
-{
-    GString *sql = g_string_new(NULL);
-    g_string_append_printf(sql,
-                           "WITH t AS MATERIALIZED (%s), "
-                           "n AS (SELECT t.*, row_number() OVER (ORDER BY %s) AS fbl_rn FROM t) "
-                           "SELECT 0 AS fbl_kind, fbl_rn",
-                           t->select, t->order);
-    unsigned n = col_count(t);
-    for (unsigned i = 0; i < n; i++)
-        g_string_append_printf(sql, ", %s", t->cols[i].name);
-    g_string_append(sql, " FROM n WHERE $3 = 0 OR fbl_rn <= $3");
-    static const char *const lines[] = {"1, count(*) FILTER (WHERE $3 > 0 AND fbl_rn > $3)",
-                                        "2, count(*)"};
-    for (unsigned l = 0; l < G_N_ELEMENTS(lines); l++) {
-        g_string_append_printf(sql, " UNION ALL SELECT %s", lines[l]);
-        for (unsigned i = 0; i < n; i++) {
-            if (t->cols[i].sum)
-                g_string_append_printf(sql, ", coalesce(sum(%s)%s, 0)", t->cols[i].name,
-                                       l == 0 ? " FILTER (WHERE $3 > 0 AND fbl_rn > $3)" : "");
-            else
-                g_string_append(sql, ", NULL");
-        }
-        g_string_append(sql, " FROM n");
-    }
-    g_string_append(sql, " ORDER BY 1, 2");
-    return g_string_free(sql, FALSE);
-}
-
 /* ---- values ------------------------------------------------------------ */
 
 /* "1234567" -> "1,234,567" (a leading '-' kept); other text as it is. */
@@ -367,27 +337,39 @@ static void csv_field(GString *out, const char *v)
 /* ---- rendering --------------------------------------------------------- */
 
 /* A value of the result: NULL for SQL NULL. Column 0 is the kind, 1 the rank. */
-static const char *value(const PGresult *res, int row, int col_index)
+static const char *value(const fbl_report_rows *res, int row, int col_index)
 {
-    return PQgetisnull(res, row, col_index) ? NULL : PQgetvalue(res, row, col_index);
+    return fbl_report_rows_get(res, (guint) row, (guint) col_index);
 }
 
-static int kind_of(const PGresult *res, int row)
+/* Cells 0 (the kind) and 1 (the rank, or the count) are never NULL. */
+static const char *cell(const fbl_report_rows *res, int row, int col_index)
 {
-    return (int) g_ascii_strtoll(PQgetvalue(res, row, 0), NULL, 10);
+    const char *v = value(res, row, col_index);
+    return v != NULL ? v : "0";
 }
 
-static void render_csv(GString *out, const table *t, const PGresult *res)
+static int kind_of(const fbl_report_rows *res, int row)
+{
+    return (int) g_ascii_strtoll(cell(res, row, 0), NULL, 10);
+}
+
+static int lines(const fbl_report_rows *res)
+{
+    return (int) res->n_rows;
+}
+
+static void render_csv(GString *out, const table *t, const fbl_report_rows *res)
 {
     unsigned n = col_count(t);
     g_string_append(out, "table,rank");
     for (unsigned i = 0; i < n; i++)
         g_string_append_printf(out, ",%s", t->cols[i].name);
     g_string_append_c(out, '\n');
-    for (int r = 0; r < PQntuples(res); r++) {
+    for (int r = 0; r < lines(res); r++) {
         if (kind_of(res, r) != 0)
             continue;
-        g_string_append_printf(out, "%s,%s", t->name, PQgetvalue(res, r, 1));
+        g_string_append_printf(out, "%s,%s", t->name, cell(res, r, 1));
         for (unsigned i = 0; i < n; i++) {
             g_string_append_c(out, ',');
             csv_field(out, value(res, r, (int) i + 2));
@@ -396,13 +378,12 @@ static void render_csv(GString *out, const table *t, const PGresult *res)
     }
 }
 
-static json_t *json_row(const table *t, const PGresult *res, int r, bool sums_only)
+static json_t *json_row(const table *t, const fbl_report_rows *res, int r, bool sums_only)
 {
     json_t *o = json_object();
     unsigned n = col_count(t);
     if (sums_only)
-        json_object_set_new(o, "rows",
-                            json_integer(g_ascii_strtoll(PQgetvalue(res, r, 1), NULL, 10)));
+        json_object_set_new(o, "rows", json_integer(g_ascii_strtoll(cell(res, r, 1), NULL, 10)));
     for (unsigned i = 0; i < n; i++) {
         if (sums_only && !t->cols[i].sum)
             continue;
@@ -412,12 +393,12 @@ static json_t *json_row(const table *t, const PGresult *res, int r, bool sums_on
     return o;
 }
 
-static json_t *render_json(const table *t, const PGresult *res)
+static json_t *render_json(const table *t, const fbl_report_rows *res)
 {
     json_t *rows = json_array();
     json_t *o = json_object();
     json_object_set_new(o, "rows", rows);
-    for (int r = 0; r < PQntuples(res); r++) {
+    for (int r = 0; r < lines(res); r++) {
         int kind = kind_of(res, r);
         if (kind == 0)
             json_array_append_new(rows, json_row(t, res, r, false));
@@ -434,10 +415,10 @@ typedef struct grid {
     bool *right;      /* per column: right-aligned (numbers) */
 } grid;
 
-static void grid_add_line(grid *g, const table *t, const PGresult *res, int r)
+static void grid_add_line(grid *g, const table *t, const fbl_report_rows *res, int r)
 {
     int kind = kind_of(res, r);
-    const char *rank = PQgetvalue(res, r, 1);
+    const char *rank = cell(res, r, 1);
     g_autofree char *count = group_digits(rank);
     if (kind == 0)
         g_ptr_array_add(g->cells, g_strdup(rank));
@@ -484,12 +465,12 @@ static void grid_print(GString *out, const grid *g)
     g_free(width);
 }
 
-static void render_text(GString *out, const table *t, const char *title, const PGresult *res)
+static void render_text(GString *out, const table *t, const char *title, const fbl_report_rows *res)
 {
     g_string_append_printf(out, "\n%s\n", title);
     unsigned n = col_count(t);
     int data = 0;
-    for (int r = 0; r < PQntuples(res); r++)
+    for (int r = 0; r < lines(res); r++)
         data += kind_of(res, r) == 0;
     if (data == 0) {
         g_string_append(out, "  (none)\n");
@@ -503,9 +484,9 @@ static void render_text(GString *out, const table *t, const char *title, const P
         g.right[i + 1] = t->cols[i].kind != C_TEXT && t->cols[i].kind != C_TIME;
         g_ptr_array_add(g.cells, g_strdup(t->cols[i].title));
     }
-    for (int r = 0; r < PQntuples(res); r++) {
+    for (int r = 0; r < lines(res); r++) {
         int kind = kind_of(res, r);
-        const char *rows = PQgetvalue(res, r, 1);
+        const char *rows = cell(res, r, 1);
         /* "others" only when some rows were left out; "total" only past one row. */
         if ((kind == 1 && strcmp(rows, "0") == 0) || (kind == 2 && data < 2))
             continue;
@@ -516,13 +497,13 @@ static void render_text(GString *out, const table *t, const char *title, const P
     g_free(g.right);
 }
 
-static void render_summary_text(GString *out, const table *t, const PGresult *res)
+static void render_summary_text(GString *out, const table *t, const fbl_report_rows *res)
 {
     unsigned n = col_count(t), width = 0;
     for (unsigned i = 0; i < n; i++)
         width = MAX(width, (unsigned) strlen(t->cols[i].title));
     g_string_append_printf(out, "\n%s\n", t->title);
-    for (unsigned i = 0; i < n && PQntuples(res) > 0; i++) {
+    for (unsigned i = 0; i < n && lines(res) > 0; i++) {
         g_autofree char *cell = text_cell(&t->cols[i], value(res, 0, (int) i + 2));
         g_string_append_printf(out, "  %-*s  %12s\n", (int) width, t->cols[i].title, cell);
     }
@@ -531,48 +512,38 @@ static void render_summary_text(GString *out, const table *t, const PGresult *re
 /* ---- the command ------------------------------------------------------- */
 
 typedef struct run {
-    PGconn *conn;
+    fbl_report_query *db;
     out_format format;
-    const char *params[4]; /* since, until, top, period unit */
+    gint64 since, until; /* until 0: now and on */
+    guint top;
+    const char *period; /* "hour" or "day" */
     GString *out;
     json_t *json_tables;
 } run;
 
-/* The sysexits code of a failed statement, with a message on stderr. */
-static int query_failed(const PGresult *res, PGconn *conn, const char *what)
+/* The sysexits code of @error (sink/pgconn.h), with a message on stderr. */
+static int failed(const GError *error)
 {
-    const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    const char *msg = res != NULL ? PQresultErrorMessage(res) : PQerrorMessage(conn);
-    g_autofree char *text = g_strchomp(g_strdup(msg != NULL ? msg : "unknown error"));
-    if (state != NULL && (strcmp(state, "42883") == 0 || strcmp(state, "42P01") == 0 ||
-                          strcmp(state, "3F000") == 0)) {
-        (void) fprintf(stderr,
-                       "fbl report: %s: %s (the analyst views are missing: run fbl migrate)\n",
-                       what, text);
-        return EX_CONFIG;
-    }
-    (void) fprintf(stderr, "fbl report: %s: %s\n", what, text);
-    if (state != NULL && strcmp(state, "42501") == 0)
-        return EX_NOPERM;
-    if (PQstatus(conn) != CONNECTION_OK || (state != NULL && strncmp(state, "08", 2) == 0))
-        return EX_UNAVAILABLE;
-    if (state != NULL && (strncmp(state, "40", 2) == 0 || strncmp(state, "53", 2) == 0 ||
-                          strncmp(state, "57", 2) == 0))
-        return EX_TEMPFAIL;
-    return EX_SOFTWARE;
+    if (error->code == FBL_PG_ERROR_SCHEMA)
+        (void) fprintf(stderr, "fbl report: %s (the analyst views are missing: run fbl migrate)\n",
+                       error->message);
+    else
+        (void) fprintf(stderr, "fbl report: %s\n", error->message);
+    return fbl_pg_error_exit_code(error);
 }
 
 static int report_table(run *r, const table *t, const char *title)
 {
-    static const Oid types[] = {1184, 1184, 20, 25}; /* timestamptz, timestamptz, int8, text */
-    g_autofree char *sql = table_sql(t);
-    const char *params[4] = {r->params[0], r->params[1], shows_all(t) ? "0" : r->params[2],
-                             r->params[3]};
-    PGresult *res = PQexecParams(r->conn, sql, 4, types, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        int rc = query_failed(res, r->conn, t->name);
-        PQclear(res);
-        return rc;
+    fbl_report_column columns[MAX_COLS];
+    unsigned n = col_count(t);
+    for (unsigned i = 0; i < n; i++)
+        columns[i] = (fbl_report_column){t->cols[i].name, t->cols[i].sum};
+    g_autoptr(GError) error = NULL;
+    g_autoptr(fbl_report_rows) res = NULL;
+    if (!fbl_report_query_table(r->db, t->select, t->order, columns, n, r->since, r->until,
+                                shows_all(t) ? 0 : r->top, r->period, &res, &error)) {
+        g_prefix_error(&error, "%s: ", t->name);
+        return failed(error);
     }
     if (r->format == FMT_JSON) {
         json_t *o = render_json(t, res);
@@ -593,7 +564,6 @@ static int report_table(run *r, const table *t, const char *title)
     } else {
         render_text(r->out, t, title, res);
     }
-    PQclear(res);
     return EX_OK;
 }
 
@@ -623,7 +593,7 @@ static int write_report(run *r, gint64 since, gint64 until, bool until_now)
 {
     int rc = EX_OK;
     bool hourly = until - since <= HOURLY_MAX_SECONDS;
-    r->params[3] = hourly ? "hour" : "day";
+    r->period = hourly ? "hour" : "day";
     if (r->format == FMT_TEXT)
         text_heading(r->out, since, until, until_now);
     rc = report_table(r, &summary_table, summary_table.title);
@@ -648,21 +618,6 @@ static bool parse_format(const char *name, out_format *out)
     return name == NULL;
 }
 
-static PGconn *connect_db(const char *conninfo)
-{
-    const char *const keys[] = {"dbname", "fallback_application_name", "client_encoding", NULL};
-    const char *const values[] = {conninfo, "fbl report", "UTF8", NULL};
-    PGconn *conn = PQconnectdbParams(keys, values, 1);
-    if (conn == NULL || PQstatus(conn) != CONNECTION_OK) {
-        g_autofree char *msg =
-            g_strchomp(g_strdup(conn != NULL ? PQerrorMessage(conn) : "out of memory"));
-        (void) fprintf(stderr, "fbl report: cannot connect: %s\n", msg);
-        PQfinish(conn);
-        return NULL;
-    }
-    return conn;
-}
-
 static int print_output(run *r, gint64 since, gint64 until, bool until_now)
 {
     if (r->format == FMT_JSON) {
@@ -672,7 +627,7 @@ static int print_output(run *r, gint64 since, gint64 until, bool until_now)
         json_object_set_new(doc, "since", json_string(a));
         json_object_set_new(doc, "until", json_string(b));
         json_object_set_new(doc, "until_now", json_boolean(until_now));
-        json_object_set_new(doc, "period", json_string(r->params[3]));
+        json_object_set_new(doc, "period", json_string(r->period));
         json_object_update(doc, r->json_tables);
         char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         json_decref(doc);
@@ -690,15 +645,16 @@ static int print_output(run *r, gint64 since, gint64 until, bool until_now)
 static int report(const char *conninfo, out_format format, gint64 since, gint64 until,
                   bool until_now, int top)
 {
-    PGconn *conn = connect_db(conninfo);
-    if (conn == NULL)
-        return EX_UNAVAILABLE;
-    g_autofree char *since_text = iso_utc(since);
-    g_autofree char *until_text = until_now ? g_strdup("infinity") : iso_utc(until);
-    g_autofree char *top_text = g_strdup_printf("%d", top);
-    run r = {.conn = conn,
+    g_autoptr(GError) error = NULL;
+    g_autoptr(fbl_report_query) db = fbl_report_query_new(conninfo, &error);
+    if (db == NULL)
+        return failed(error);
+    run r = {.db = db,
              .format = format,
-             .params = {since_text, until_text, top_text, "hour"},
+             .since = since,
+             .until = until_now ? 0 : until,
+             .top = (guint) top,
+             .period = "hour",
              .out = g_string_new(NULL),
              .json_tables = json_object()};
     int rc = write_report(&r, since, until, until_now);
@@ -706,7 +662,6 @@ static int report(const char *conninfo, out_format format, gint64 since, gint64 
         rc = print_output(&r, since, until, until_now);
     json_decref(r.json_tables);
     g_string_free(r.out, TRUE);
-    PQfinish(conn);
     return rc;
 }
 
@@ -738,18 +693,11 @@ int fbl_cmd_report(int argc, char **argv)
              "T is epoch seconds, ISO-8601 (UTC unless it says otherwise; 2026-01-31 is its\n"
              "midnight UTC) or an age: 90s, 30m, 24h, 7d, 2w ago.\n"
              "Exit status: 0 on success, 64 on a usage error, 69 when PostgreSQL cannot be\n"
-             "reached, 75 on a temporary failure, 77 when the role may not read the views,\n"
-             "78 on a config error or when the schema lacks them (run fbl migrate).");
+             "reached or fails for a while, 77 when the role may not read the views, 78 on\n"
+             "a config error or when the schema lacks them (run fbl migrate).");
     g_option_context_add_main_entries(ctx, entries, NULL);
-    g_autoptr(GError) error = NULL;
-    if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
-        (void) fprintf(stderr, "fbl report: %s\n", error->message);
+    if (!fbl_cmd_parse_options(ctx, &argc, &argv, 0))
         return EX_USAGE;
-    }
-    if (argc > 1) {
-        (void) fprintf(stderr, "fbl report: unexpected argument '%s' (see --help)\n", argv[1]);
-        return EX_USAGE;
-    }
     out_format fmt = FMT_TEXT;
     if (!parse_format(format, &fmt)) {
         (void) fprintf(stderr, "fbl report: --format must be text, csv or json\n");
@@ -773,14 +721,9 @@ int fbl_cmd_report(int argc, char **argv)
         (void) fprintf(stderr, "fbl report: --until is not after --since\n");
         return EX_USAGE;
     }
-    g_autoptr(fbl_config) config = fbl_config_load(config_file, &error);
-    if (config == NULL) {
-        (void) fprintf(stderr, "fbl report: %s\n", error->message);
-        return EX_CONFIG;
-    }
-    if (db != NULL && !fbl_config_set_conninfo(config, db, &error)) {
-        (void) fprintf(stderr, "fbl report: %s\n", error->message);
-        return EX_USAGE;
-    }
+    int status = EX_OK;
+    g_autoptr(fbl_config) config = fbl_cmd_load_config("report", config_file, db, &status);
+    if (config == NULL)
+        return status;
     return report(config->pg_conninfo, fmt, since_t, until_t, until == NULL, top);
 }

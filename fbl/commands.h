@@ -7,6 +7,10 @@
 #ifndef FBL_COMMANDS_H
 #define FBL_COMMANDS_H
 
+#include <stdbool.h>
+
+#include <glib.h>
+
 int fbl_cmd_parse(int argc, char **argv);
 int fbl_cmd_migrate(int argc, char **argv);
 int fbl_cmd_reparse(int argc, char **argv);
@@ -17,5 +21,24 @@ int fbl_cmd_forward(int argc, char **argv);
 int fbl_cmd_report(int argc, char **argv);
 int fbl_cmd_prune(int argc, char **argv);
 int fbl_cmd_keygen(int argc, char **argv);
+
+/*
+ * fbl_cmd_parse_options - parse @ctx's options out of @argc/@argv (argv[0]
+ * the subcommand), allowing at most @max_args arguments after them (-1: any)
+ *
+ * Returns: true, or false after saying "fbl NAME: why" on stderr (a bad
+ * option, or an argument too many): the caller exits EX_USAGE.
+ */
+bool fbl_cmd_parse_options(GOptionContext *ctx, int *argc, char ***argv, int max_args);
+
+/*
+ * fbl_cmd_load_config - the config file @path (NULL: the default), its
+ * conninfo replaced by @db when given (--db)
+ *
+ * Returns: (transfer full) the config, or NULL after saying "fbl @name: why"
+ * on stderr with @status set: EX_CONFIG for the file, EX_USAGE for --db.
+ */
+struct fbl_config *fbl_cmd_load_config(const char *name, const char *path, const char *db,
+                                       int *status);
 
 #endif /* FBL_COMMANDS_H */

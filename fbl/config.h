@@ -1,13 +1,33 @@
 /*
- * config.h - the fbl.conf INI file (GLib GKeyFile) into immutable options
+ * config.h - fbl.conf: every group and key of the file in one table, read
+ * once into an immutable fbl_config
  *
- * Layer: fbl/. Read once at start-up; the result is not changed afterwards
- * and may be read from every thread. Flags override it (each subcommand
- * applies its own after loading).
+ * Layer: fbl/. The one place that knows the file: libraries get option
+ * structs made from it (fbl_config_parse_options(); the forwarder turns a
+ * fbl_vendor_config into sink/vendor.h's options), never the file.
  *
- * The keys are a table (config.c): name, type, default, range, unit. An
- * unknown group or key, a value of the wrong type or out of range, or a bad
- * unit is an error naming the file, the line and the key.
+ * Keys. One table in config.c holds every key of every group, [mailbox:NAME]
+ * and [vendor:NAME] included: group, key, type, default, range, one line of
+ * help, and for a vendor key the vendor types it is for (and rspamd's default
+ * where it differs). `fbl sink --print-config-table` prints the table;
+ * ops_check.py keeps etc/fbl.conf.example and fbl.conf(5) in step with it. A
+ * new key is one row there. Groups: [postgres], [limits], [parse], [watch],
+ * [sink], [log], [metrics], [retention], and any number of [mailbox:NAME]
+ * (path required) and [vendor:NAME] (type and url required).
+ *
+ * Values. Each type has one reader (numbers, sizes, durations, days and
+ * booleans through fbl/value.h), the same in every group; fbl.conf(5),
+ * VALUES, documents them. A value of the wrong type, out of range or with a
+ * bad unit, an unknown group or key, a missing required key, a vendor key
+ * for the other vendor type, a vendor without anything to send (rspamd with
+ * learn = false and no fuzzy_flag), redact without redact_key_file (or the
+ * key file without redact), a conninfo holding a password: each is an
+ * error "FILE:LINE: [group] key: why" (FBL_CONFIG_ERROR, exit 78) when the
+ * file is loaded, in every subcommand. What the values name is checked later,
+ * by --check-config and at start-up: the Maildirs and the log file here
+ * (fbl_config_check_*), the CURVE key files in curve.h, the vendors' secret
+ * files, CA bundle and plain-http rule in forward_loop.h. Those name the
+ * line too (fbl_config_error_at()).
  *
  * Syntax: GKeyFile's, plus trailing comments, which GKeyFile lacks and INI
  * users expect: a '#' or ';' after a blank starts a comment that runs to the
@@ -15,26 +35,24 @@
  * cannot hold a blank followed by '#' or ';'). A line starting with ';' is a
  * comment too. They are cut before GKeyFile reads the file, line for line, so
  * errors keep their line numbers; a line that is none of blank, comment,
- * [group] or key = value is an error naming its line. Groups:
- *   [postgres]        conninfo, unreachable_timeout
- *   [mailbox:NAME]    path, feedback_type, raw          (one per mailbox)
- *   [limits]          max_mail_bytes, max_mime_depth, max_mime_parts,
- *                     max_headers, max_header_bytes, reports_per_reporter_per_hour,
- *                     exempt_reporters
- *   [parse]           trusted_networks, trusted_hosts, authserv_id
- *   [watch]           connect, window, window_bytes, ack_timeout,
- *                     curve_secret_file, curve_server_public_file, allow_plaintext,
- *                     allow_insecure_file_modes
- *   [sink]            bind, batch_max_mails, batch_max_bytes, batch_max_wait,
- *                     retry_max_wait, store_raw, curve_secret_file,
- *                     curve_clients_dir, allow_plaintext, allow_insecure_file_modes
- *   [vendor:NAME]     type, url, token_file, …  (keys: config.c; values: forward_loop.c)
- *   [log]             level, file
- *   [metrics]         listen, watch, sink, forward      (ADDRESS:PORT; empty: off)
- *   [retention]       keep, raw_keep                    (days; fbl prune)
+ * [group] or key = value is an error naming its line.
+ *
  * Secrets are never values: only *_file keys name them (a password in
- * [postgres] conninfo is refused: libpq's passfile= names a pgpass file). The only
- * environment variable read is FBL_CONFIG (the file when --config is absent).
+ * [postgres] conninfo is refused: libpq's passfile= names a pgpass file). The
+ * only environment variable read is FBL_CONFIG (the file when --config is
+ * absent).
+ *
+ * Ownership and threads: fbl_config_load() returns a config the caller owns
+ * and frees with fbl_config_free(); every string and list in it is owned by
+ * it, and what the functions below hand out is borrowed from it. A subcommand
+ * applies its flags (fbl_config_add_mailbox(), fbl_config_set_conninfo())
+ * right after loading, before any thread starts; from then on the config is
+ * not changed and every thread may read it. It outlives every loop made from
+ * it.
+ *
+ * Limits: the file is read whole into memory; every value is within its
+ * key's range (the table's, 32 bits for counts and durations in
+ * milliseconds); the number of mailboxes and vendors is not bounded.
  */
 #ifndef FBL_CONFIG_H
 #define FBL_CONFIG_H
@@ -47,6 +65,7 @@
 
 #include "parsers/parse.h"
 #include "parsers/report.h"
+#include "sink/vendor.h"
 
 #define FBL_CONFIG_ERROR (fbl_config_error_quark())
 GQuark fbl_config_error_quark(void);
@@ -67,7 +86,19 @@ typedef struct fbl_mailbox_config {
 
 typedef struct fbl_vendor_config {
     char *name;
-    GHashTable *keys; /* char * -> char *: the group's keys, checked by the forwarder */
+    fbl_vendor_type type;
+    char *url; /* http:// or https://, naming a host */
+    /* files; NULL: not set (token_file is http-json's, password_file rspamd's) */
+    char *token_file, *password_file, *ca_file, *redact_key_file;
+    unsigned batch_size; /* http-json: reports per request; rspamd: per transaction */
+    unsigned parallel, max_attempts;
+    size_t batch_bytes;
+    unsigned timeout_ms, retry_max_wait_ms;
+    GStrv redact;                      /* fields to pseudonymize (sink/redact.h); empty: none */
+    bool include_raw;                  /* http-json only */
+    bool learn;                        /* rspamd only */
+    unsigned fuzzy_flag, fuzzy_weight; /* rspamd only; fuzzy_flag 0: none */
+    bool allow_plain_http, allow_insecure_file_modes;
 } fbl_vendor_config;
 
 typedef struct fbl_config {
@@ -117,7 +148,8 @@ typedef struct fbl_config {
 } fbl_config;
 
 /*
- * fbl_config_load - read @path, or FBL_CONFIG, or nothing (defaults only)
+ * fbl_config_load - read @path, or FBL_CONFIG, or nothing (defaults only),
+ * checking every value (see Values above)
  *
  * Returns: (transfer full) or NULL with FBL_CONFIG_ERROR naming file, line, key.
  */
@@ -133,16 +165,20 @@ void fbl_config_parse_options(const fbl_config *config, fbl_parse_options *out);
  */
 void fbl_config_add_mailbox(fbl_config *config, const char *path);
 
-/* fbl_config_mailbox_meta - the parse defaults of the mailbox called @name, or NULL */
+/* fbl_config_find_mailbox - the mailbox called @name, or NULL */
 const fbl_mailbox_config *fbl_config_find_mailbox(const fbl_config *config, const char *name);
 
+/* fbl_config_find_vendor - the [vendor:@name], or NULL */
+const fbl_vendor_config *fbl_config_find_vendor(const fbl_config *config, const char *name);
+
 /*
- * fbl_config_print - every key with its effective value, "# default" (a
- * trailing comment) after the ones left at their default (--print-config).
- * The output loads as a configuration file and means the same. Every group
- * is there: [mailbox:NAME] and [vendor:NAME] as configured, with the keys
- * left unset commented out beside their defaults, or as a commented-out
- * example when none is configured.
+ * fbl_config_print - every key of every group with its effective value,
+ * "# default" (a trailing comment) after the ones left at their default
+ * (--print-config). The output loads as a configuration file and means the
+ * same. [mailbox:NAME] and [vendor:NAME] groups are there as configured, each
+ * with every key of the table (a vendor's defaults are those of its type; a
+ * key of the other vendor type is commented out), or as a commented-out
+ * example with every key when none is configured.
  *
  * @command: the subcommand, for the heading ("fbl run")
  */
@@ -150,10 +186,11 @@ void fbl_config_print(const fbl_config *config, const char *command, GString *ou
 
 /*
  * fbl_config_print_table - the key table, one key a line, tab-separated:
- * group, key, unit (string, list, number, size, duration, boolean, level,
- * path, address; "vendor" for keys the forwarder checks), default, range,
- * help. [mailbox:NAME] and [vendor:NAME] keys come last. For the test that
- * keeps etc/fbl.conf.example and fbl.conf(5) in step with the code.
+ * group, key, unit (string, list, number, size, duration, days, boolean,
+ * level, path, address), default, range ("MIN..MAX" for the units with one),
+ * help. [mailbox:NAME] and [vendor:NAME] keys come last; a vendor key's
+ * default is http-json's. For the test that keeps etc/fbl.conf.example and
+ * fbl.conf(5) in step with the code.
  */
 void fbl_config_print_table(GString *out);
 

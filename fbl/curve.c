@@ -47,10 +47,47 @@ bool fbl_curve_endpoint_is_local(const char *endpoint)
     return g_str_has_prefix(endpoint, "inproc://") || g_str_has_prefix(endpoint, "ipc://");
 }
 
+/*
+ * A secret key on the stack, wiped (explicit_bzero: a memset before the key
+ * goes out of scope may be optimised away) on every way out of its scope.
+ */
+typedef struct secret_key {
+    char z85[FBL_CURVE_KEY_LEN + 1];
+} secret_key;
+
+static void secret_key_wipe(secret_key *key)
+{
+    explicit_bzero(key, sizeof *key);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(secret_key, secret_key_wipe)
+
 static bool valid_z85_key(const char *text)
 {
     uint8_t bin[32];
-    return strlen(text) == FBL_CURVE_KEY_LEN && zmq_z85_decode(bin, text) != NULL;
+    bool ok = strlen(text) == FBL_CURVE_KEY_LEN && zmq_z85_decode(bin, text) != NULL;
+    explicit_bzero(bin, sizeof bin);
+    return ok;
+}
+
+/* The one key among @text's lines (blank lines and '#' comments aside), cut in place. */
+static bool find_key(char *text, char out[FBL_CURVE_KEY_LEN + 1])
+{
+    bool found = false;
+    char *next = NULL;
+    for (char *line = text; line != NULL; line = next) {
+        next = strchr(line, '\n');
+        if (next != NULL)
+            *next++ = '\0';
+        char *l = g_strstrip(line);
+        if (*l == '\0' || *l == '#')
+            continue;
+        if (found || !valid_z85_key(l))
+            return false;
+        g_strlcpy(out, l, FBL_CURVE_KEY_LEN + 1);
+        found = true;
+    }
+    return found;
 }
 
 bool fbl_curve_read_key(const char *path, bool secret, char out[FBL_CURVE_KEY_LEN + 1],
@@ -74,37 +111,29 @@ bool fbl_curve_read_key(const char *path, bool secret, char out[FBL_CURVE_KEY_LE
         return false;
     }
     g_autofree char *text = NULL;
+    gsize len = 0;
     g_autoptr(GError) local = NULL;
-    if (!g_file_get_contents(path, &text, NULL, &local)) {
+    if (!g_file_get_contents(path, &text, &len, &local)) {
         g_set_error(error, FBL_CURVE_ERROR, FBL_CURVE_ERROR_KEY_FILE, "%s", local->message);
         return false;
     }
-    g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
-    const char *key = NULL;
-    for (size_t i = 0; lines[i] != NULL; i++) {
-        char *l = g_strstrip(lines[i]);
-        if (*l == '\0' || *l == '#')
-            continue;
-        if (key != NULL || !valid_z85_key(l)) {
-            key = NULL;
-            break;
-        }
-        key = l;
-    }
-    if (key == NULL) {
+    g_auto(secret_key) key = {{0}};
+    bool found = find_key(text, key.z85);
+    explicit_bzero(text, len);
+    if (!found) {
         g_set_error(error, FBL_CURVE_ERROR, FBL_CURVE_ERROR_KEY_FILE,
                     "%s: expected one CURVE key (40 Z85 characters; fbl keygen writes them)", path);
         return false;
     }
-    g_strlcpy(out, key, FBL_CURVE_KEY_LEN + 1);
+    g_strlcpy(out, key.z85, FBL_CURVE_KEY_LEN + 1);
     return true;
 }
 
 bool fbl_curve_write_keypair(const char *prefix, bool force, char public_key[FBL_CURVE_KEY_LEN + 1],
                              GError **error)
 {
-    char secret[FBL_CURVE_KEY_LEN + 1];
-    if (zmq_curve_keypair(public_key, secret) != 0) {
+    g_auto(secret_key) secret = {{0}};
+    if (zmq_curve_keypair(public_key, secret.z85) != 0) {
         g_set_error(error, FBL_CURVE_ERROR, FBL_CURVE_ERROR_ZMQ,
                     "zmq_curve_keypair: %s (libzmq without CURVE?)", zmq_strerror(errno));
         return false;
@@ -124,14 +153,13 @@ bool fbl_curve_write_keypair(const char *prefix, bool force, char public_key[FBL
     g_autofree char *base = g_path_get_basename(prefix);
     g_autofree char *key_text = g_strdup_printf("# fbl CURVE secret key of %s: keep it secret\n"
                                                 "# its public key: %s\n%s\n",
-                                                base, public_key, secret);
+                                                base, public_key, secret.z85);
     g_autofree char *pub_text =
         g_strdup_printf("# fbl CURVE public key of %s\n%s\n", base, public_key);
     GFileSetContentsFlags flags = G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE;
     bool ok = g_file_set_contents_full(key_path, key_text, -1, flags, 0600, error) &&
               g_file_set_contents_full(pub_path, pub_text, -1, flags, 0644, error);
-    memset(secret, 0, sizeof secret);
-    memset(key_text, 0, strlen(key_text));
+    explicit_bzero(key_text, strlen(key_text));
     return ok;
 }
 
@@ -162,10 +190,11 @@ bool fbl_curve_check_watch(const fbl_config *c, const char *const *endpoints, GE
             c, "watch", secret == NULL ? "curve_secret_file" : "curve_server_public_file", error,
             "CURVE needs both curve_secret_file and "
             "curve_server_public_file");
-    char key[FBL_CURVE_KEY_LEN + 1];
+    g_auto(secret_key) key = {{0}};
     if (secret != NULL)
-        return read_config_key(c, "watch", "curve_secret_file", secret, true, key, error) &&
-               read_config_key(c, "watch", "curve_server_public_file", server, false, key, error);
+        return read_config_key(c, "watch", "curve_secret_file", secret, true, key.z85, error) &&
+               read_config_key(c, "watch", "curve_server_public_file", server, false, key.z85,
+                               error);
     for (size_t i = 0; network && endpoints[i] != NULL; i++) {
         if (!fbl_curve_endpoint_is_local(endpoints[i]) && !c->watch_allow_plaintext)
             return fbl_config_error_at(
@@ -196,8 +225,8 @@ bool fbl_curve_check_sink(const fbl_config *c, const char *endpoint, GError **er
     if (clients == NULL)
         return fbl_config_error_at(c, "sink", "curve_clients_dir", error,
                                    "CURVE needs the directory of the watchers' public keys");
-    char key[FBL_CURVE_KEY_LEN + 1];
-    if (!read_config_key(c, "sink", "curve_secret_file", secret, true, key, error))
+    g_auto(secret_key) key = {{0}};
+    if (!read_config_key(c, "sink", "curve_secret_file", secret, true, key.z85, error))
         return false;
     if (!g_file_test(clients, G_FILE_TEST_IS_DIR))
         return fbl_config_error_at(c, "sink", "curve_clients_dir", error, "%s is not a directory",
@@ -414,18 +443,17 @@ fbl_curve *fbl_curve_client_new(const fbl_config *config, void *zmq_context, voi
     g_autoptr(fbl_curve) cv = curve_new("watch");
     if (all_inproc || c->watch_curve_secret_file == NULL)
         return g_steal_pointer(&cv); /* inproc, or plain as allowed */
-    char secret[FBL_CURVE_KEY_LEN + 1], public[FBL_CURVE_KEY_LEN + 1],
-        server[FBL_CURVE_KEY_LEN + 1];
-    if (!read_config_key(c, "watch", "curve_secret_file", c->watch_curve_secret_file, true, secret,
-                         error) ||
+    g_auto(secret_key) secret = {{0}};
+    char public[FBL_CURVE_KEY_LEN + 1], server[FBL_CURVE_KEY_LEN + 1];
+    if (!read_config_key(c, "watch", "curve_secret_file", c->watch_curve_secret_file, true,
+                         secret.z85, error) ||
         !read_config_key(c, "watch", "curve_server_public_file", c->watch_curve_server_public_file,
                          false, server, error))
         return NULL;
-    bool ok = zmq_curve_public(public, secret) == 0 &&
+    bool ok = zmq_curve_public(public, secret.z85) == 0 &&
               set_key_option(socket, ZMQ_CURVE_SERVERKEY, server, error) &&
               set_key_option(socket, ZMQ_CURVE_PUBLICKEY, public, error) &&
-              set_key_option(socket, ZMQ_CURVE_SECRETKEY, secret, error);
-    memset(secret, 0, sizeof secret);
+              set_key_option(socket, ZMQ_CURVE_SECRETKEY, secret.z85, error);
     if (!ok) {
         if (error != NULL && *error == NULL)
             g_set_error(error, FBL_CURVE_ERROR, FBL_CURVE_ERROR_ZMQ, "zmq_curve_public: %s",
@@ -449,9 +477,10 @@ fbl_curve *fbl_curve_server_new(const fbl_config *config, void *zmq_context, voi
     g_autoptr(fbl_curve) cv = curve_new("sink");
     if (inproc || c->sink_curve_secret_file == NULL)
         return g_steal_pointer(&cv); /* inproc, or plain as allowed */
-    char secret[FBL_CURVE_KEY_LEN + 1], public[FBL_CURVE_KEY_LEN + 1];
-    if (!read_config_key(c, "sink", "curve_secret_file", c->sink_curve_secret_file, true, secret,
-                         error) ||
+    g_auto(secret_key) secret = {{0}};
+    char public[FBL_CURVE_KEY_LEN + 1];
+    if (!read_config_key(c, "sink", "curve_secret_file", c->sink_curve_secret_file, true,
+                         secret.z85, error) ||
         !load_clients(cv, c, error))
         return NULL;
     /* The ZAP handler must be there before the socket takes its first peer. */
@@ -462,15 +491,13 @@ fbl_curve *fbl_curve_server_new(const fbl_config *config, void *zmq_context, voi
         zmq_bind(cv->zap.sock, ZAP_ENDPOINT) != 0) {
         g_set_error(error, FBL_CURVE_ERROR, FBL_CURVE_ERROR_ZMQ, "ZAP handler: %s",
                     zmq_strerror(errno));
-        memset(secret, 0, sizeof secret);
         return NULL;
     }
     cv->zap.thread = g_thread_new("fbl-zap", zap_main, cv);
-    bool ok = zmq_curve_public(public, secret) == 0 &&
+    bool ok = zmq_curve_public(public, secret.z85) == 0 &&
               zmq_setsockopt(socket, ZMQ_CURVE_SERVER, &server, sizeof server) == 0 &&
-              set_key_option(socket, ZMQ_CURVE_SECRETKEY, secret, error) &&
+              set_key_option(socket, ZMQ_CURVE_SECRETKEY, secret.z85, error) &&
               zmq_setsockopt(socket, ZMQ_ZAP_DOMAIN, "fbl", 3) == 0;
-    memset(secret, 0, sizeof secret);
     if (!ok) {
         if (error != NULL && *error == NULL)
             g_set_error(error, FBL_CURVE_ERROR, FBL_CURVE_ERROR_ZMQ, "CURVE server: %s",

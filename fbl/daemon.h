@@ -6,12 +6,20 @@
  * short timeout and checks fbl_daemon_stopping(), so one flag stops all
  * threads of `fbl run` without signal-safety concerns.
  *
+ * The flag is a lock-free C11 atomic: the handler may set it, any thread may
+ * read it.
+ *
  * systemd (sd_notify, Type=notify): fbl_daemon_started() sends READY=1 and
  * starts a housekeeping thread that reopens the log file after SIGHUP, sends
- * WATCHDOG=1 every WatchdogSec/2 as long as every loop that has called
- * fbl_daemon_alive() did so within WatchdogSec (a loop stuck longer makes
+ * WATCHDOG=1 every WatchdogSec/2 as long as every thread that has called
+ * fbl_daemon_alive() did so within WatchdogSec (a thread stuck longer makes
  * systemd restart the service), and STOPPING=1 once a stop was requested.
+ * Each such thread owns a watchdog slot of its own, so one stuck thread among
+ * several running the same loop (the forwarder runs one per vendor) is seen.
  * Without NOTIFY_SOCKET only the SIGHUP part does anything.
+ *
+ * Bounds: at most FBL_DAEMON_MAX_WATCHED threads are watched at once; a
+ * thread beyond them is not watched (logged once).
  */
 #ifndef FBL_DAEMON_H
 #define FBL_DAEMON_H
@@ -26,7 +34,10 @@ void fbl_daemon_signals(void);
 bool fbl_daemon_stopping(void);
 void fbl_daemon_request_stop(void);
 
-/* The loops that report to the watchdog. */
+/* Threads watched at once: the watcher, the sink, one forwarder per vendor. */
+#define FBL_DAEMON_MAX_WATCHED 64
+
+/* The loops that report to the watchdog: what a stuck thread's line names. */
 typedef enum {
     FBL_DAEMON_LOOP_WATCH,
     FBL_DAEMON_LOOP_SINK,
@@ -35,8 +46,11 @@ typedef enum {
 } fbl_daemon_loop;
 
 /*
- * fbl_daemon_alive - @loop is turning: call once per turn (at least every
- * few seconds). Cheap (one atomic store); any thread.
+ * fbl_daemon_alive - the calling thread, running @loop, is turning: call once
+ * per turn (at least every few seconds). The first call from a thread takes
+ * a watchdog slot for it; the slot is given back when the thread ends (a
+ * thread that stops calling without ending is stuck). Cheap after the first
+ * call (two atomic stores); any thread.
  */
 void fbl_daemon_alive(fbl_daemon_loop loop);
 

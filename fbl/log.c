@@ -17,6 +17,7 @@
 #define RID_DIGITS     12 /* fbl(1): rid is the first 12 hex digits of the mail's SHA-256 */
 #define JOURNAL_FIELDS 24 /* at most this many fields per journal entry */
 #define SYSLOG_IDENT   "fbl"
+#define DEFAULT_DOMAIN "fbl" /* the subcommands' domain (STYLE.md §6) */
 
 static GLogLevelFlags min_level = G_LOG_LEVEL_MESSAGE;
 static fbl_log_target target = FBL_LOG_TARGET_STDERR;
@@ -169,7 +170,7 @@ char *fbl_log_format(GLogLevelFlags level, const GLogField *fields, gsize n_fiel
     if (l.stage != NULL)
         g_string_append_printf(line, "stage=%s ", l.stage);
     g_string_append_printf(line, "level=%s domain=%s msg=", level_name(level),
-                           l.domain != NULL ? l.domain : "fbl");
+                           l.domain != NULL ? l.domain : DEFAULT_DOMAIN);
     append_value(line, l.message != NULL ? l.message : "", -1);
     for (gsize i = 0; i < n_fields; i++) {
         if (field_is_led(fields[i].key))
@@ -445,8 +446,8 @@ bool fbl_log_level_from_string(const char *name, GLogLevelFlags *level)
     return false;
 }
 
-void fbl_log_event(GLogLevelFlags level, const char *rid, const char *stage, const char *format,
-                   ...)
+void fbl_log_event_in(const char *domain, GLogLevelFlags level, const char *rid, const char *stage,
+                      const char *format, ...)
 {
     if (!wanted(level))
         return;
@@ -457,7 +458,7 @@ void fbl_log_event(GLogLevelFlags level, const char *rid, const char *stage, con
     char short_id[RID_DIGITS + 1];
     short_rid(rid, short_id);
     const GLogField fields[] = {
-        {"GLIB_DOMAIN", "fbl", -1},
+        {"GLIB_DOMAIN", domain != NULL ? domain : DEFAULT_DOMAIN, -1},
         {"RID", short_id, -1},
         {"STAGE", stage, -1},
         {"MESSAGE", message, -1},

@@ -109,13 +109,24 @@ const char *fbl_log_level_to_string(GLogLevelFlags level);
 bool fbl_log_level_from_string(const char *name, GLogLevelFlags *level);
 
 /*
- * fbl_log_event - one event about a mail: "rid=<12 hex> stage=<stage> msg=…"
+ * fbl_log_event - one event about a mail: "rid=<12 hex> stage=<stage> msg=…",
+ * logged under the caller's G_LOG_DOMAIN (domain=fbl-sink, …), like the
+ * module's other lines
  *
  * @rid: (nullable) the mail_id; its first 12 digits are shown
  * @stage: parse, send, ack, retire, pg_commit, …
  */
-void fbl_log_event(GLogLevelFlags level, const char *rid, const char *stage, const char *format,
-                   ...) G_GNUC_PRINTF(4, 5);
+/* NOLINTNEXTLINE(readability-identifier-naming): called like a function, as g_info() is */
+#define fbl_log_event(level, rid, stage, ...)                                                      \
+    fbl_log_event_in(G_LOG_DOMAIN, (level), (rid), (stage), __VA_ARGS__)
+
+/*
+ * fbl_log_event_in - fbl_log_event() under @domain
+ *
+ * @domain: (nullable) NULL (a file that defines no G_LOG_DOMAIN): "fbl"
+ */
+void fbl_log_event_in(const char *domain, GLogLevelFlags level, const char *rid, const char *stage,
+                      const char *format, ...) G_GNUC_PRINTF(5, 6);
 
 /*
  * fbl_log_format - (transfer full) the line @fields make at @level, as the

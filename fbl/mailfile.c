@@ -11,6 +11,43 @@
 
 #define CHUNK ((size_t) 64 * 1024)
 
+/* The end of the header block (just past its empty line), or 0 when it has
+ * none within the first @len bytes. */
+static size_t header_end(const guint8 *data, size_t len)
+{
+    for (size_t line = 0; line < len;) {
+        if (data[line] == '\n')
+            return line + 1;
+        if (data[line] == '\r' && line + 1 < len && data[line + 1] == '\n')
+            return line + 2;
+        const guint8 *nl = memchr(data + line, '\n', len - line);
+        if (nl == NULL)
+            break;
+        line = (size_t) (nl - data) + 1;
+    }
+    return 0;
+}
+
+/* How much of a too_large mail to keep, of the @len > @max_bytes bytes read so far. */
+static size_t prefix_len(const guint8 *data, size_t len, size_t max_bytes)
+{
+    size_t head = header_end(data, MIN(len, FBL_MAILFILE_HEAD_MAX));
+    if (head == 0) /* no end of the headers within HEAD_MAX: cut them there */
+        head = FBL_MAILFILE_HEAD_MAX;
+    return MIN(MIN(head + FBL_MAILFILE_BODY_KEEP, max_bytes), len);
+}
+
+/* (transfer full) a right-sized copy of @data's prefix; @data is freed (it
+ * holds up to max_mail_bytes, which a mail in flight must not keep). */
+static GByteArray *keep_prefix(GByteArray *data, size_t max_bytes)
+{
+    size_t n = prefix_len(data->data, data->len, max_bytes);
+    GByteArray *prefix = g_byte_array_sized_new((guint) n);
+    g_byte_array_append(prefix, data->data, (guint) n);
+    g_byte_array_unref(data);
+    return prefix;
+}
+
 static bool read_fd(int fd, size_t max_bytes, fbl_mailfile *out, GError **error)
 {
     GChecksum *sum = g_checksum_new(G_CHECKSUM_SHA256);
@@ -31,16 +68,19 @@ static bool read_fd(int fd, size_t max_bytes, fbl_mailfile *out, GError **error)
             break;
         g_checksum_update(sum, buf, n);
         out->size += (size_t) n;
-        if (data != NULL && out->size <= max_bytes)
-            g_byte_array_append(data, buf, (guint) n);
-        else if (data != NULL) /* over the limit: keep hashing, stop keeping */
-            g_clear_pointer(&data, g_byte_array_unref);
+        if (out->too_large)
+            continue; /* the prefix is kept: only hash the rest */
+        g_byte_array_append(data, buf, (guint) n);
+        if (out->size > max_bytes) { /* over the limit: keep the prefix, stop keeping */
+            out->too_large = true;
+            data = keep_prefix(data, max_bytes);
+        }
     }
     g_free(buf);
     if (ok) {
         g_strlcpy(out->mail_id, g_checksum_get_string(sum), sizeof out->mail_id);
         out->data = data;
-    } else if (data != NULL) {
+    } else {
         g_byte_array_unref(data);
     }
     g_checksum_free(sum);
@@ -177,7 +217,7 @@ void fbl_mailfile_clear(fbl_mailfile *mail)
 fbl_parse_result *fbl_mailfile_parse(const fbl_parser *parser, const fbl_mailfile *mail,
                                      const fbl_mail_meta *meta)
 {
-    if (mail->data == NULL)
+    if (mail->too_large)
         return fbl_parser_too_large(parser, mail->mail_id, mail->size, meta);
     /* An empty file has no buffer (data is NULL): hand the parser "", never NULL. */
     const guint8 *bytes = mail->data->len > 0 ? mail->data->data : (const guint8 *) "";

@@ -3,9 +3,12 @@
  *
  * Layer: fbl/. Blocking file I/O; thread-safe (no shared state).
  *
- * A mail within max_mail_bytes is read whole. A larger one is never held in
- * memory: it is streamed through SHA-256 only, so its mail_id and size are
- * known and it can be recorded as a too_large reject.
+ * A mail within max_mail_bytes is read whole. A larger one is never held
+ * whole: it is streamed through SHA-256, so its mail_id (the SHA-256 of the
+ * whole file) and size are known, and only its prefix is kept - the header
+ * block (at most FBL_MAILFILE_HEAD_MAX bytes of it) and the first
+ * FBL_MAILFILE_BODY_KEEP bytes after it, never more than max_mail_bytes - so
+ * that it is recorded as a too_large reject an admin can still read.
  *
  * Two ways in: fbl_mailfile_read() opens what the user named, following a
  * symlink (`fbl parse LINK` reads its target); the watcher opens a Maildir
@@ -32,8 +35,14 @@ typedef enum {
     FBL_MAILFILE_ERROR_NOT_REGULAR = 1, /* permanent: a symlink, FIFO, socket, device, directory */
 } fbl_mailfile_error;                   /* append new codes at the end only */
 
+/* What a too_large mail keeps: its header block up to HEAD_MAX, then BODY_KEEP bytes. */
+#define FBL_MAILFILE_HEAD_MAX   ((size_t) 1024 * 1024)
+#define FBL_MAILFILE_BODY_KEEP  ((size_t) 64 * 1024)
+#define FBL_MAILFILE_PREFIX_MAX (FBL_MAILFILE_HEAD_MAX + FBL_MAILFILE_BODY_KEEP)
+
 typedef struct fbl_mailfile {
-    GByteArray *data; /* NULL when the mail is over the limit */
+    GByteArray *data; /* the whole mail; over the limit, only its prefix */
+    bool too_large;   /* over the limit: data is a prefix, shorter than size */
     char mail_id[FBL_SHA256_HEX_LEN + 1];
     size_t size;
     int64_t delivered; /* seconds since the epoch */

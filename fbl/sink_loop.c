@@ -40,7 +40,7 @@ struct fbl_sink_loop {
     fbl_wire_bounds bounds; /* of one message, its routing id included */
     int64_t refusal_log_at; /* no refusal line before this time */
     guint64 refusals_unlogged;
-    fbl_sink_stats stats;
+    guint64 batches; /* committed: numbers the batches in the log lines */
 };
 
 static void reset_batch(fbl_sink_loop *s)
@@ -105,8 +105,7 @@ static void send_acks(fbl_sink_loop *s)
         const fbl_sink_mail *m = fbl_batch_get(s->batch, i);
         GPtrArray *routes = g_hash_table_lookup(s->routes, m->mail_id);
         fbl_log_event(G_LOG_LEVEL_INFO, m->mail_id, "stored",
-                      "batch=%" G_GUINT64_FORMAT " reports=%u", s->stats.batches + 1,
-                      m->reports->len);
+                      "batch=%" G_GUINT64_FORMAT " reports=%u", s->batches + 1, m->reports->len);
         for (guint j = 0; routes != NULL && j < routes->len; j++) {
             g_autoptr(GPtrArray) ack = fbl_wire_encode_ack(m->mail_id);
             g_ptr_array_insert(ack, 0, g_bytes_ref(g_ptr_array_index(routes, j)));
@@ -121,21 +120,18 @@ static bool flush(fbl_sink_loop *s)
     int64_t t0 = fbl_now_ms();
     g_autoptr(GError) error = NULL;
     if (!fbl_pg_write_batch(s->pg, s->batch, &error)) {
-        s->stats.retries++;
         pg_failed(s, "writing a batch", error);
         return false;
     }
     send_acks(s);
     guint mails = fbl_batch_mails(s->batch), reports = fbl_batch_reports(s->batch);
-    s->stats.batches++;
-    s->stats.mails += mails;
-    s->stats.reports += reports;
+    s->batches++;
     fbl_metrics_sink_batch(mails, reports, fbl_batch_bytes(s->batch),
                            (double) (fbl_now_ms() - t0) / 1000.0);
     const fbl_sink_mail *first = fbl_batch_get(s->batch, 0);
     fbl_log_event(G_LOG_LEVEL_INFO, first->mail_id, "pg_commit",
                   "batch=%" G_GUINT64_FORMAT " mails=%u reports=%u bytes=%zu ms=%" G_GINT64_FORMAT,
-                  s->stats.batches, mails, reports, fbl_batch_bytes(s->batch), fbl_now_ms() - t0);
+                  s->batches, mails, reports, fbl_batch_bytes(s->batch), fbl_now_ms() - t0);
     if (s->backoff_ms > 0)
         g_message("PostgreSQL writes work again");
     s->backoff_ms = 0;
@@ -171,7 +167,6 @@ static void refuse(fbl_sink_loop *s, GBytes *route, const char *mail_id, const G
 {
     const char *reason =
         error->domain == FBL_WIRE_ERROR ? fbl_wire_error_reason(error->code) : "other";
-    s->stats.bad++;
     fbl_metrics_sink_refused(reason);
     int64_t now = fbl_now_ms();
     if (now < s->refusal_log_at) {
@@ -358,9 +353,4 @@ void fbl_sink_loop_free(fbl_sink_loop *loop)
     g_hash_table_unref(loop->routes);
     g_free(loop->vendors);
     g_free(loop);
-}
-
-void fbl_sink_loop_get_stats(const fbl_sink_loop *loop, fbl_sink_stats *out)
-{
-    *out = loop->stats;
 }

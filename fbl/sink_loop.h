@@ -38,14 +38,6 @@
 
 typedef struct fbl_sink_loop fbl_sink_loop;
 
-typedef struct fbl_sink_stats {
-    guint64 mails; /* mails committed (first time or again) */
-    guint64 reports;
-    guint64 batches;
-    guint64 retries; /* batch writes that failed and were retried */
-    guint64 bad;     /* messages refused: undecodable, over a bound, or not consistent */
-} fbl_sink_stats;
-
 /*
  * fbl_sink_loop_new - bind @endpoint; PostgreSQL is connected in the loop
  *
@@ -58,8 +50,6 @@ void fbl_sink_loop_free(fbl_sink_loop *loop);
 
 /* fbl_sink_loop_run - until fbl_daemon_stopping(); false only on a socket failure */
 bool fbl_sink_loop_run(fbl_sink_loop *loop, GError **error);
-
-void fbl_sink_loop_get_stats(const fbl_sink_loop *loop, fbl_sink_stats *out);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(fbl_sink_loop, fbl_sink_loop_free)
 

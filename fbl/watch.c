@@ -18,7 +18,9 @@
 #include "fbl/log.h"
 #include "fbl/mailfile.h"
 #include "fbl/maildir.h"
+#include "fbl/maildir_arrival.h"
 #include "fbl/metrics.h"
+#include "fbl/watch_queue.h"
 #include "fbl/wire.h"
 
 /* A pause before retrying a send the socket refused (no sink connected yet). */
@@ -40,48 +42,21 @@
 #define WATCH_NEW_EVENTS (IN_MOVED_TO | IN_CLOSE_WRITE | IN_CREATE | IN_ONLYDIR)
 #define WATCH_CUR_EVENTS WATCH_NEW_EVENTS
 #define WATCH_TMP_EVENTS (IN_CREATE | IN_CLOSE_WRITE | IN_DELETE | IN_MOVED_FROM | IN_ONLYDIR)
-/* Files being written in tmp/ remembered at most (more means events were missed). */
-#define TMP_FILES_MAX 4096
 
-typedef struct box {
+typedef struct fbl_watch_box {
     const fbl_mailbox_config *config;
-    int wd;                   /* inotify watch on new/; also names the box in keys */
-    int wd_cur;               /* on cur/: mails others moved out of new/; -1 while cur/ is gone */
-    int wd_tmp;               /* on tmp/: an MTA's unlink() after its link() into new/ */
-    fbl_maildir_index *index; /* the mails the sinks committed */
-    bool index_failing;       /* the last write to the index failed (said once) */
-    bool told_moved;          /* said once that others move mails out of new/ */
-    GHashTable *tmp_files;    /* name in tmp/ -> file_id *: what MTAs are writing */
-    GHashTable *tmp_closed;   /* names in tmp/ whose writer closed them (a set) */
+    int wd;     /* inotify watch on new/; also names the box in keys */
+    int wd_cur; /* on cur/: mails others moved out of new/; -1 while cur/ is gone */
+    int wd_tmp; /* on tmp/: an MTA's unlink() after its link() into new/ */
+    fbl_maildir_arrival *arrival; /* what MTAs write in tmp/: links into new/ */
+    fbl_maildir_index *index;     /* the mails the sinks committed */
+    bool index_failing;           /* the last write to the index failed (said once) */
+    bool told_moved;              /* said once that others move mails out of new/ */
 } box;
-
-typedef struct queued {
-    box *box;
-    char *name;    /* file name in new/ or, when in_cur, cur/ */
-    bool in_cur;   /* moved out of new/ by another program (an IMAP server) */
-    bool complete; /* its writer is done: renamed into place or closed (inotify said so) */
-    /* A young file, maybe still being written: what it looked like, since when. */
-    bool settling;
-    off_t size;
-    int64_t mtime_ms;
-    int64_t since;
-    int64_t due; /* settling: look again; unretired: try the rename again */
-    /* Read (empty when committed before this run); stored, not moved to cur/ yet. */
-    char mail_id[FBL_SHA256_HEX_LEN + 1];
-    unsigned retire_failures;
-    char *retire_error; /* the last failure's message */
-} queued;
-
-/* A file by its inode: a name in new/ or cur/ that is not a regular file (left alone
- * while it is the same file), or a file an MTA is writing in tmp/. */
-typedef struct file_id {
-    dev_t dev;
-    ino_t ino;
-} file_id;
 
 typedef struct flight {
     char mail_id[FBL_SHA256_HEX_LEN + 1];
-    GPtrArray *files;  /* queued *: every file with this content */
+    GPtrArray *files;  /* fbl_watch_file *: every file with this content */
     GPtrArray *frames; /* the message, kept to resend */
     size_t bytes;
     int64_t deadline; /* (re)send at this time */
@@ -95,20 +70,14 @@ struct fbl_watch {
     void *sock;
     fbl_curve *curve; /* CURVE keys and the handshake monitor, when encrypted */
     int ino;
-    GPtrArray *boxes;     /* box * */
-    GQueue pending;       /* queued *: to read */
-    GQueue settling;      /* queued *: young files, read once their writer is done */
-    GPtrArray *unretired; /* queued *: acknowledged, the rename to cur/ failed */
-    int64_t next_retire;  /* the earliest due of unretired */
-    GHashTable *known;    /* "wd/unique" -> queued * (borrowed): pending, settling, in flight
-                             or unretired, wherever the file moves; never read again */
-    GHashTable *skipped;  /* "wd/new/name", "wd/cur/name" -> file_id *: not regular files */
-    GHashTable *flights;  /* mail_id -> flight * */
+    GPtrArray *boxes;       /* box * */
+    fbl_watch_queue *queue; /* the files known by name; the names waiting to be read */
+    GPtrArray *unretired;   /* fbl_watch_file *: acknowledged, the rename to cur/ failed */
+    int64_t next_retire;    /* the earliest due of unretired */
+    GHashTable *flights;    /* mail_id -> flight * */
     size_t flight_bytes;
     int64_t next_scan;
-    bool more_in_new; /* names left out of the full queue: list new/ again */
-    bool more_in_cur; /* the same in cur/ */
-    bool held;        /* reading no mail: too many unretired (held_by_unretired()) */
+    bool held; /* reading no mail: too many unretired (held_by_unretired()) */
     /* the rate limit of retire failure lines */
     int64_t retire_log_until;
     unsigned retire_logged;
@@ -116,17 +85,10 @@ struct fbl_watch {
     fbl_watch_stats stats;
 };
 
-static void queued_free(queued *q)
-{
-    g_free(q->name);
-    g_free(q->retire_error);
-    g_free(q);
-}
-
 static void flight_free(flight *f)
 {
     for (guint i = 0; i < f->files->len; i++)
-        queued_free(g_ptr_array_index(f->files, i));
+        fbl_watch_file_free(g_ptr_array_index(f->files, i));
     g_ptr_array_unref(f->files);
     g_ptr_array_unref(f->frames);
     g_free(f);
@@ -135,39 +97,6 @@ static void flight_free(flight *f)
 static const char *subdir(bool in_cur)
 {
     return in_cur ? "cur" : "new";
-}
-
-/* A mail's key: its box and the unique part of its name, which stays the same when an
- * IMAP server moves it to cur/ and whenever a user's flag renames it there. */
-static char *known_key(const box *b, const char *name)
-{
-    return g_strdup_printf("%d/%.*s", b->wd, (int) fbl_maildir_unique_len(name), name);
-}
-
-static char *skipped_key(const box *b, bool in_cur, const char *name)
-{
-    return g_strdup_printf("%d/%s/%s", b->wd, subdir(in_cur), name);
-}
-
-static unsigned queued_names(const fbl_watch *w)
-{
-    return w->pending.length + w->settling.length;
-}
-
-/* Whether @name is the very file skipped before; a file that replaced it under
- * the same name (another inode) is looked at anew. */
-static bool still_skipped(fbl_watch *w, const box *b, bool in_cur, const char *name)
-{
-    g_autofree char *key = skipped_key(b, in_cur, name);
-    const file_id *s = g_hash_table_lookup(w->skipped, key);
-    if (s == NULL)
-        return false;
-    g_autofree char *path = g_build_filename(b->config->path, subdir(in_cur), name, NULL);
-    struct stat st;
-    if (lstat(path, &st) == 0 && st.st_dev == s->dev && st.st_ino == s->ino)
-        return true;
-    g_hash_table_remove(w->skipped, key);
-    return false;
 }
 
 /* Said once per mailbox: the mails are then read in cur/, which used to be silent loss. */
@@ -179,18 +108,6 @@ static void tell_moved(box *b)
     g_message("mailbox=%s another program moves mails from new/ to cur/ before fbl stored them "
               "(an IMAP server, for a client that opened the folder?): fbl reads them in cur/",
               b->config->name);
-}
-
-/* @q's file is now @name in new/ or cur/: an IMAP server moved it, or a flag renamed it. */
-static void moved(queued *q, bool in_cur, const char *name)
-{
-    if (q->in_cur == in_cur && strcmp(q->name, name) == 0)
-        return;
-    g_free(q->name);
-    q->name = g_strdup(name);
-    if (in_cur && !q->in_cur)
-        tell_moved(q->box);
-    q->in_cur = in_cur;
 }
 
 /* Trouble with a box's index is said once, and again when it is over: a broken
@@ -222,68 +139,17 @@ static bool is_committed(box *b, const char *name)
     return fbl_maildir_index_has(b->index, name);
 }
 
-static bool retire(fbl_watch *w, queued *q);
+static bool retire(fbl_watch *w, fbl_watch_file *q);
 
 /* A committed mail still in new/: the rename after its commit did not happen (a
  * crash, or another watcher's rename is on its way). It moves to cur/ unsent. */
 static void retire_committed(fbl_watch *w, box *b, const char *name)
 {
-    queued *q = g_new0(queued, 1);
-    q->box = b;
-    q->name = g_strdup(name);
-    g_hash_table_insert(w->known, known_key(b, name), q);
+    fbl_watch_file *q = fbl_watch_queue_track(w->queue, b, b->wd, name);
     fbl_log_event(G_LOG_LEVEL_INFO, NULL, "retire",
                   "mailbox=%s new/%s was committed already: moved to cur/ without a send",
                   b->config->name, name);
     (void) retire(w, q); /* done, or kept in unretired */
-}
-
-/*
- * One inotify queue keeps the order of events: a file closed in tmp/ whose
- * name is gone from tmp/ (or is this very inode) by the time its link shows
- * up in new/ is that link (Postfix writes tmp/A, links it as new/B, unlinks
- * tmp/A, often before the watcher has looked at tmp/A at all). Each closed
- * tmp/ file accounts for one link: it is forgotten once matched.
- */
-static bool closed_in_tmp_and_gone(box *b, const struct stat *linked)
-{
-    GHashTableIter it;
-    gpointer key;
-    g_hash_table_iter_init(&it, b->tmp_closed);
-    while (g_hash_table_iter_next(&it, &key, NULL)) {
-        g_autofree char *path = g_build_filename(b->config->path, "tmp", (const char *) key, NULL);
-        struct stat st;
-        bool found = lstat(path, &st) == 0;
-        bool gone = !found && errno == ENOENT;
-        if (gone || (found && st.st_dev == linked->st_dev && st.st_ino == linked->st_ino)) {
-            g_hash_table_iter_remove(&it);
-            return true;
-        }
-    }
-    return false;
-}
-
-/* An MTA that link()s a finished mail from tmp/ into new/ (Postfix virtual and
- * local, qmail, maildrop) raises IN_CREATE only, like a writer in new/ itself;
- * but the inode of a link is one seen in tmp/ a moment before. */
-static bool linked_from_tmp(box *b, const char *name)
-{
-    g_autofree char *path = g_build_filename(b->config->path, "new", name, NULL);
-    struct stat st;
-    if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
-        return false;
-    /* Still linked from tmp/ too: the MTA has not unlinked its tmp/ name yet. */
-    if (st.st_nlink >= 2)
-        return true;
-    GHashTableIter it;
-    gpointer value;
-    g_hash_table_iter_init(&it, b->tmp_files);
-    while (g_hash_table_iter_next(&it, NULL, &value)) {
-        const file_id *t = value;
-        if (t->dev == st.st_dev && t->ino == st.st_ino)
-            return true;
-    }
-    return closed_in_tmp_and_gone(b, &st);
 }
 
 /*
@@ -297,10 +163,10 @@ static void enqueue(fbl_watch *w, box *b, bool in_cur, const char *name, bool co
 {
     if (name[0] == '.')
         return;
-    g_autofree char *key = known_key(b, name);
-    queued *known = g_hash_table_lookup(w->known, key);
+    fbl_watch_file *known = fbl_watch_queue_lookup(w->queue, b->wd, name);
     if (known != NULL) {
-        moved(known, in_cur, name);
+        if (fbl_watch_queue_follow(known, in_cur, name))
+            tell_moved(b);
         known->complete = known->complete || complete;
         return;
     }
@@ -309,54 +175,14 @@ static void enqueue(fbl_watch *w, box *b, bool in_cur, const char *name, bool co
             retire_committed(w, b, name);
         return;
     }
-    if (still_skipped(w, b, in_cur, name))
+    if (fbl_watch_queue_is_skipped(w->queue, b->wd, b->config->path, in_cur, name))
         return;
-    if (queued_names(w) >= w->config->watch_queue_max) {
-        /* it stays where it is for a later listing */
-        *(in_cur ? &w->more_in_cur : &w->more_in_new) = true;
-        return;
-    }
+    fbl_watch_file *q = fbl_watch_queue_add(w->queue, b, b->wd, in_cur, name);
+    if (q == NULL)
+        return; /* the queue is full: a later listing finds it */
     if (in_cur)
         tell_moved(b);
-    queued *q = g_new0(queued, 1);
-    q->box = b;
-    q->name = g_strdup(name);
-    q->in_cur = in_cur;
-    q->complete = complete || (!in_cur && linked_from_tmp(b, name));
-    g_hash_table_insert(w->known, g_steal_pointer(&key), q);
-    g_queue_push_tail(&w->pending, q);
-}
-
-/* Done with @q's file (retired, gone, or to be looked at by the next listing). */
-static void drop(fbl_watch *w, queued *q)
-{
-    g_autofree char *key = known_key(q->box, q->name);
-    g_hash_table_remove(w->known, key);
-    queued_free(q);
-}
-
-static int compare_names(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *) a, *(const char *const *) b);
-}
-
-/* Forget the skipped files of @b that are no longer in its @in_cur dir (@names, sorted). */
-static void prune_skipped(fbl_watch *w, const box *b, bool in_cur, const GPtrArray *names)
-{
-    g_autofree char *prefix = g_strdup_printf("%d/%s/", b->wd, subdir(in_cur));
-    size_t prefix_len = strlen(prefix);
-    GHashTableIter it;
-    gpointer key;
-    g_hash_table_iter_init(&it, w->skipped);
-    while (g_hash_table_iter_next(&it, &key, NULL)) {
-        if (!g_str_has_prefix(key, prefix))
-            continue;
-        const char *name = (const char *) key + prefix_len;
-        /* (an empty array may have no pdata at all: bsearch() wants one) */
-        if (names->len == 0 ||
-            bsearch(&name, names->pdata, names->len, sizeof(gpointer), compare_names) == NULL)
-            g_hash_table_iter_remove(&it);
-    }
+    q->complete = complete || (!in_cur && fbl_maildir_arrival_is_linked(b->arrival, name));
 }
 
 static bool not_committed(const char *name, void *data)
@@ -378,7 +204,7 @@ static void scan_dir(fbl_watch *w, box *b, bool in_cur)
     }
     if (in_cur)
         fbl_maildir_index_note_cur(b->index, total);
-    prune_skipped(w, b, in_cur, names);
+    fbl_watch_queue_prune_skipped(w->queue, b->wd, in_cur, names);
     for (guint j = 0; j < names->len; j++)
         enqueue(w, b, in_cur, g_ptr_array_index(names, j), false);
 }
@@ -408,8 +234,7 @@ static void compact_if_due(box *b)
  * moved from new/ to cur/ meanwhile is then found in cur/. */
 static void scan(fbl_watch *w, bool in_new, bool in_cur)
 {
-    w->more_in_new = w->more_in_new && !in_new;
-    w->more_in_cur = w->more_in_cur && !in_cur;
+    fbl_watch_queue_listed(w->queue, in_new, in_cur);
     for (guint i = 0; i < w->boxes->len; i++) {
         box *b = g_ptr_array_index(w->boxes, i);
         if (in_new)
@@ -470,7 +295,7 @@ static void close_mail(int fd, const char *path)
 
 /* Not a regular file: say so once, count it, remember it by name and inode, and
  * leave it where it is (not ours to delete). Its contents are never read. */
-static void skip(fbl_watch *w, queued *q, const struct stat *st)
+static void skip(fbl_watch *w, fbl_watch_file *q, const struct stat *st)
 {
     const char *kind = fbl_mailfile_kind(st->st_mode);
     g_warning("mailbox=%s %s/%s is a %s, not a mail file: skipped, left in place and ignored "
@@ -478,14 +303,10 @@ static void skip(fbl_watch *w, queued *q, const struct stat *st)
               q->box->config->name, subdir(q->in_cur), q->name, kind);
     w->stats.skipped++;
     fbl_metrics_watch_skipped(q->box->config->name, kind);
-    file_id *s = g_new(file_id, 1);
-    s->dev = st->st_dev;
-    s->ino = st->st_ino;
-    g_hash_table_insert(w->skipped, skipped_key(q->box, q->in_cur, q->name), s);
-    drop(w, q);
+    fbl_watch_queue_skip(w->queue, q, st);
 }
 
-static void not_opened(fbl_watch *w, queued *q, const struct stat *st, const GError *error)
+static void not_opened(fbl_watch *w, fbl_watch_file *q, const struct stat *st, const GError *error)
 {
     if (g_error_matches(error, FBL_MAILFILE_ERROR, FBL_MAILFILE_ERROR_NOT_REGULAR)) {
         skip(w, q, st);
@@ -495,55 +316,11 @@ static void not_opened(fbl_watch *w, queued *q, const struct stat *st, const GEr
         g_warning("mailbox=%s cannot read a mail: %s", q->box->config->name, error->message);
     /* Gone (moved: the event of its new name queues it again; or deleted), or
      * unreadable: the next listing looks again. */
-    drop(w, q);
-}
-
-/*
- * Whether @q's writer is done with it. A mail renamed into new/ (the Maildir
- * contract) or closed after writing is; so is one older than
- * FBL_WATCH_SETTLE_MS. A younger one may be written in place by an MTA that
- * skips tmp/ (read now, it would be stored truncated), or linked from tmp/
- * (Postfix, qmail, maildrop: no close event on new/): it is read once its
- * size and mtime are that old or have not changed for that long (a clock
- * skewed into the future must not hold it forever); a file whose inode
- * changed after its last write (ctime past mtime: linked from tmp/) at once.
- * Else note when to look again (@q->due).
- */
-/*
- * The inode changed after its last write (link(), rename(), unlink() of the
- * tmp/ name): a write sets mtime and ctime to the same instant, so a file
- * still being written in place has them equal. MTAs link only finished files.
- */
-static bool changed_after_last_write(const struct stat *st)
-{
-    return st->st_size > 0 && (st->st_ctim.tv_sec > st->st_mtim.tv_sec ||
-                               (st->st_ctim.tv_sec == st->st_mtim.tv_sec &&
-                                st->st_ctim.tv_nsec > st->st_mtim.tv_nsec));
-}
-
-static bool settled(queued *q, const struct stat *st)
-{
-    if (q->complete || changed_after_last_write(st))
-        return true;
-    int64_t mtime_ms = (int64_t) st->st_mtim.tv_sec * 1000 + st->st_mtim.tv_nsec / 1000000;
-    int64_t age = g_get_real_time() / 1000 - mtime_ms;
-    if (age >= FBL_WATCH_SETTLE_MS)
-        return true;
-    int64_t now = fbl_now_ms();
-    if (!q->settling || q->size != st->st_size || q->mtime_ms != mtime_ms) {
-        q->settling = true;
-        q->size = st->st_size;
-        q->mtime_ms = mtime_ms;
-        q->since = now;
-    } else if (now - q->since >= FBL_WATCH_SETTLE_MS) {
-        return true;
-    }
-    q->due = now + MAX(FBL_WATCH_SETTLE_MS - MAX(age, now - q->since), 10);
-    return false;
+    fbl_watch_queue_forget(w->queue, q);
 }
 
 /* @q: where the mail was read; "in=cur" marks a mail another program moved out of new/. */
-static void log_parsed(const fbl_parse_result *res, const char *mail_id, const queued *q,
+static void log_parsed(const fbl_parse_result *res, const char *mail_id, const fbl_watch_file *q,
                        size_t size)
 {
     const char *mailbox = q->box->config->name, *in = q->in_cur ? " in=cur" : "";
@@ -556,7 +333,7 @@ static void log_parsed(const fbl_parse_result *res, const char *mail_id, const q
 }
 
 /* Parse @mail, read from @q's file, and send it (or join it to a flight of the same content). */
-static void send_mail(fbl_watch *w, queued *q, fbl_mailfile *mail)
+static void send_mail(fbl_watch *w, fbl_watch_file *q, fbl_mailfile *mail)
 {
     g_strlcpy(q->mail_id, mail->mail_id, sizeof q->mail_id);
     flight *same = g_hash_table_lookup(w->flights, mail->mail_id);
@@ -591,7 +368,7 @@ static void send_mail(fbl_watch *w, queued *q, fbl_mailfile *mail)
 
 /* Read, parse and send one queued mail; a young one waits in settling, a file
  * that is not regular is skipped. */
-static void take(fbl_watch *w, queued *q)
+static void take(fbl_watch *w, fbl_watch_file *q)
 {
     g_autofree char *path =
         g_build_filename(q->box->config->path, subdir(q->in_cur), q->name, NULL);
@@ -602,9 +379,11 @@ static void take(fbl_watch *w, queued *q)
         not_opened(w, q, &st, error);
         return;
     }
-    if (!settled(q, &st)) {
+    /* renamed into new/, closed, or linked from tmp/; else it may still be written */
+    if (!fbl_maildir_arrival_is_settled(&q->settle, q->complete, &st, FBL_WATCH_SETTLE_MS,
+                                        &q->due)) {
         close_mail(fd, path);
-        g_queue_push_tail(&w->settling, q);
+        fbl_watch_queue_wait(w->queue, q);
         return;
     }
     fbl_mailfile mail;
@@ -612,34 +391,10 @@ static void take(fbl_watch *w, queued *q)
     close_mail(fd, path);
     if (!ok) {
         g_warning("mailbox=%s cannot read a mail: %s", q->box->config->name, error->message);
-        drop(w, q); /* the next scan looks again */
+        fbl_watch_queue_forget(w->queue, q); /* the next scan looks again */
         return;
     }
     send_mail(w, q, &mail);
-}
-
-/* Settling files whose writer is done, or whose time to look again has come, go
- * back to the head of the queue. */
-static void settle_due(fbl_watch *w)
-{
-    int64_t now = fbl_now_ms();
-    for (GList *l = w->settling.head, *next; l != NULL; l = next) {
-        next = l->next;
-        queued *q = l->data;
-        if (q->complete || q->due <= now) {
-            g_queue_delete_link(&w->settling, l);
-            g_queue_push_head(&w->pending, q);
-        }
-    }
-}
-
-/* The next time a settling file is to be looked at. */
-static int64_t settle_wake(const fbl_watch *w)
-{
-    int64_t next = INT64_MAX;
-    for (const GList *l = w->settling.head; l != NULL; l = l->next)
-        next = MIN(next, ((const queued *) l->data)->due);
-    return next;
 }
 
 /* Too many mails are stored but not in cur/: store no more until they are (each
@@ -665,12 +420,13 @@ static void log_held(fbl_watch *w)
 static void fill_window(fbl_watch *w)
 {
     log_held(w);
-    if ((w->more_in_new || w->more_in_cur) && queued_names(w) <= w->config->watch_queue_max / 2)
-        scan(w, w->more_in_new, w->more_in_cur);
-    while (!g_queue_is_empty(&w->pending) &&
+    bool in_new = false, in_cur = false;
+    if (fbl_watch_queue_wants_listing(w->queue, &in_new, &in_cur))
+        scan(w, in_new, in_cur);
+    while (fbl_watch_queue_has_pending(w->queue) &&
            g_hash_table_size(w->flights) < w->config->watch_window &&
            w->flight_bytes < w->config->watch_window_bytes && !held_by_unretired(w))
-        take(w, g_queue_pop_head(&w->pending));
+        take(w, fbl_watch_queue_pop(w->queue));
 }
 
 /* A metric label for why a rename to cur/ failed: the errno's name. */
@@ -695,7 +451,7 @@ static const char *retire_reason(const GError *error)
 
 /* One line per failed rename, at most RETIRE_LOG_BURST per window; the lines left
  * out are counted in the first line of the next window. */
-static void log_retire_failure(fbl_watch *w, const queued *q, int64_t retry_ms)
+static void log_retire_failure(fbl_watch *w, const fbl_watch_file *q, int64_t retry_ms)
 {
     int64_t now = fbl_now_ms();
     if (now >= w->retire_log_until) {
@@ -723,7 +479,7 @@ static void log_retire_failure(fbl_watch *w, const queued *q, int64_t retry_ms)
  * takes it out of unretired), false when the rename failed: counted, logged
  * (rate-limited), @q in unretired with @q->due set for the next try.
  */
-static bool retire(fbl_watch *w, queued *q)
+static bool retire(fbl_watch *w, fbl_watch_file *q)
 {
     g_autoptr(GError) error = NULL;
     /* A mail in cur/ (an IMAP server moved it) stays as it is: its line in the index
@@ -733,7 +489,7 @@ static bool retire(fbl_watch *w, queued *q)
             fbl_log_event(G_LOG_LEVEL_MESSAGE, q->mail_id, "retire",
                           "mailbox=%s new/%s moved to cur/ after %u failure(s)",
                           q->box->config->name, q->name, q->retire_failures);
-        drop(w, q);
+        fbl_watch_queue_forget(w->queue, q);
         return true;
     }
     q->retire_failures++;
@@ -759,7 +515,7 @@ static int64_t retire_due(fbl_watch *w, bool all)
         return w->next_retire;
     int64_t next = INT64_MAX;
     for (guint i = w->unretired->len; i-- > 0;) {
-        queued *q = g_ptr_array_index(w->unretired, i);
+        fbl_watch_file *q = g_ptr_array_index(w->unretired, i);
         if ((all || q->due <= now) && retire(w, q))
             g_ptr_array_remove_index_fast(w->unretired, i);
         else
@@ -790,7 +546,7 @@ static void mark_committed(box *b, const GPtrArray *acked)
     for (guint i = 0; i < acked->len; i++) {
         const flight *f = g_ptr_array_index(acked, i);
         for (guint j = 0; j < f->files->len; j++) {
-            const queued *q = g_ptr_array_index(f->files, j);
+            const fbl_watch_file *q = g_ptr_array_index(f->files, j);
             if (q->box == b)
                 g_ptr_array_add(names, q->name);
         }
@@ -853,33 +609,6 @@ static void read_replies(fbl_watch *w)
     commit_acked(w, acked);
 }
 
-/* tmp/: remember the inode of each file an MTA starts writing there, until it
- * leaves (renamed into new/, or unlinked after a link() into new/). */
-static void on_tmp_event(box *b, const struct inotify_event *ev)
-{
-    if (ev->mask & IN_CLOSE_WRITE) {
-        if (g_hash_table_size(b->tmp_closed) >= TMP_FILES_MAX)
-            g_hash_table_remove_all(b->tmp_closed); /* events were missed: start again */
-        g_hash_table_add(b->tmp_closed, g_strdup(ev->name));
-        return;
-    }
-    if (!(ev->mask & IN_CREATE)) {
-        g_hash_table_remove(b->tmp_files, ev->name);
-        g_hash_table_remove(b->tmp_closed, ev->name);
-        return;
-    }
-    g_autofree char *path = g_build_filename(b->config->path, "tmp", ev->name, NULL);
-    struct stat st;
-    if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
-        return; /* gone already: that mail settles instead */
-    if (g_hash_table_size(b->tmp_files) >= TMP_FILES_MAX)
-        g_hash_table_remove_all(b->tmp_files); /* events were missed: start again */
-    file_id *id = g_new(file_id, 1);
-    id->dev = st.st_dev;
-    id->ino = st.st_ino;
-    g_hash_table_insert(b->tmp_files, g_strdup(ev->name), id);
-}
-
 /* One event on a watched directory of @b. */
 static void on_event(fbl_watch *w, box *b, const struct inotify_event *ev)
 {
@@ -890,7 +619,7 @@ static void on_event(fbl_watch *w, box *b, const struct inotify_event *ev)
     if (ev->len == 0)
         return;
     if (ev->wd == b->wd_tmp) {
-        on_tmp_event(b, ev);
+        fbl_maildir_arrival_tmp_event(b->arrival, ev->mask, ev->name);
         return;
     }
     /* IN_CREATE alone is a link() from tmp/ or a file still being
@@ -962,7 +691,7 @@ static bool poll_once(fbl_watch *w, int64_t wake, GError **error)
 
 static bool nothing_queued(const fbl_watch *w)
 {
-    return queued_names(w) == 0 && g_hash_table_size(w->flights) == 0;
+    return fbl_watch_queue_names(w->queue) == 0 && g_hash_table_size(w->flights) == 0;
 }
 
 /* --once: done when nothing waits, settles or flies and new/ holds nothing new,
@@ -987,7 +716,7 @@ static void report_unfinished(fbl_watch *w)
         return;
     (void) retire_due(w, true);
     for (guint i = 0; i < w->unretired->len && i < UNRETIRED_NAMES_MAX; i++) {
-        const queued *q = g_ptr_array_index(w->unretired, i);
+        const fbl_watch_file *q = g_ptr_array_index(w->unretired, i);
         fbl_log_event(G_LOG_LEVEL_WARNING, q->mail_id, "retire",
                       "mailbox=%s new/%s is stored but could not be moved to cur/ after %u "
                       "attempt(s): %s",
@@ -1000,7 +729,8 @@ static void report_unfinished(fbl_watch *w)
 
 static void publish_gauges(const fbl_watch *w)
 {
-    fbl_metrics_watch_window(g_hash_table_size(w->flights), w->flight_bytes, queued_names(w));
+    fbl_metrics_watch_window(g_hash_table_size(w->flights), w->flight_bytes,
+                             fbl_watch_queue_names(w->queue));
     fbl_metrics_watch_retire_pending(w->unretired->len);
 }
 
@@ -1019,12 +749,13 @@ bool fbl_watch_run(fbl_watch *w, unsigned drain_ms, bool until_idle, GError **er
         }
         if (stopping && (g_hash_table_size(w->flights) == 0 || fbl_now_ms() >= drain_until))
             break;
-        settle_due(w);
+        fbl_watch_queue_settle_due(w->queue, fbl_now_ms());
         if (!stopping)
             fill_window(w);
         if (until_idle && idle(w))
             break;
-        int64_t wake = MIN(send_due(w), MIN(settle_wake(w), retire_due(w, false)));
+        int64_t wake =
+            MIN(send_due(w), MIN(fbl_watch_queue_settle_wake(w->queue), retire_due(w, false)));
         if (!poll_once(w, wake, error))
             return false;
         if (fbl_now_ms() >= w->next_scan)
@@ -1038,10 +769,7 @@ bool fbl_watch_run(fbl_watch *w, unsigned drain_ms, bool until_idle, GError **er
 static void box_free(box *b)
 {
     fbl_maildir_index_free(b->index);
-    if (b->tmp_files != NULL)
-        g_hash_table_unref(b->tmp_files);
-    if (b->tmp_closed != NULL)
-        g_hash_table_unref(b->tmp_closed);
+    fbl_maildir_arrival_free(b->arrival);
     g_free(b);
 }
 
@@ -1095,8 +823,7 @@ static bool open_boxes(fbl_watch *w, GError **error)
         box *b = g_new0(box, 1);
         b->config = g_ptr_array_index(w->config->mailboxes, i);
         b->wd = b->wd_cur = b->wd_tmp = -1;
-        b->tmp_files = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-        b->tmp_closed = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+        b->arrival = fbl_maildir_arrival_new(b->config->path);
         g_ptr_array_add(w->boxes, b);
         if (!open_box(w, b, error))
             return false;
@@ -1140,12 +867,9 @@ fbl_watch *fbl_watch_new(const fbl_config *config, const fbl_parser *parser, voi
     w->config = config;
     w->parser = parser;
     w->boxes = g_ptr_array_new_with_free_func((GDestroyNotify) box_free);
-    g_queue_init(&w->pending);
-    g_queue_init(&w->settling);
+    w->queue = fbl_watch_queue_new(config->watch_queue_max);
     w->unretired = g_ptr_array_new();
     w->next_retire = INT64_MAX;
-    w->known = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-    w->skipped = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     w->flights = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify) flight_free);
     w->ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (w->ino < 0) {
@@ -1173,13 +897,10 @@ void fbl_watch_free(fbl_watch *w)
     fbl_curve_free(w->curve);
     if (w->ino >= 0 && close(w->ino) != 0)
         g_debug("close inotify: %s", g_strerror(errno));
-    g_queue_clear_full(&w->pending, (GDestroyNotify) queued_free);
-    g_queue_clear_full(&w->settling, (GDestroyNotify) queued_free);
+    fbl_watch_queue_free(w->queue);
     for (guint i = 0; i < w->unretired->len; i++)
-        queued_free(g_ptr_array_index(w->unretired, i));
+        fbl_watch_file_free(g_ptr_array_index(w->unretired, i));
     g_ptr_array_unref(w->unretired);
-    g_hash_table_unref(w->known);
-    g_hash_table_unref(w->skipped);
     g_hash_table_unref(w->flights);
     g_ptr_array_unref(w->boxes);
     g_free(w);

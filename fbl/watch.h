@@ -43,21 +43,8 @@
  *   never followed, a FIFO, socket, device or directory never read. Such a
  *   name is logged once (no contents), counted (fbl_watch_skipped_total),
  *   left where it is, and ignored while the same inode holds it.
- * - A file younger than FBL_WATCH_SETTLE_MS that was not renamed into new/
- *   nor closed after writing (an MTA writing in new/ itself, or a link()
- *   from tmp/) is read once it is that old or its size and mtime have not
- *   changed for that long, so it is not stored truncated.
- *   XXX: a writer that pauses longer than that in the middle of a mail,
- *   without closing it, still gets it read early; only tmp/ avoids that.
- * - A link() into new/ is read at once when it is still linked from tmp/
- *   (st_nlink >= 2), or its inode is one the watcher saw created in tmp/, or
- *   a file the watcher saw closed in tmp/ is gone from tmp/ by then (Postfix
- *   writes tmp/A, links new/B, unlinks tmp/A; one inotify queue keeps that
- *   order, and each closed tmp/ file accounts for one link), or its ctime is
- *   past its mtime (the link changed the inode after its last write): MTAs
- *   link only finished files. XXX: a writer creating files directly in new/
- *   while an MTA abandons a closed file in tmp/ may see one of its files read
- *   before it settles.
+ * - A file in new/ is read once its writer is done: renamed or closed there,
+ *   linked from tmp/, or settled for FBL_WATCH_SETTLE_MS (maildir_arrival.h).
  * - A stored mail whose rename to cur/ fails (cur/ missing or not a
  *   directory, no permission, no space, a name too long for ":2,S") is not
  *   sent again: it stays known, and only the rename is retried, after 1 s,
@@ -72,8 +59,9 @@
  * PostgreSQL is slow or down. The queue of names waiting in new/ is the
  * Maildir itself: only names are held, not mail, and at most watch.queue_max
  * of them; the rest of a backlog is listed again when the queue runs low, so
- * a backlog of any size costs the same memory. The index's names cost about
- * 100 bytes per mail in cur/ (compaction drops those users deleted).
+ * a backlog of any size costs the same memory (watch_queue.h). The index's
+ * names cost about 100 bytes per mail in cur/ (compaction drops those users
+ * deleted).
  *
  * Stop: fbl_daemon_stopping() makes the loop stop reading mail and wait up
  * to @drain_ms for the acks of what is in flight; what is still unacknowledged

@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <zmq.h>
 
+#include "fbl/mailfile.h"
 #include "parsers/report_json.h"
 
 GQuark fbl_wire_error_quark(void)
@@ -230,8 +231,9 @@ static bool take_header(fbl_sink_mail *m, GPtrArray *frames, int64_t now, GError
 }
 
 /*
- * RAW against MAIL_ID and SIZE: what makes a mail the one its id names. Only
- * a mail over the watcher's limit comes without its bytes (see wire.h).
+ * RAW against MAIL_ID and SIZE: what makes a mail the one its id names. A
+ * RAW shorter than SIZE is a too_large mail's prefix, which cannot be hashed
+ * against MAIL_ID: check_whole() holds it to its reject and its bound.
  */
 static bool take_raw(fbl_sink_mail *m, GBytes *raw, size_t max_mail_bytes, GError **error)
 {
@@ -241,31 +243,38 @@ static bool take_raw(fbl_sink_mail *m, GBytes *raw, size_t max_mail_bytes, GErro
                     "a raw mail of %zu bytes, over limits.max_mail_bytes (%zu)", n, max_mail_bytes);
         return false;
     }
-    if (n == 0 && m->size > 0)
-        return true; /* too large for the watcher: checked with its reject */
-    if ((guint64) m->size != n)
-        return inconsistent(error, "SIZE is not the length of RAW");
-    char sum[FBL_SHA256_HEX_LEN + 1];
-    fbl_sha256_hex(n > 0 ? g_bytes_get_data(raw, NULL) : "", n, sum);
-    if (strcmp(sum, m->mail_id) != 0) {
-        g_set_error(error, FBL_WIRE_ERROR, FBL_WIRE_ERROR_MAIL_ID,
-                    "mail_id is not the SHA-256 of the raw mail (which is %.12s...)", sum);
-        return false;
+    if ((guint64) m->size < n)
+        return inconsistent(error, "RAW is longer than SIZE");
+    if ((guint64) m->size == n) {
+        char sum[FBL_SHA256_HEX_LEN + 1];
+        fbl_sha256_hex(n > 0 ? g_bytes_get_data(raw, NULL) : "", n, sum);
+        if (strcmp(sum, m->mail_id) != 0) {
+            g_set_error(error, FBL_WIRE_ERROR, FBL_WIRE_ERROR_MAIL_ID,
+                        "mail_id is not the SHA-256 of the raw mail (which is %.12s...)", sum);
+            return false;
+        }
     }
     if (n > 0)
         m->raw = g_bytes_ref(raw);
     return true;
 }
 
-/* Reports or exactly one reject, and a too_large reject exactly when RAW is missing. */
+/* Reports or exactly one reject; RAW shorter than SIZE exactly for a too_large
+ * reject, and then no longer than what a watcher keeps of one. */
 static bool check_whole(const fbl_sink_mail *m, GError **error)
 {
     if ((m->reports->len > 0) == (m->reject != NULL))
         return shape_error(error, "a mail carries reports or one reject");
     bool too_large = m->reject != NULL && m->reject->reason == FBL_REJECT_TOO_LARGE;
-    bool without_raw = m->raw == NULL && m->size > 0;
-    if (too_large != without_raw)
-        return inconsistent(error, "RAW is missing exactly when the mail is a too_large reject");
+    gsize n = m->raw != NULL ? g_bytes_get_size(m->raw) : 0;
+    if (too_large != (n < (guint64) m->size))
+        return inconsistent(error, "RAW is shorter than SIZE exactly when the mail is a "
+                                   "too_large reject");
+    if (too_large && n > FBL_MAILFILE_PREFIX_MAX) {
+        g_set_error(error, FBL_WIRE_ERROR, FBL_WIRE_ERROR_TOO_LARGE,
+                    "a too_large mail's prefix of %zu bytes, over %zu", n, FBL_MAILFILE_PREFIX_MAX);
+        return false;
+    }
     return true;
 }
 

@@ -14,8 +14,8 @@
  * Frames (version 1; the first frame of every message is "fbl/1"):
  *   mail   watcher -> sink: "fbl/1" "mail" MAIL_ID MAILBOX RECEIVED_AT SIZE RAW DOC...
  *          MAIL_ID 64 hex digits; RECEIVED_AT and SIZE decimal; RAW the mail's
- *          bytes (empty when it was over the size limit); one DOC per report,
- *          or one reject document (report_json.h), JSON.
+ *          bytes (only their prefix when it was over the size limit); one DOC
+ *          per report, or one reject document (report_json.h), JSON.
  *   ack    sink -> watcher:   "fbl/1" "ack" MAIL_ID
  *   bad    sink -> watcher:   "fbl/1" "bad" MAIL_ID-or-empty REASON
  *          (the message was refused: it does not decode, breaks a bound below
@@ -26,16 +26,20 @@
  *
  * The contract a "mail" message must keep (fbl_wire_decode_mail() checks it,
  * because a sink cannot tell a buggy or hostile peer from a good one):
- *   - MAIL_ID is the SHA-256 of RAW, and SIZE its length; RAW is at most the
- *     sink's limits.max_mail_bytes (so every watcher's limit must not be above
- *     the sink's);
- *   - except for a mail over the watcher's limit: RAW is empty, SIZE its real
- *     length (not 0), and the message carries exactly one reject, reason
- *     too_large, of that size. Its MAIL_ID cannot be checked, as its bytes
- *     never travel; such a mail yields no report, so nothing of it is
- *     forwarded. XXX: a peer can still store a too_large reject under a
- *     (MAIL_ID, RECEIVED_AT) that a real mail will have, and that mail then
- *     adds nothing (the store is idempotent on that pair);
+ *   - RAW is the whole mail: MAIL_ID is its SHA-256 and SIZE its length; RAW
+ *     is at most the sink's limits.max_mail_bytes (so every watcher's limit
+ *     must not be above the sink's);
+ *   - except for a mail over the watcher's limit: RAW is a prefix of it (its
+ *     header block and the start of its body, fbl/mailfile.h), at most
+ *     FBL_MAILFILE_PREFIX_MAX bytes and shorter than SIZE, its real length;
+ *     RAW may be empty (watchers before the prefix sent none). The message
+ *     carries exactly one reject, reason too_large, of that size; any other
+ *     message with a RAW shorter than SIZE is refused. Its MAIL_ID cannot
+ *     be checked, as its whole bytes never travel; such a mail yields no
+ *     report, so nothing of it is forwarded. XXX: a peer can still store a
+ *     too_large reject, with a prefix of its choosing, under a (MAIL_ID,
+ *     RECEIVED_AT) that a real mail will have, and that mail then adds
+ *     nothing (the store is idempotent on that pair);
  *   - reports carry parts 0, 1, 2 ... in order, each with the id derived from
  *     MAIL_ID and its part (fbl_report_set_ids()); every document repeats the
  *     message's MAIL_ID, MAILBOX (null for an empty one) and RECEIVED_AT (as
@@ -118,7 +122,7 @@ fbl_wire_bounds fbl_wire_mail_bounds(size_t max_mail_bytes, guint routing_frames
 /*
  * fbl_wire_encode_mail - the frames of one "mail" message
  *
- * @raw: (nullable) the mail bytes; NULL when over the size limit
+ * @raw: (nullable) the mail bytes, or a too_large mail's prefix; NULL: none
  * Returns: (transfer full) GBytes * frames, in order.
  */
 GPtrArray *fbl_wire_encode_mail(const fbl_parse_result *result, const char *mailbox,

@@ -44,31 +44,35 @@ static void add_mailbox(InternetAddress *ia, GPtrArray *out, GPtrArray *names)
     g_free(spec);
 }
 
+/* A group's mailboxes; a group inside it is skipped: RFC 5322 groups do not nest. */
+static void take_group_members(InternetAddressGroup *group, GPtrArray *out, GPtrArray *names,
+                               guint max)
+{
+    InternetAddressList *members = internet_address_group_get_members(group);
+    int m = members != NULL ? internet_address_list_length(members) : 0;
+    for (int j = 0; j < m && out->len < max; j++) {
+        InternetAddress *member = internet_address_list_get_address(members, j);
+        if (INTERNET_ADDRESS_IS_MAILBOX(member))
+            add_mailbox(member, out, names);
+    }
+}
+
 /* Groups are opened one level: RFC 5322 groups do not nest. */
-void fbl_address_list_take(InternetAddressList *list, GPtrArray *out, GPtrArray *names,
-                           guint max)
+void fbl_address_list_take(InternetAddressList *list, GPtrArray *out, GPtrArray *names, guint max)
 {
     int n = list != NULL ? internet_address_list_length(list) : 0;
     for (int i = 0; i < n && out->len < max; i++) {
         InternetAddress *ia = internet_address_list_get_address(list, i);
-        if (INTERNET_ADDRESS_IS_MAILBOX(ia)) {
+        if (INTERNET_ADDRESS_IS_MAILBOX(ia))
             add_mailbox(ia, out, names);
-            continue;
-        }
-        InternetAddressList *members =
-            internet_address_group_get_members(INTERNET_ADDRESS_GROUP(ia));
-        int m = members != NULL ? internet_address_list_length(members) : 0;
-        for (int j = 0; j < m && out->len < max; j++) {
-            InternetAddress *member = internet_address_list_get_address(members, j);
-            if (INTERNET_ADDRESS_IS_MAILBOX(member))
-                add_mailbox(member, out, names);
-        }
+        else
+            take_group_members(INTERNET_ADDRESS_GROUP(ia), out, names, max);
     }
 }
 
 static void collect(const char *text, GPtrArray *out, GPtrArray *names, guint max)
 {
-    if (text == NULL || strlen(text) > 64 * 1024)
+    if (text == NULL || strlen(text) > (size_t) 64 * 1024)
         return;
     GMimeParserOptions *opts = loose_options();
     InternetAddressList *list = internet_address_list_parse(opts, text);

@@ -37,8 +37,7 @@ void fbl_address_list(const char *text, GPtrArray *out, guint max);
  * @out: (transfer none) receives lower-cased copies, at most @max in all
  * @names: (nullable) receives the display names of those taken
  */
-void fbl_address_list_take(InternetAddressList *list, GPtrArray *out, GPtrArray *names,
-                           guint max);
+void fbl_address_list_take(InternetAddressList *list, GPtrArray *out, GPtrArray *names, guint max);
 
 /* fbl_address_domain - (transfer full) the domain of an addr-spec, or NULL */
 char *fbl_address_domain(const char *address);

@@ -12,12 +12,30 @@
 
 /* Field names whose presence tells a one-line report where each field starts. */
 static const char *const known_fields[] = {
-    "Feedback-Type",      "User-Agent",         "Version",          "Source-IP",
-    "Original-Mail-From", "Original-Rcpt-To",   "Arrival-Date",     "Received-Date",
-    "Reporting-MTA",      "Reported-Domain",    "Reported-URI",     "Incidents",
-    "Authentication-Results", "Original-Envelope-Id", "Redacted-Address", "Feedback-Agent",
-    "Source-Port",        "Auth-Failure",       "Delivery-Result",  "Removal-Recipient",
-    "DKIM-Domain",        "DKIM-Identity",      "DKIM-Selector",    "SPF-DNS",
+    "Feedback-Type",
+    "User-Agent",
+    "Version",
+    "Source-IP",
+    "Original-Mail-From",
+    "Original-Rcpt-To",
+    "Arrival-Date",
+    "Received-Date",
+    "Reporting-MTA",
+    "Reported-Domain",
+    "Reported-URI",
+    "Incidents",
+    "Authentication-Results",
+    "Original-Envelope-Id",
+    "Redacted-Address",
+    "Feedback-Agent",
+    "Source-Port",
+    "Auth-Failure",
+    "Delivery-Result",
+    "Removal-Recipient",
+    "DKIM-Domain",
+    "DKIM-Identity",
+    "DKIM-Selector",
+    "SPF-DNS",
     "Identity-Alignment",
 };
 
@@ -177,8 +195,8 @@ static void split_lines(char **lines, field_list *fields, GPtrArray *warnings)
         g_string_free(value, TRUE);
     }
     if (unreadable > 0) {
-        g_autofree char *w = g_strdup_printf("arf: %u unreadable line(s) in the feedback report",
-                                             unreadable);
+        g_autofree char *w =
+            g_strdup_printf("arf: %u unreadable line(s) in the feedback report", unreadable);
         fbl_strv_add_unique(warnings, w);
     }
 }
@@ -271,6 +289,36 @@ static bool take_auth_detail(fbl_arf *arf, const field *f, unsigned *dropped)
     return true;
 }
 
+static void take_mail_from(fbl_arf *arf, const char *value)
+{
+    if (arf->original_mail_from == NULL)
+        arf->original_mail_from = fbl_address_spec(value, NULL);
+}
+
+static void take_arrival_date(fbl_arf *arf, const char *value, GPtrArray *warnings)
+{
+    if (arf->arrival_date != NULL || *value == '\0')
+        return;
+    arf->arrival_date = fbl_date_to_iso(value);
+    if (arf->arrival_date == NULL)
+        warn(warnings, "unreadable Arrival-Date", value);
+}
+
+static void take_reported_domain(fbl_arf *arf, const char *value, unsigned *dropped)
+{
+    g_autofree char *d = g_utf8_strdown(value, -1);
+    add_value(arf->reported_domain, d, dropped);
+}
+
+static void take_incidents(fbl_arf *arf, const char *value, GPtrArray *warnings)
+{
+    guint64 n;
+    if (g_ascii_string_to_unsigned(value, 10, 0, G_MAXINT64, &n, NULL))
+        arf->incidents = (int64_t) n;
+    else if (*value != '\0')
+        warn(warnings, "Incidents is not a number:", value);
+}
+
 static void take_field(fbl_arf *arf, const field *f, GPtrArray *warnings, unsigned *dropped)
 {
     const char *v = f->value;
@@ -284,33 +332,23 @@ static void take_field(fbl_arf *arf, const field *f, GPtrArray *warnings, unsign
         set_once(&arf->version, v);
     else if (name_is(f, "Source-IP"))
         take_source_ip(arf, v, warnings);
-    else if (name_is(f, "Original-Mail-From")) {
-        if (arf->original_mail_from == NULL)
-            arf->original_mail_from = fbl_address_spec(v, NULL);
-    } else if (name_is(f, "Original-Rcpt-To"))
+    else if (name_is(f, "Original-Mail-From"))
+        take_mail_from(arf, v);
+    else if (name_is(f, "Original-Rcpt-To"))
         take_rcpt(arf->original_rcpt_to, v, dropped);
     else if (name_is(f, "Removal-Recipient"))
         take_rcpt(arf->removal_recipient, v, dropped);
-    else if (name_is(f, "Arrival-Date") || name_is(f, "Received-Date")) {
-        if (arf->arrival_date == NULL && *v != '\0') {
-            arf->arrival_date = fbl_date_to_iso(v);
-            if (arf->arrival_date == NULL)
-                warn(warnings, "unreadable Arrival-Date", v);
-        }
-    } else if (name_is(f, "Reporting-MTA"))
+    else if (name_is(f, "Arrival-Date") || name_is(f, "Received-Date"))
+        take_arrival_date(arf, v, warnings);
+    else if (name_is(f, "Reporting-MTA"))
         set_once(&arf->reporting_mta, strip_mta_type(v));
-    else if (name_is(f, "Reported-Domain")) {
-        g_autofree char *d = g_utf8_strdown(v, -1);
-        add_value(arf->reported_domain, d, dropped);
-    } else if (name_is(f, "Reported-URI"))
+    else if (name_is(f, "Reported-Domain"))
+        take_reported_domain(arf, v, dropped);
+    else if (name_is(f, "Reported-URI"))
         add_value(arf->reported_uri, v, dropped);
-    else if (name_is(f, "Incidents")) {
-        guint64 n;
-        if (g_ascii_string_to_unsigned(v, 10, 0, G_MAXINT64, &n, NULL))
-            arf->incidents = (int64_t) n;
-        else if (*v != '\0')
-            warn(warnings, "Incidents is not a number:", v);
-    } else if (name_is(f, "Authentication-Results"))
+    else if (name_is(f, "Incidents"))
+        take_incidents(arf, v, warnings);
+    else if (name_is(f, "Authentication-Results"))
         add_value(arf->authentication_results, v, dropped);
     else if (name_is(f, "Original-Envelope-Id"))
         set_once(&arf->original_envelope_id, v);
@@ -331,7 +369,7 @@ fbl_arf *fbl_arf_parse_fields(const char *text, size_t len, GPtrArray *warnings)
     for (const char *r = copy; *r != '\0'; r++) {
         if (r[0] == '\r' && r[1] == '\n')
             continue;
-        *out++ = *r == '\r' ? '\n' : *r;
+        *out++ = (char) (*r == '\r' ? '\n' : *r);
     }
     *out = '\0';
     g_auto(GStrv) lines = g_strsplit(copy, "\n", -1);
@@ -355,8 +393,8 @@ fbl_arf *fbl_arf_parse_fields(const char *text, size_t len, GPtrArray *warnings)
         take_field(arf, g_ptr_array_index(fields.items, i), warnings, &dropped);
     if (dropped > 0) {
         g_autofree char *w =
-            g_strdup_printf("arf: %u repeated field value(s) over the limit of %d dropped",
-                            dropped, FBL_ARF_MAX_VALUES);
+            g_strdup_printf("arf: %u repeated field value(s) over the limit of %d dropped", dropped,
+                            FBL_ARF_MAX_VALUES);
         fbl_strv_add_unique(warnings, w);
     }
     if (fields.dropped > 0)
@@ -371,13 +409,13 @@ bool fbl_arf_feedback_type(const char *raw, fbl_feedback_type *type)
         const char *name;
         fbl_feedback_type type;
     } aliases[] = {
-        {"abuse", FBL_FEEDBACK_ABUSE},       {"spam", FBL_FEEDBACK_ABUSE},
-        {"complaint", FBL_FEEDBACK_ABUSE},   {"fraud", FBL_FEEDBACK_FRAUD},
-        {"phishing", FBL_FEEDBACK_FRAUD},    {"virus", FBL_FEEDBACK_VIRUS},
-        {"malware", FBL_FEEDBACK_VIRUS},     {"other", FBL_FEEDBACK_OTHER},
-        {"not-spam", FBL_FEEDBACK_NOT_SPAM}, {"not spam", FBL_FEEDBACK_NOT_SPAM},
-        {"notspam", FBL_FEEDBACK_NOT_SPAM},  {"ham", FBL_FEEDBACK_NOT_SPAM},
-        {"opt-out", FBL_FEEDBACK_OPT_OUT},   {"opt-out-list", FBL_FEEDBACK_OPT_OUT},
+        {"abuse", FBL_FEEDBACK_ABUSE},         {"spam", FBL_FEEDBACK_ABUSE},
+        {"complaint", FBL_FEEDBACK_ABUSE},     {"fraud", FBL_FEEDBACK_FRAUD},
+        {"phishing", FBL_FEEDBACK_FRAUD},      {"virus", FBL_FEEDBACK_VIRUS},
+        {"malware", FBL_FEEDBACK_VIRUS},       {"other", FBL_FEEDBACK_OTHER},
+        {"not-spam", FBL_FEEDBACK_NOT_SPAM},   {"not spam", FBL_FEEDBACK_NOT_SPAM},
+        {"notspam", FBL_FEEDBACK_NOT_SPAM},    {"ham", FBL_FEEDBACK_NOT_SPAM},
+        {"opt-out", FBL_FEEDBACK_OPT_OUT},     {"opt-out-list", FBL_FEEDBACK_OPT_OUT},
         {"unsubscribe", FBL_FEEDBACK_OPT_OUT}, {"auth-failure", FBL_FEEDBACK_AUTH_FAILURE},
         {"dmarc", FBL_FEEDBACK_AUTH_FAILURE},
     };

@@ -29,7 +29,7 @@
 
 #include <glib.h>
 
-#define FBL_FINGERPRINT_MAX_TEXT (256 * 1024)
+#define FBL_FINGERPRINT_MAX_TEXT ((size_t) 256 * 1024)
 
 /*
  * fbl_fingerprint - the fingerprint of one reported message

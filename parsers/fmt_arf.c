@@ -70,8 +70,7 @@ static void take_xarf_details(fbl_parse_ctx *c, fbl_report *r, fbl_xarf *x, unsi
     if (r->arf->source_ip == NULL && x->source_ip != NULL)
         r->arf->source_ip = g_strdup(x->source_ip);
     if (orig->message == NULL && x->sample != NULL &&
-        fbl_parse_load_bytes(c, (const char *) x->sample->data, x->sample->len, depth + 1,
-                             orig))
+        fbl_parse_load_bytes(c, (const char *) x->sample->data, x->sample->len, depth + 1, orig))
         fbl_message_fill(&r->message, orig->message, false, orig->size, r->warnings);
 }
 
@@ -100,8 +99,8 @@ static void take_arf(fbl_parse_ctx *c, GMimeMultipart *container, GMimeMessage *
             (void) fbl_parse_load_original(c, child, depth, &orig);
     }
     g_autoptr(GPtrArray) warnings = g_ptr_array_new_with_free_func(g_free);
-    g_autofree char *text = GMIME_IS_PART(feedback) ? feedback_text(GMIME_PART(feedback))
-                                                    : g_strdup("");
+    g_autofree char *text =
+        GMIME_IS_PART(feedback) ? feedback_text(GMIME_PART(feedback)) : g_strdup("");
     fbl_arf *arf = fbl_arf_parse_fields(text, strlen(text), warnings);
     g_autoptr(fbl_xarf) xarf = NULL;
     if (arf->feedback_type_raw != NULL && g_ascii_strcasecmp(arf->feedback_type_raw, "xarf") == 0)
@@ -118,8 +117,8 @@ static void take_arf(fbl_parse_ctx *c, GMimeMultipart *container, GMimeMessage *
     if (fbl_parse_sender_is(carrier, "@reports.spamcop.net"))
         r->format = FBL_FORMAT_SPAMCOP;
 
-    bool says_something = arf->source_ip != NULL || arf->reported_domain->len > 0 ||
-                          arf->reported_uri->len > 0;
+    bool says_something =
+        arf->source_ip != NULL || arf->reported_domain->len > 0 || arf->reported_uri->len > 0;
     if (orig.message == NULL && !says_something) {
         fbl_report_free(r);
         fbl_original_clear(&orig);
@@ -172,6 +171,38 @@ static GMimeMessage *attached_report(fbl_parse_ctx *c, GMimeObject *obj, unsigne
     return orig.message;
 }
 
+/* One step of the walk: takes @f when it is a feedback-report container (returns
+ * true), else pushes what is inside it onto @stack. */
+static bool visit(fbl_parse_ctx *c, GArray *stack, frame f)
+{
+    if (f.object == NULL)
+        return false;
+    if (GMIME_IS_MESSAGE_PART(f.object)) {
+        GMimeMessage *inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(f.object));
+        frame next = {inner ? g_mime_message_get_mime_part(inner) : NULL, inner, f.depth + 1};
+        g_array_append_val(stack, next);
+        return false;
+    }
+    GMimeMessage *file = attached_report(c, f.object, f.depth);
+    if (file != NULL) {
+        frame next = {g_mime_message_get_mime_part(file), file, f.depth + 1};
+        g_array_append_val(stack, next);
+        return false;
+    }
+    if (!GMIME_IS_MULTIPART(f.object))
+        return false;
+    GMimeMultipart *mp = GMIME_MULTIPART(f.object);
+    if (has_feedback_child(mp)) {
+        take_arf(c, mp, f.carrier, f.depth);
+        return true;
+    }
+    for (int i = g_mime_multipart_get_count(mp) - 1; i >= 0; i--) {
+        frame child = {g_mime_multipart_get_part(mp, i), f.carrier, f.depth + 1};
+        g_array_append_val(stack, child);
+    }
+    return false;
+}
+
 bool fbl_fmt_arf(fbl_parse_ctx *c)
 {
     g_autoptr(GArray) stack = g_array_new(FALSE, FALSE, sizeof(frame));
@@ -181,32 +212,8 @@ bool fbl_fmt_arf(fbl_parse_ctx *c)
     while (stack->len > 0 && !c->budget.tripped) {
         frame f = g_array_index(stack, frame, stack->len - 1);
         g_array_set_size(stack, stack->len - 1);
-        if (f.object == NULL)
-            continue;
-        if (GMIME_IS_MESSAGE_PART(f.object)) {
-            GMimeMessage *inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(f.object));
-            frame next = {inner ? g_mime_message_get_mime_part(inner) : NULL, inner, f.depth + 1};
-            g_array_append_val(stack, next);
-            continue;
-        }
-        GMimeMessage *file = attached_report(c, f.object, f.depth);
-        if (file != NULL) {
-            frame next = {g_mime_message_get_mime_part(file), file, f.depth + 1};
-            g_array_append_val(stack, next);
-            continue;
-        }
-        if (!GMIME_IS_MULTIPART(f.object))
-            continue;
-        GMimeMultipart *mp = GMIME_MULTIPART(f.object);
-        if (has_feedback_child(mp)) {
+        if (visit(c, stack, f))
             containers++;
-            take_arf(c, mp, f.carrier, f.depth);
-            continue;
-        }
-        for (int i = g_mime_multipart_get_count(mp) - 1; i >= 0; i--) {
-            frame child = {g_mime_multipart_get_part(mp, i), f.carrier, f.depth + 1};
-            g_array_append_val(stack, child);
-        }
     }
     if (containers > 0 && c->result->reports->len == 0)
         fbl_parse_reject(c, FBL_REJECT_NO_ORIGINAL_MESSAGE,

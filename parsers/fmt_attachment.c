@@ -52,8 +52,8 @@ static bool is_tnef(GMimeObject *obj)
 static bool is_aggregate_report(GMimeMessage *m)
 {
     const char *subject = g_mime_message_get_subject(m);
-    return subject != NULL && g_ascii_strncasecmp(g_strchug((char *) subject), "Report domain:",
-                                                  strlen("Report domain:")) == 0;
+    return subject != NULL && g_ascii_strncasecmp(g_strchug((char *) subject),
+                                                  "Report domain:", strlen("Report domain:")) == 0;
 }
 
 /*
@@ -270,6 +270,28 @@ typedef struct frame {
     unsigned depth;
 } frame;
 
+/* Pushes @mp's parts so that the first is visited first. */
+static void push_children(GArray *stack, GMimeMultipart *mp, unsigned depth)
+{
+    for (int i = g_mime_multipart_get_count(mp) - 1; i >= 0; i--) {
+        frame child = {g_mime_multipart_get_part(mp, i), depth + 1};
+        g_array_append_val(stack, child);
+    }
+}
+
+/* A leaf part: a TNEF file's attachments, or the part itself as an original. */
+static void take_leaf(fbl_parse_ctx *c, frame f)
+{
+    if (is_tnef(f.object) && GMIME_IS_PART(f.object)) {
+        take_tnef(c, GMIME_PART(f.object), f.depth);
+        return;
+    }
+    fbl_original orig;
+    if (fbl_parse_load_original(c, f.object, f.depth, &orig))
+        add_report(c, &orig, f.depth);
+    fbl_original_clear(&orig);
+}
+
 bool fbl_fmt_attachment(fbl_parse_ctx *c)
 {
     GMimeObject *top = g_mime_message_get_mime_part(c->mail);
@@ -281,22 +303,10 @@ bool fbl_fmt_attachment(fbl_parse_ctx *c)
     while (stack->len > 0 && !c->budget.tripped) {
         frame f = g_array_index(stack, frame, stack->len - 1);
         g_array_set_size(stack, stack->len - 1);
-        if (GMIME_IS_MULTIPART(f.object)) {
-            GMimeMultipart *mp = GMIME_MULTIPART(f.object);
-            for (int i = g_mime_multipart_get_count(mp) - 1; i >= 0; i--) {
-                frame child = {g_mime_multipart_get_part(mp, i), f.depth + 1};
-                g_array_append_val(stack, child);
-            }
-            continue;
-        }
-        if (is_tnef(f.object) && GMIME_IS_PART(f.object)) {
-            take_tnef(c, GMIME_PART(f.object), f.depth);
-            continue;
-        }
-        fbl_original orig;
-        if (fbl_parse_load_original(c, f.object, f.depth, &orig))
-            add_report(c, &orig, f.depth);
-        fbl_original_clear(&orig);
+        if (GMIME_IS_MULTIPART(f.object))
+            push_children(stack, GMIME_MULTIPART(f.object), f.depth);
+        else
+            take_leaf(c, f);
     }
     merge_copies(c);
     return c->result->reports->len > 0;

@@ -55,11 +55,19 @@ static bool is_bounce(GMimeMessage *m, GMimeObject *top)
         has_child_type(top, "message", "global-delivery-status"))
         return true;
     static const char *const subjects[] = {
-        "Undelivered Mail Returned to Sender", "Delivery Status Notification",
-        "Mail delivery failed", "Undeliverable:", "failure notice", "Returned mail:",
-        "Delivery Failure", "Mail System Error", "Undelivered Mail",
-        "Your message couldn't be delivered", "Your message could not be delivered",
-        "Delivery has failed", "Message not delivered",
+        "Undelivered Mail Returned to Sender",
+        "Delivery Status Notification",
+        "Mail delivery failed",
+        "Undeliverable:",
+        "failure notice",
+        "Returned mail:",
+        "Delivery Failure",
+        "Mail System Error",
+        "Undelivered Mail",
+        "Your message couldn't be delivered",
+        "Your message could not be delivered",
+        "Delivery has failed",
+        "Message not delivered",
     };
     static const char *const daemons[] = {"mailer-daemon@", "postmaster@", "mail-daemon@"};
     g_autofree char *from = fbl_parse_sender(m);
@@ -82,8 +90,10 @@ static bool is_auto_reply(GMimeMessage *m)
     if (precedence != NULL && strstr(precedence, "auto_reply") != NULL)
         return true;
     static const char *const subjects[] = {
-        "Automatic reply:", "Auto:", "Autoreply:", "Out of Office", "Abwesenheitsnotiz",
-        "Réponse automatique", "Automatische Antwort", "Respuesta automática",
+        "Automatic reply:",     "Auto:",
+        "Autoreply:",           "Out of Office",
+        "Abwesenheitsnotiz",    "Réponse automatique",
+        "Automatische Antwort", "Respuesta automática",
     };
     return starts_with_any(g_mime_message_get_subject(m), subjects, G_N_ELEMENTS(subjects));
 }

@@ -47,9 +47,8 @@ bool fbl_fmt_raw(fbl_parse_ctx *c)
     }
     if (fbl_mime_header(o, "X-HmXmrOriginalRecipient") != NULL) {
         g_autofree char *rp = header_address(c->mail, "Return-Path");
-        report_whole_mail(c, FBL_FORMAT_JMRP, rp != NULL && strcmp(rp, "staff@hotmail.com") == 0
-                                                  ? rp
-                                                  : NULL);
+        report_whole_mail(c, FBL_FORMAT_JMRP,
+                          rp != NULL && strcmp(rp, "staff@hotmail.com") == 0 ? rp : NULL);
         return true;
     }
     if (fbl_mime_header(o, "CFBL-Feedback-ID") != NULL || c->meta->raw) {

@@ -33,6 +33,19 @@ typedef struct found {
     GMimeObject *evidence;    /* a message part */
 } found;
 
+/* A text part read as an X-ARF YAML report, or NULL. */
+static fbl_xarf *yaml_report(GMimePart *part, const char *name, bool xarf_mail)
+{
+    g_autofree char *text = fbl_mime_part_text(part, NULL);
+    fbl_xarf *x = fbl_xarf_parse_yaml(text, strlen(text));
+    /* Without the header, only a report that says what and whom it reports. */
+    bool named = name != NULL && g_ascii_strcasecmp(name, "report.txt") == 0;
+    if (x != NULL && (xarf_mail || named || (x->report_type != NULL && x->source_ip != NULL)))
+        return x;
+    fbl_xarf_free(x);
+    return NULL;
+}
+
 static void look_at(found *f, GMimeObject *obj, bool xarf_mail)
 {
     if (GMIME_IS_MESSAGE_PART(obj) || fbl_mime_is_type(obj, "message", "rfc822")) {
@@ -51,29 +64,18 @@ static void look_at(found *f, GMimeObject *obj, bool xarf_mail)
     }
     if (!fbl_mime_is_type(obj, "text", "*"))
         return;
-    if (f->xarf == NULL) {
-        g_autofree char *text = fbl_mime_part_text(part, NULL);
-        fbl_xarf *x = fbl_xarf_parse_yaml(text, strlen(text));
-        /* Without the header, only a report that says what and whom it reports. */
-        bool named = name != NULL && g_ascii_strcasecmp(name, "report.txt") == 0;
-        if (x != NULL && (xarf_mail || named ||
-                          (x->report_type != NULL && x->source_ip != NULL))) {
-            f->xarf = x;
-            return;
-        }
-        fbl_xarf_free(x);
-    } else if (f->evidence_text == NULL) {
+    if (f->xarf == NULL)
+        f->xarf = yaml_report(part, name, xarf_mail);
+    else if (f->evidence_text == NULL)
         f->evidence_text = part;
-    }
 }
 
 static void load_evidence(fbl_parse_ctx *c, found *f, fbl_original *orig)
 {
     if (f->evidence != NULL && fbl_parse_load_original(c, f->evidence, 1, orig))
         return;
-    if (f->xarf->sample != NULL &&
-        fbl_parse_load_bytes(c, (const char *) f->xarf->sample->data, f->xarf->sample->len, 1,
-                             orig))
+    if (f->xarf->sample != NULL && fbl_parse_load_bytes(c, (const char *) f->xarf->sample->data,
+                                                        f->xarf->sample->len, 1, orig))
         return;
     if (f->evidence_text != NULL) {
         g_autoptr(GByteArray) b = fbl_mime_part_bytes(f->evidence_text);

@@ -86,8 +86,8 @@ fbl_netset *fbl_netset_new(const char *const *networks, GError **error)
         g_autoptr(GError) local = NULL;
         GInetAddressMask *m = g_inet_address_mask_new_from_string(networks[i], &local);
         if (m == NULL) {
-            g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-                        "'%s' is not a network: %s", networks[i], local->message);
+            g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "'%s' is not a network: %s",
+                        networks[i], local->message);
             fbl_netset_free(set);
             return NULL;
         }

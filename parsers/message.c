@@ -214,12 +214,12 @@ static void visit_leaf(body *b, GMimePart *part)
 {
     GMimeObject *obj = GMIME_OBJECT(part);
     GMimeContentType *ct = g_mime_object_get_content_type(obj);
-    g_autofree char *type = ct != NULL ? g_mime_content_type_get_mime_type(ct)
-                                       : g_strdup("text/plain");
+    g_autofree char *type =
+        ct != NULL ? g_mime_content_type_get_mime_type(ct) : g_strdup("text/plain");
     g_autofree char *filename = fbl_mime_filename(obj);
     GMimeContentDisposition *disp = g_mime_object_get_content_disposition(obj);
-    bool attachment = filename != NULL ||
-                      (disp != NULL && g_mime_content_disposition_is_attachment(disp));
+    bool attachment =
+        filename != NULL || (disp != NULL && g_mime_content_disposition_is_attachment(disp));
     bool plain = fbl_mime_is_type(obj, "text", "plain");
     bool html = fbl_mime_is_type(obj, "text", "html");
 
@@ -255,24 +255,28 @@ static void visit_message_part(body *b, GMimeMessagePart *mp)
 }
 
 /* Iterative walk over the body: multiparts opened, everything else visited once. */
+/* One step of the walk: a multipart's parts go onto @stack, first part on top. */
+static void visit_object(body *b, GPtrArray *stack, GMimeObject *obj)
+{
+    if (GMIME_IS_MULTIPART(obj)) {
+        GMimeMultipart *mp = GMIME_MULTIPART(obj);
+        for (int i = g_mime_multipart_get_count(mp) - 1; i >= 0; i--)
+            g_ptr_array_add(stack, g_mime_multipart_get_part(mp, i));
+    } else if (GMIME_IS_MESSAGE_PART(obj)) {
+        visit_message_part(b, GMIME_MESSAGE_PART(obj));
+    } else if (GMIME_IS_PART(obj)) {
+        visit_leaf(b, GMIME_PART(obj));
+    }
+}
+
 static void walk_body(body *b, GMimeMessage *msg)
 {
     g_autoptr(GPtrArray) stack = g_ptr_array_new();
     GMimeObject *top = g_mime_message_get_mime_part(msg);
     if (top != NULL)
         g_ptr_array_add(stack, top);
-    while (stack->len > 0) {
-        GMimeObject *obj = g_ptr_array_steal_index(stack, stack->len - 1);
-        if (GMIME_IS_MULTIPART(obj)) {
-            GMimeMultipart *mp = GMIME_MULTIPART(obj);
-            for (int i = g_mime_multipart_get_count(mp) - 1; i >= 0; i--)
-                g_ptr_array_add(stack, g_mime_multipart_get_part(mp, i));
-        } else if (GMIME_IS_MESSAGE_PART(obj)) {
-            visit_message_part(b, GMIME_MESSAGE_PART(obj));
-        } else if (GMIME_IS_PART(obj)) {
-            visit_leaf(b, GMIME_PART(obj));
-        }
-    }
+    while (stack->len > 0)
+        visit_object(b, stack, g_ptr_array_steal_index(stack, stack->len - 1));
 }
 
 static void take_body(fbl_message *m, GMimeMessage *msg, GPtrArray *recipient_names,
@@ -290,37 +294,37 @@ static void take_body(fbl_message *m, GMimeMessage *msg, GPtrArray *recipient_na
     if (b.attachments_dropped)
         warn(warnings, "message: more attachments than the limit; the rest left out");
     bool has_plain = strspn(b.plain->str, " \t\r\n") < b.plain->len;
-    m->fingerprint = fbl_fingerprint(m->subject, has_plain ? b.plain->str : b.html_text->str,
-                                     m->to, recipient_names);
+    m->fingerprint = fbl_fingerprint(m->subject, has_plain ? b.plain->str : b.html_text->str, m->to,
+                                     recipient_names);
     g_string_free(b.plain, TRUE);
     g_string_free(b.html_text, TRUE);
 }
 
-void fbl_message_fill(fbl_message *m, GMimeMessage *msg, bool headers_only, int64_t size,
+void fbl_message_fill(fbl_message *out, GMimeMessage *message, bool headers_only, int64_t size,
                       GPtrArray *warnings)
 {
-    GMimeObject *obj = GMIME_OBJECT(msg);
-    m->headers_only = headers_only;
-    m->size = size;
-    m->message_id = message_id(msg);
+    GMimeObject *obj = GMIME_OBJECT(message);
+    out->headers_only = headers_only;
+    out->size = size;
+    out->message_id = message_id(message);
     const char *date = fbl_mime_header(obj, "Date");
-    m->date = fbl_date_to_iso(date);
-    if (date != NULL && m->date == NULL)
+    out->date = fbl_date_to_iso(date);
+    if (date != NULL && out->date == NULL)
         warn(warnings, "message: unreadable Date header");
     g_autofree char *subject = fbl_mime_header_text(obj, "Subject");
-    m->subject = clean_value(subject);
-    m->list_unsubscribe = clean_value(fbl_mime_header(obj, "List-Unsubscribe"));
-    m->cfbl_address = clean_value(fbl_mime_header(obj, "CFBL-Address"));
-    m->cfbl_feedback_id = clean_value(fbl_mime_header(obj, "CFBL-Feedback-ID"));
-    m->x_mailer = clean_value(fbl_mime_header(obj, "X-Mailer"));
-    if (m->x_mailer == NULL)
-        m->x_mailer = clean_value(fbl_mime_header(obj, "User-Agent"));
+    out->subject = clean_value(subject);
+    out->list_unsubscribe = clean_value(fbl_mime_header(obj, "List-Unsubscribe"));
+    out->cfbl_address = clean_value(fbl_mime_header(obj, "CFBL-Address"));
+    out->cfbl_feedback_id = clean_value(fbl_mime_header(obj, "CFBL-Feedback-ID"));
+    out->x_mailer = clean_value(fbl_mime_header(obj, "X-Mailer"));
+    if (out->x_mailer == NULL)
+        out->x_mailer = clean_value(fbl_mime_header(obj, "User-Agent"));
 
     g_autoptr(GPtrArray) recipient_names = g_ptr_array_new_with_free_func(g_free);
-    take_addresses(m, msg, recipient_names);
-    take_headers(m, msg, warnings);
+    take_addresses(out, message, recipient_names);
+    take_headers(out, message, warnings);
     if (headers_only)
-        m->fingerprint = fbl_fingerprint(m->subject, NULL, m->to, recipient_names);
+        out->fingerprint = fbl_fingerprint(out->subject, NULL, out->to, recipient_names);
     else
-        take_body(m, msg, recipient_names, warnings);
+        take_body(out, message, recipient_names, warnings);
 }

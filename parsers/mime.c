@@ -47,8 +47,8 @@ static void add_warning(fbl_mime_budget *budget, const char *text)
 }
 
 /* Called by GMime for every header field it parses, at every level. */
-static void on_header(GMimeParser *parser, const char *name, const char *raw_value,
-                      gint64 offset, gpointer user_data)
+static void on_header(GMimeParser *parser, const char *name, const char *raw_value, gint64 offset,
+                      gpointer user_data)
 {
     (void) parser;
     (void) offset;
@@ -57,8 +57,8 @@ static void on_header(GMimeParser *parser, const char *name, const char *raw_val
 
     budget->headers++;
     if (budget->headers > lim->max_headers) {
-        fbl_mime_budget_trip(budget, FBL_REJECT_TOO_MANY_HEADERS,
-                             "more than %u header fields", lim->max_headers);
+        fbl_mime_budget_trip(budget, FBL_REJECT_TOO_MANY_HEADERS, "more than %u header fields",
+                             lim->max_headers);
         return;
     }
     size_t len = strlen(name) + (raw_value != NULL ? strlen(raw_value) : 0);
@@ -262,9 +262,8 @@ GMimeMessage *fbl_mime_load_in_place(fbl_mime_budget *budget, const char *data, 
     return load(budget, data, len, 0, true);
 }
 
-/* Recursion bounded by max_mime_depth (and GMime's own 1024 levels). */
-static bool check_object(fbl_mime_budget *budget, GMimeObject *object,
-                         unsigned depth) /* NOLINT(misc-no-recursion) */
+/* NOLINTNEXTLINE(misc-no-recursion): bounded by max_mime_depth (and GMime's 1024 levels) */
+static bool check_object(fbl_mime_budget *budget, GMimeObject *object, unsigned depth)
 {
     const fbl_parse_options *lim = budget->limits;
     if (object == NULL)
@@ -400,8 +399,7 @@ char *fbl_mime_to_utf8(const char *bytes, size_t len, const char *charset, bool 
 char *fbl_mime_part_text(GMimePart *part, bool *lossy)
 {
     g_autoptr(GByteArray) bytes = fbl_mime_part_bytes(part);
-    const char *charset =
-        g_mime_object_get_content_type_parameter(GMIME_OBJECT(part), "charset");
+    const char *charset = g_mime_object_get_content_type_parameter(GMIME_OBJECT(part), "charset");
     return fbl_mime_to_utf8((const char *) bytes->data, bytes->len, charset, lossy);
 }
 
@@ -700,7 +698,7 @@ InternetAddressList *fbl_mime_header_addresses(GMimeObject *object, const char *
     GMimeHeaderList *hl = g_mime_object_get_header_list(object);
     g_autoptr(GString) all = g_string_new(NULL);
     int n = hl != NULL ? g_mime_header_list_get_count(hl) : 0;
-    for (int i = 0; i < n && all->len <= 64 * 1024; i++) {
+    for (int i = 0; i < n && all->len <= (size_t) 64 * 1024; i++) {
         GMimeHeader *h = g_mime_header_list_get_header_at(hl, i);
         const char *raw = g_mime_header_get_raw_value(h);
         if (raw == NULL || g_ascii_strcasecmp(g_mime_header_get_name(h), name) != 0)
@@ -709,7 +707,7 @@ InternetAddressList *fbl_mime_header_addresses(GMimeObject *object, const char *
             g_string_append_c(all, ',');
         g_string_append(all, raw);
     }
-    if (all->len == 0 || all->len > 64 * 1024)
+    if (all->len == 0 || all->len > (size_t) 64 * 1024)
         return NULL;
     g_autofree char *joined = fbl_rfc2047_join(all->str);
     g_autofree char *mended = mend_spoofed_names(joined);

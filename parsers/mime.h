@@ -43,22 +43,22 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(GMimeParserOptions, g_mime_parser_options_free)
 
 typedef struct fbl_mime_budget {
     const fbl_parse_options *limits;
-    unsigned headers;        /* header fields seen so far */
-    unsigned parts;          /* MIME entities so far, every load counted */
-    bool tripped;            /* a limit was hit: the result is a reject */
+    unsigned headers; /* header fields seen so far */
+    unsigned parts;   /* MIME entities so far, every load counted */
+    bool tripped;     /* a limit was hit: the result is a reject */
     fbl_reject_reason reason;
     char *detail;
-    GPtrArray *warnings;     /* char *: what GMime complained about, capped */
-    GMimeStream *current;    /* (transfer none) the stream being parsed */
-    size_t rfc2047_scan;     /* bytes GMime's RFC 2047 decoder may scan, every load */
+    GPtrArray *warnings;  /* char *: what GMime complained about, capped */
+    GMimeStream *current; /* (transfer none) the stream being parsed */
+    size_t rfc2047_scan;  /* bytes GMime's RFC 2047 decoder may scan, every load */
 } fbl_mime_budget;
 
 void fbl_mime_budget_init(fbl_mime_budget *budget, const fbl_parse_options *limits);
 void fbl_mime_budget_clear(fbl_mime_budget *budget);
 
 /* fbl_mime_budget_trip - record the first limit hit; later ones are ignored */
-void fbl_mime_budget_trip(fbl_mime_budget *budget, fbl_reject_reason reason,
-                          const char *format, ...) G_GNUC_PRINTF(3, 4);
+void fbl_mime_budget_trip(fbl_mime_budget *budget, fbl_reject_reason reason, const char *format,
+                          ...) G_GNUC_PRINTF(3, 4);
 
 /*
  * fbl_mime_load - parse @len bytes as one message within @budget
@@ -69,8 +69,7 @@ void fbl_mime_budget_trip(fbl_mime_budget *budget, fbl_reject_reason reason,
  *   (reason in @budget) or GMime could not make a message of the bytes.
  *   The message's tree is within max_mime_depth and max_mime_parts.
  */
-GMimeMessage *fbl_mime_load(fbl_mime_budget *budget, const char *data, size_t len,
-                            unsigned depth);
+GMimeMessage *fbl_mime_load(fbl_mime_budget *budget, const char *data, size_t len, unsigned depth);
 
 /*
  * fbl_mime_load_in_place - fbl_mime_load() of a whole mail (depth 0) without

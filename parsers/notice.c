@@ -12,17 +12,15 @@ static const char *const complaint_words[] = {
     "fraudulent", "unsolicited", "junk", "ube", "uce", "compromised", "suspicious", "malicious",
     /* de, fr, es, it, nl, pl, pt */
     "missbrauch", "beschwerde", "betrug", "abus", "hameçonnage", "arnaque", "estafa", "fraude",
-    "truffa", "abuso", "abusi", "segnalazione", "misbruik", "oszustwo", "nadużycie", "golpe",
-    NULL};
+    "truffa", "abuso", "abusi", "segnalazione", "misbruik", "oszustwo", "nadużycie", "golpe", NULL};
 /* Phrases in one script or another, matched anywhere. */
-static const char *const complaint_phrases[] = {"спам", "фишинг", "垃圾邮件", "网络钓鱼",
-                                                "迷惑メール", "no deseado", "indesiderat", NULL};
-static const char *const listing_words[] = {"blacklist", "blacklisted", "blacklisting",
-                                            "blocklist", "blocklisted", "blocklisting",
-                                            "rbl", "dnsbl", "delist", "delisted", "delisting",
-                                            NULL};
+static const char *const complaint_phrases[] = {
+    "спам", "фишинг", "垃圾邮件", "网络钓鱼", "迷惑メール", "no deseado", "indesiderat", NULL};
+static const char *const listing_words[] = {
+    "blacklist", "blacklisted", "blacklisting", "blocklist", "blocklisted", "blocklisting",
+    "rbl",       "dnsbl",       "delist",       "delisted",  "delisting",   NULL};
 static const char *const listing_phrases[] = {"black list", "block list", "listed on",
-                                              "listed in", "added to", NULL};
+                                              "listed in",  "added to",   NULL};
 
 /* The text, case-folded, its first FBL_NOTICE_MAX_SCAN bytes, valid UTF-8. */
 static char *folded(const char *text)

@@ -15,7 +15,7 @@
 
 #include <stdbool.h>
 
-#define FBL_NOTICE_MAX_SCAN (16 * 1024)
+#define FBL_NOTICE_MAX_SCAN ((size_t) 16 * 1024)
 
 /* fbl_notice_is_complaint - @text (UTF-8, may be NULL) speaks of spam or abuse */
 bool fbl_notice_is_complaint(const char *text);

@@ -102,8 +102,8 @@ static bool is_eml_name(GMimeObject *obj)
 
 bool fbl_parse_looks_like_mail(GMimeMessage *m)
 {
-    static const char *const names[] = {"From", "Received", "Subject", "Message-ID", "Date",
-                                        "Return-Path", "To"};
+    static const char *const names[] = {"From", "Received",    "Subject", "Message-ID",
+                                        "Date", "Return-Path", "To"};
     for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
         if (fbl_mime_header(GMIME_OBJECT(m), names[i]) != NULL)
             return true;
@@ -155,11 +155,22 @@ static size_t field_name_length(const char *line, size_t len)
  * how a mail's source saved as a .txt, or as a file without a name, is told
  * from a log or a letter.
  */
+/* A field name (@len bytes at @name) that most mails' header blocks carry. */
+static bool is_common_field(const char *name, size_t len)
+{
+    static const char *const names[] = {"received",       "from",         "to",
+                                        "subject",        "date",         "message-id",
+                                        "return-path",    "mime-version", "content-type",
+                                        "dkim-signature", "delivered-to"};
+    for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
+        if (strlen(names[i]) == len && g_ascii_strncasecmp(name, names[i], len) == 0)
+            return true;
+    }
+    return false;
+}
+
 static bool starts_with_header_block(const guint8 *data, size_t len)
 {
-    static const char *const names[] = {"received", "from", "to", "subject", "date",
-                                         "message-id", "return-path", "mime-version",
-                                         "content-type", "dkim-signature", "delivered-to"};
     if (data == NULL || len == 0)
         return false;
     const char *p = (const char *) data, *end = p + MIN(len, (size_t) SOURCE_PEEK_BYTES);
@@ -182,10 +193,8 @@ static bool starts_with_header_block(const guint8 *data, size_t len)
         size_t name = field_name_length(p, n);
         if (name == 0)
             return false;
-        for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
-            if (strlen(names[i]) == name && g_ascii_strncasecmp(p, names[i], name) == 0)
-                known++;
-        }
+        if (is_common_field(p, name))
+            known++;
     }
     return known >= 3;
 }
@@ -201,8 +210,7 @@ static bool is_attached_file(GMimeObject *obj)
            fbl_mime_is_type(obj, "application", "octet-stream");
 }
 
-bool fbl_parse_load_original(fbl_parse_ctx *c, GMimeObject *obj, unsigned depth,
-                             fbl_original *out)
+bool fbl_parse_load_original(fbl_parse_ctx *c, GMimeObject *obj, unsigned depth, fbl_original *out)
 {
     memset(out, 0, sizeof *out);
     if (GMIME_IS_MESSAGE_PART(obj)) {
@@ -383,8 +391,8 @@ static void set_reporter(fbl_parse_ctx *c, fbl_report *r, GMimeMessage *carrier)
     g_autofree char *list = list_address(carrier);
     if (original != NULL && g_strcmp0(original, from) != 0) {
         r->reporter.address = g_steal_pointer(&original);
-        r->reporter.name = original_name != NULL ? g_steal_pointer(&original_name)
-                                                 : g_steal_pointer(&name);
+        r->reporter.name =
+            original_name != NULL ? g_steal_pointer(&original_name) : g_steal_pointer(&name);
         r->reporter.via = from != NULL ? g_steal_pointer(&from) : g_steal_pointer(&list);
     } else if (from != NULL) {
         r->reporter.address = g_steal_pointer(&from);
@@ -441,8 +449,7 @@ fbl_report *fbl_parse_new_report(fbl_parse_ctx *c, fbl_format format, GMimeMessa
     if (carrier != NULL)
         set_reporter(c, r, carrier);
     if (orig != NULL && orig->message != NULL)
-        fbl_message_fill(&r->message, orig->message, orig->headers_only, orig->size,
-                         r->warnings);
+        fbl_message_fill(&r->message, orig->message, orig->headers_only, orig->size, r->warnings);
     return r;
 }
 
@@ -484,9 +491,9 @@ static void finish(fbl_parse_ctx *c, fbl_report *r, GMimeMessage *reported, bool
         if (via_reporter && border > 0)
             g_ptr_array_remove_range(r->message.received, 0, (guint) border);
     }
-    r->redacted = (r->arf != NULL && (r->arf->redacted_address ||
-                                      any_masked(r->arf->original_rcpt_to))) ||
-                  any_masked(r->message.to) || (reported != NULL && headers_masked(reported));
+    r->redacted =
+        (r->arf != NULL && (r->arf->redacted_address || any_masked(r->arf->original_rcpt_to))) ||
+        any_masked(r->message.to) || (reported != NULL && headers_masked(reported));
     /* A mailbox for false positives makes every report in it not-spam. */
     if (c->meta->default_feedback_type == FBL_FEEDBACK_NOT_SPAM)
         r->feedback_type = FBL_FEEDBACK_NOT_SPAM;
@@ -572,9 +579,11 @@ fbl_parse_result *fbl_parser_parse(const fbl_parser *parser, const void *data, s
     if (len > o->max_mail_bytes)
         return fbl_parser_too_large(parser, mail_id, len, meta);
 
-    fbl_parse_ctx c = {.options = o, .meta = meta,
+    fbl_parse_ctx c = {.options = o,
+                       .meta = meta,
                        .trust = {parser->trusted, parser->options.trusted_hosts},
-                       .result = fbl_parse_result_new(mail_id), .size = len};
+                       .result = fbl_parse_result_new(mail_id),
+                       .size = len};
     if (is_blank(data, len)) {
         fbl_parse_reject(&c, FBL_REJECT_EMPTY, "the mail is empty");
         return c.result;
@@ -594,12 +603,12 @@ fbl_parse_result *fbl_parser_parse(const fbl_parser *parser, const void *data, s
     return c.result;
 }
 
-fbl_parse_result *fbl_parser_too_large(const fbl_parser *parser, const char *mail_id,
-                                       size_t size, const fbl_mail_meta *meta)
+fbl_parse_result *fbl_parser_too_large(const fbl_parser *parser, const char *mail_id, size_t size,
+                                       const fbl_mail_meta *meta)
 {
     fbl_parse_ctx c = {.meta = meta, .result = fbl_parse_result_new(mail_id), .size = size};
-    g_autofree char *d = g_strdup_printf("%zu bytes, over the limit of %zu", size,
-                                         parser->options.max_mail_bytes);
+    g_autofree char *d =
+        g_strdup_printf("%zu bytes, over the limit of %zu", size, parser->options.max_mail_bytes);
     fbl_parse_reject(&c, FBL_REJECT_TOO_LARGE, d);
     return c.result;
 }

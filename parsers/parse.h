@@ -29,19 +29,19 @@ typedef enum {
 } fbl_parse_error;              /* append new codes at the end only */
 
 /* Defaults: the postmaster policy's 10 MiB, and bounds no real report nears. */
-#define FBL_DEFAULT_MAX_MAIL_BYTES   (10 * 1024 * 1024)
+#define FBL_DEFAULT_MAX_MAIL_BYTES   ((size_t) 10 * 1024 * 1024)
 #define FBL_DEFAULT_MAX_MIME_DEPTH   32
 #define FBL_DEFAULT_MAX_MIME_PARTS   1000
 #define FBL_DEFAULT_MAX_HEADERS      10000
-#define FBL_DEFAULT_MAX_HEADER_BYTES (128 * 1024)
+#define FBL_DEFAULT_MAX_HEADER_BYTES ((size_t) 128 * 1024)
 
 /* Caller-filled; fbl_parse_options_init() sets the defaults. */
 typedef struct fbl_parse_options {
-    size_t max_mail_bytes;    /* larger mails: reject too_large, unparsed */
-    unsigned max_mime_depth;  /* nesting of multiparts and messages */
-    unsigned max_mime_parts;  /* MIME entities in the whole mail */
-    unsigned max_headers;     /* header fields in the whole mail */
-    size_t max_header_bytes;  /* one header field's raw value */
+    size_t max_mail_bytes;   /* larger mails: reject too_large, unparsed */
+    unsigned max_mime_depth; /* nesting of multiparts and messages */
+    unsigned max_mime_parts; /* MIME entities in the whole mail */
+    unsigned max_headers;    /* header fields in the whole mail */
+    size_t max_header_bytes; /* one header field's raw value */
     /* Networks whose Received hops are ours ("192.0.2.0/24", "2001:db8::/32",
      * a bare address); NULL-terminated, may be NULL. Copied. */
     const char *const *trusted_networks;
@@ -55,9 +55,9 @@ typedef struct fbl_parse_options {
 
 /* Per mail: where and when it arrived. */
 typedef struct fbl_mail_meta {
-    const char *mailbox;               /* name recorded in the documents; may be NULL */
+    const char *mailbox;                     /* name recorded in the documents; may be NULL */
     fbl_feedback_type default_feedback_type; /* when the mail does not say */
-    int64_t received_at;               /* delivery time, seconds since the epoch */
+    int64_t received_at;                     /* delivery time, seconds since the epoch */
     /* Every mail here is the reported message itself, handed on by a feedback
      * loop or a spam trap network (format raw): report each one whole. */
     bool raw;
@@ -99,8 +99,8 @@ fbl_parse_result *fbl_parser_parse(const fbl_parser *parser, const void *data, s
  * rather than load. @mail_id: the SHA-256 (hex) of the raw mail.
  * Returns: (transfer full) a result holding the too_large reject.
  */
-fbl_parse_result *fbl_parser_too_large(const fbl_parser *parser, const char *mail_id,
-                                       size_t size, const fbl_mail_meta *meta);
+fbl_parse_result *fbl_parser_too_large(const fbl_parser *parser, const char *mail_id, size_t size,
+                                       const fbl_mail_meta *meta);
 
 /* fbl_parser_get_options - (transfer none) the options the parser was made with */
 const fbl_parse_options *fbl_parser_get_options(const fbl_parser *parser);

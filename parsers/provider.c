@@ -18,48 +18,49 @@ typedef struct provider {
 /* XXX the data here ages: providers add networks and domains. It is only used
  * to walk a provider's own hops; an unknown one is read by its verified names. */
 static const char *const microsoft_domains[] = {
-    "outlook.com",  "hotmail.com", "hotmail.co.uk", "hotmail.fr", "hotmail.de", "hotmail.it",
-    "hotmail.es",   "live.com",    "live.co.uk",    "live.fr",    "live.de",    "live.nl",
-    "msn.com",      "outlook.fr",  "outlook.de",    "outlook.es", "outlook.it", "office365.com",
-    "microsoft.com", NULL};
-static const char *const microsoft_networks[] = {"2603:1000::/24", "2a01:111::/32",
-                                                 "40.92.0.0/15",   "40.107.0.0/16",
-                                                 "52.100.0.0/14",  "104.47.0.0/17", NULL};
+    "outlook.com", "hotmail.com", "hotmail.co.uk", "hotmail.fr",    "hotmail.de",
+    "hotmail.it",  "hotmail.es",  "live.com",      "live.co.uk",    "live.fr",
+    "live.de",     "live.nl",     "msn.com",       "outlook.fr",    "outlook.de",
+    "outlook.es",  "outlook.it",  "office365.com", "microsoft.com", NULL};
+static const char *const microsoft_networks[] = {"2603:1000::/24",
+                                                 "2a01:111::/32",
+                                                 "40.92.0.0/15",
+                                                 "40.107.0.0/16",
+                                                 "52.100.0.0/14",
+                                                 "104.47.0.0/17",
+                                                 NULL};
 static const char *const google_domains[] = {"google.com", "gmail.com", "googlemail.com",
                                              "1e100.net", NULL};
 static const char *const google_networks[] = {
-    "35.190.247.0/24",      "64.233.160.0/19",      "66.102.0.0/20",        "66.249.80.0/20",
-    "72.14.192.0/18",       "74.125.0.0/16",        "108.177.8.0/21",       "173.194.0.0/16",
-    "209.85.128.0/17",      "216.58.192.0/19",      "216.239.32.0/19",      "172.217.0.0/19",
-    "172.217.32.0/20",      "172.217.128.0/19",     "172.217.160.0/20",     "172.217.192.0/19",
-    "172.253.56.0/21",      "172.253.112.0/20",     "108.177.96.0/19",      "35.191.0.0/16",
-    "130.211.0.0/22",       "2001:4860:4000::/36",  "2404:6800:4000::/36",  "2607:f8b0:4000::/36",
-    "2800:3f0:4000::/36",   "2a00:1450:4000::/36",  "2c0f:fb50:4000::/36",  NULL};
+    "35.190.247.0/24",    "64.233.160.0/19",     "66.102.0.0/20",       "66.249.80.0/20",
+    "72.14.192.0/18",     "74.125.0.0/16",       "108.177.8.0/21",      "173.194.0.0/16",
+    "209.85.128.0/17",    "216.58.192.0/19",     "216.239.32.0/19",     "172.217.0.0/19",
+    "172.217.32.0/20",    "172.217.128.0/19",    "172.217.160.0/20",    "172.217.192.0/19",
+    "172.253.56.0/21",    "172.253.112.0/20",    "108.177.96.0/19",     "35.191.0.0/16",
+    "130.211.0.0/22",     "2001:4860:4000::/36", "2404:6800:4000::/36", "2607:f8b0:4000::/36",
+    "2800:3f0:4000::/36", "2a00:1450:4000::/36", "2c0f:fb50:4000::/36", NULL};
 static const char *const yahoo_domains[] = {
-    "yahoo.com",  "yahoo.co.uk", "yahoo.fr", "yahoo.de",  "yahoo.es",    "yahoo.it",
-    "yahoo.ca",   "yahoo.com.br", "yahoo.in", "yahoo.net", "yahoodns.net", "ymail.com",
-    "rocketmail.com", "aol.com",  "aol.net",  "aim.com",   "verizon.net", NULL};
-static const char *const yahoo_networks[] = {"98.136.0.0/14",  "66.163.160.0/19", "74.6.0.0/16",
-                                             "67.195.0.0/16",  "68.180.0.0/16",   "72.30.0.0/16",
-                                             "212.82.96.0/19", NULL};
-static const char *const att_domains[] = {"att.net",  "sbcglobal.net", "prodigy.net",
-                                          "bellsouth.net", "ameritech.net", "pacbell.net",
-                                          "swbell.net", "flash.net", "nvbell.net",
-                                          "wans.net", "snet.net", NULL};
+    "yahoo.com",      "yahoo.co.uk",  "yahoo.fr", "yahoo.de",  "yahoo.es",     "yahoo.it",
+    "yahoo.ca",       "yahoo.com.br", "yahoo.in", "yahoo.net", "yahoodns.net", "ymail.com",
+    "rocketmail.com", "aol.com",      "aol.net",  "aim.com",   "verizon.net",  NULL};
+static const char *const yahoo_networks[] = {
+    "98.136.0.0/14", "66.163.160.0/19", "74.6.0.0/16",    "67.195.0.0/16",
+    "68.180.0.0/16", "72.30.0.0/16",    "212.82.96.0/19", NULL};
+static const char *const att_domains[] = {
+    "att.net",    "sbcglobal.net", "prodigy.net", "bellsouth.net", "ameritech.net", "pacbell.net",
+    "swbell.net", "flash.net",     "nvbell.net",  "wans.net",      "snet.net",      NULL};
 static const char *const att_networks[] = {"144.160.0.0/16", NULL};
 static const char *const comcast_domains[] = {"comcast.net", "comcastmailservice.net",
                                               "xfinity.com", NULL};
 static const char *const comcast_networks[] = {"69.252.0.0/16", NULL};
-static const char *const charter_domains[] = {"charter.net", "rr.com", "twc.com", "spectrum.net",
-                                              "brighthouse.com", NULL};
+static const char *const charter_domains[] = {"charter.net",  "rr.com",          "twc.com",
+                                              "spectrum.net", "brighthouse.com", NULL};
 static const char *const charter_networks[] = {"47.43.0.0/16", NULL};
-static const char *const ionos_domains[] = {"kundenserver.de", "ionos.com", "ionos.de",
-                                            "ionos.co.uk", "1and1.com", "1and1.de",
-                                            "1und1.de", "perfora.net", "schlund.de",
-                                            "gmx.net", "gmx.de", "gmx.com", "web.de", NULL};
-static const char *const ionos_networks[] = {"212.227.0.0/16", "213.165.64.0/19",
-                                             "217.72.192.0/20", "82.165.0.0/16", "74.208.0.0/16",
-                                             NULL};
+static const char *const ionos_domains[] = {
+    "kundenserver.de", "ionos.com",  "ionos.de", "ionos.co.uk", "1and1.com", "1and1.de", "1und1.de",
+    "perfora.net",     "schlund.de", "gmx.net",  "gmx.de",      "gmx.com",   "web.de",   NULL};
+static const char *const ionos_networks[] = {"212.227.0.0/16", "213.165.64.0/19", "217.72.192.0/20",
+                                             "82.165.0.0/16",  "74.208.0.0/16",   NULL};
 static const char *const swisscom_domains[] = {"bluewin.ch", "swisscom.ch", "swisscom.com",
                                                "bwns.ch", NULL};
 static const char *const swisscom_networks[] = {"195.186.0.0/16", NULL};

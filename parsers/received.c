@@ -127,6 +127,28 @@ typedef struct from_clause {
 } from_clause;
 
 /* Look inside one comment for [IP], "rdns [IP]", "helo=X", "HELO X", bare IP. */
+/* The first non-empty HELO a comment names ("helo=X", "HELO X"). */
+static void take_helo(from_clause *fc, const char *helo)
+{
+    if (fc->helo != NULL || *helo == '\0')
+        return;
+    fc->helo = bounded_text(helo);
+    fc->helo_explicit = fc->helo != NULL;
+}
+
+/* An address token; "name [IP]" or "user@name [IP]" also gives the reverse DNS name. */
+static void take_ip(from_clause *fc, const char *t, const char *prev)
+{
+    char *ip = token_ip(t);
+    if (ip == NULL)
+        return;
+    fc->ip = ip;
+    if (t[0] == '[' && prev != NULL && fc->rdns == NULL) {
+        const char *at = strrchr(prev, '@');
+        fc->rdns = host_name(at != NULL ? at + 1 : prev);
+    }
+}
+
 static void scan_comment(const char *comment, from_clause *fc)
 {
     g_auto(GStrv) toks = g_strsplit_set(comment, " \t,;", -1);
@@ -136,26 +158,13 @@ static void scan_comment(const char *comment, from_clause *fc)
         if (*t == '\0')
             continue;
         if (g_ascii_strncasecmp(t, "helo=", 5) == 0 || g_ascii_strncasecmp(t, "ehlo=", 5) == 0) {
-            if (fc->helo == NULL && t[5] != '\0') {
-                fc->helo = bounded_text(t + 5);
-                fc->helo_explicit = fc->helo != NULL;
-            }
+            take_helo(fc, t + 5);
         } else if ((g_ascii_strcasecmp(t, "HELO") == 0 || g_ascii_strcasecmp(t, "EHLO") == 0) &&
                    toks[i + 1] != NULL && toks[i + 1][0] != '\0') {
-            if (fc->helo == NULL) {
-                fc->helo = bounded_text(toks[i + 1]);
-                fc->helo_explicit = fc->helo != NULL;
-            }
+            take_helo(fc, toks[i + 1]);
             i++;
         } else if (fc->ip == NULL) {
-            char *ip = token_ip(t);
-            if (ip != NULL) {
-                fc->ip = ip;
-                if (t[0] == '[' && prev != NULL && fc->rdns == NULL) {
-                    const char *at = strrchr(prev, '@');
-                    fc->rdns = host_name(at != NULL ? at + 1 : prev);
-                }
-            }
+            take_ip(fc, t, prev);
         }
         prev = t;
     }

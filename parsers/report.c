@@ -6,9 +6,9 @@
 #include <openssl/evp.h>
 
 static const char *const format_names[] = {
-    [FBL_FORMAT_ARF] = "arf",         [FBL_FORMAT_ATTACHMENT] = "attachment",
-    [FBL_FORMAT_INLINE] = "inline",   [FBL_FORMAT_JMRP] = "jmrp",
-    [FBL_FORMAT_XARF] = "xarf",       [FBL_FORMAT_SPAMCOP] = "spamcop",
+    [FBL_FORMAT_ARF] = "arf",       [FBL_FORMAT_ATTACHMENT] = "attachment",
+    [FBL_FORMAT_INLINE] = "inline", [FBL_FORMAT_JMRP] = "jmrp",
+    [FBL_FORMAT_XARF] = "xarf",     [FBL_FORMAT_SPAMCOP] = "spamcop",
     [FBL_FORMAT_RAW] = "raw",
 };
 

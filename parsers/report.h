@@ -43,18 +43,18 @@ typedef enum {
 
 /* Why a mail yielded no report. Append only: the DB and logs store the names. */
 typedef enum {
-    FBL_REJECT_TOO_LARGE = 0,      /* over limits.max_mail_bytes, not parsed */
-    FBL_REJECT_NOT_A_REPORT,       /* readable mail, but no report in it */
-    FBL_REJECT_MALFORMED_MIME,     /* GMime could not make a message of it */
-    FBL_REJECT_NO_ORIGINAL_MESSAGE,/* a report that carries nothing reported */
-    FBL_REJECT_EMPTY,              /* zero bytes or only white space */
-    FBL_REJECT_TOO_DEEP,           /* MIME nesting over limits.max_mime_depth */
-    FBL_REJECT_TOO_MANY_PARTS,     /* over limits.max_mime_parts */
-    FBL_REJECT_TOO_MANY_HEADERS,   /* over limits.max_headers */
-    FBL_REJECT_HEADER_TOO_LONG,    /* one header over limits.max_header_bytes */
-    FBL_REJECT_BOUNCE,             /* a DSN or bounce, not a complaint */
-    FBL_REJECT_AUTO_REPLY,         /* out-of-office or other auto-reply */
-    FBL_REJECT_DMARC_AGGREGATE,    /* a DMARC aggregate (rua) report */
+    FBL_REJECT_TOO_LARGE = 0,       /* over limits.max_mail_bytes, not parsed */
+    FBL_REJECT_NOT_A_REPORT,        /* readable mail, but no report in it */
+    FBL_REJECT_MALFORMED_MIME,      /* GMime could not make a message of it */
+    FBL_REJECT_NO_ORIGINAL_MESSAGE, /* a report that carries nothing reported */
+    FBL_REJECT_EMPTY,               /* zero bytes or only white space */
+    FBL_REJECT_TOO_DEEP,            /* MIME nesting over limits.max_mime_depth */
+    FBL_REJECT_TOO_MANY_PARTS,      /* over limits.max_mime_parts */
+    FBL_REJECT_TOO_MANY_HEADERS,    /* over limits.max_headers */
+    FBL_REJECT_HEADER_TOO_LONG,     /* one header over limits.max_header_bytes */
+    FBL_REJECT_BOUNCE,              /* a DSN or bounce, not a complaint */
+    FBL_REJECT_AUTO_REPLY,          /* out-of-office or other auto-reply */
+    FBL_REJECT_DMARC_AGGREGATE,     /* a DMARC aggregate (rua) report */
 } fbl_reject_reason;
 
 typedef struct fbl_hop {
@@ -87,16 +87,16 @@ typedef struct fbl_message {
     char *sender;
     char *reply_to;
     char *return_path;
-    GPtrArray *to; /* char *, addr-specs */
-    char *subject; /* UTF-8 */
+    GPtrArray *to;   /* char *, addr-specs */
+    char *subject;   /* UTF-8 */
     GPtrArray *dkim; /* fbl_dkim * */
     char *list_unsubscribe;
     char *cfbl_address;     /* CFBL-Address (RFC 9477): where its sender wants complaints */
     char *cfbl_feedback_id; /* CFBL-Feedback-ID (RFC 9477) */
     char *x_mailer;
-    GPtrArray *received; /* fbl_hop *, top (newest) first */
-    GPtrArray *urls;      /* char *, normalized, unique, in order of appearance */
-    GPtrArray *url_hosts; /* char *, unique */
+    GPtrArray *received;    /* fbl_hop *, top (newest) first */
+    GPtrArray *urls;        /* char *, normalized, unique, in order of appearance */
+    GPtrArray *url_hosts;   /* char *, unique */
     GPtrArray *attachments; /* fbl_attachment * */
     char *fingerprint;
     int64_t size; /* bytes of the reported message (or of its headers) */
@@ -111,9 +111,9 @@ typedef struct fbl_arf {
     GPtrArray *original_rcpt_to; /* char * */
     char *arrival_date;          /* ISO-8601 UTC */
     char *reporting_mta;
-    GPtrArray *reported_domain; /* char * */
-    GPtrArray *reported_uri;    /* char * */
-    int64_t incidents;          /* -1 = unknown */
+    GPtrArray *reported_domain;        /* char * */
+    GPtrArray *reported_uri;           /* char * */
+    int64_t incidents;                 /* -1 = unknown */
     GPtrArray *authentication_results; /* char * */
     char *original_envelope_id;
     bool redacted_address; /* Redacted-Address field present (RFC 6590) */

@@ -179,17 +179,17 @@ json_t *fbl_report_to_json(const fbl_report *r)
     return o;
 }
 
-json_t *fbl_reject_to_json(const fbl_reject *j)
+json_t *fbl_reject_to_json(const fbl_reject *reject)
 {
     json_t *o = json_object();
     json_object_set_new(o, "v", json_integer(FBL_REPORT_VERSION));
     json_object_set_new(o, "kind", json_string("reject"));
-    json_object_set_new(o, "mail_id", json_string(j->mail_id));
-    json_object_set_new(o, "received_at", jstr(j->received_at));
-    json_object_set_new(o, "mailbox", jstr(j->mailbox));
-    json_object_set_new(o, "reason", json_string(fbl_reject_reason_to_string(j->reason)));
-    json_object_set_new(o, "detail", jstr(j->detail));
-    json_object_set_new(o, "size", jint_or_null(j->size));
+    json_object_set_new(o, "mail_id", json_string(reject->mail_id));
+    json_object_set_new(o, "received_at", jstr(reject->received_at));
+    json_object_set_new(o, "mailbox", jstr(reject->mailbox));
+    json_object_set_new(o, "reason", json_string(fbl_reject_reason_to_string(reject->reason)));
+    json_object_set_new(o, "detail", jstr(reject->detail));
+    json_object_set_new(o, "size", jint_or_null(reject->size));
     return o;
 }
 
@@ -217,14 +217,13 @@ char *fbl_parse_result_to_lines(const fbl_parse_result *result, bool pretty)
 
 static bool field_error(GError **error, const char *where, const char *key, const char *want)
 {
-    g_set_error(error, FBL_REPORT_JSON_ERROR, FBL_REPORT_JSON_ERROR_FIELD,
-                "%s%s%s: expected %s", where, where[0] ? "." : "", key, want);
+    g_set_error(error, FBL_REPORT_JSON_ERROR, FBL_REPORT_JSON_ERROR_FIELD, "%s%s%s: expected %s",
+                where, where[0] ? "." : "", key, want);
     return false;
 }
 
 /* A string or null (or absent) into *out. */
-static bool get_str(const json_t *o, const char *where, const char *key, char **out,
-                    GError **error)
+static bool get_str(const json_t *o, const char *where, const char *key, char **out, GError **error)
 {
     const json_t *v = json_object_get(o, key);
     if (v == NULL || json_is_null(v))
@@ -266,8 +265,7 @@ static bool get_int(const json_t *o, const char *where, const char *key, int64_t
     return true;
 }
 
-static bool get_bool(const json_t *o, const char *where, const char *key, bool *out,
-                     GError **error)
+static bool get_bool(const json_t *o, const char *where, const char *key, bool *out, GError **error)
 {
     const json_t *v = json_object_get(o, key);
     if (v == NULL || json_is_null(v))

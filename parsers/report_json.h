@@ -25,7 +25,7 @@ typedef enum {
     FBL_REPORT_JSON_ERROR_SYNTAX = 1, /* permanent: not JSON */
     FBL_REPORT_JSON_ERROR_VERSION,    /* permanent: "v" is not one we read */
     FBL_REPORT_JSON_ERROR_FIELD,      /* permanent: a field has the wrong type or value */
-} fbl_report_json_error; /* append new codes at the end only */
+} fbl_report_json_error;              /* append new codes at the end only */
 
 /* fbl_report_to_json - (transfer full) the document for one report */
 json_t *fbl_report_to_json(const fbl_report *report);

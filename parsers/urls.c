@@ -21,8 +21,8 @@ char *fbl_url_normalize(const char *url, char **host)
         *host = NULL;
     if (url == NULL || strlen(url) > FBL_URLS_MAX_LEN || !g_utf8_validate(url, -1, NULL))
         return NULL;
-    GUri *u = g_uri_parse(url, G_URI_FLAGS_ENCODED | G_URI_FLAGS_SCHEME_NORMALIZE |
-                                   G_URI_FLAGS_PARSE_RELAXED, NULL);
+    GUri *u = g_uri_parse(
+        url, G_URI_FLAGS_ENCODED | G_URI_FLAGS_SCHEME_NORMALIZE | G_URI_FLAGS_PARSE_RELAXED, NULL);
     if (u == NULL)
         return NULL;
     /* A host written with %-escapes ("%65xample.com") is the host it spells. */
@@ -45,9 +45,9 @@ char *fbl_url_normalize(const char *url, char **host)
         g_uri_unref(u);
         return NULL;
     }
-    GUri *n = g_uri_build(g_uri_get_flags(u), g_uri_get_scheme(u), g_uri_get_userinfo(u),
-                          lower_host, g_uri_get_port(u), (path && *path) ? path : "/",
-                          g_uri_get_query(u), NULL);
+    GUri *n =
+        g_uri_build(g_uri_get_flags(u), g_uri_get_scheme(u), g_uri_get_userinfo(u), lower_host,
+                    g_uri_get_port(u), (path && *path) ? path : "/", g_uri_get_query(u), NULL);
     char *out = g_uri_to_string(n);
     g_uri_unref(n);
     g_uri_unref(u);
@@ -179,8 +179,8 @@ static bool looks_like_host(const char *s)
     size_t t = n;
     while (t > 0 && g_ascii_isalpha(s[t - 1]))
         t--;
-    static const char *const files[] = {".html", ".htm", ".php", ".asp", ".aspx", ".jsp",
-                                        ".gif", ".png", ".jpg", ".jpeg", ".css", ".js"};
+    static const char *const files[] = {".html", ".htm", ".php", ".asp",  ".aspx", ".jsp",
+                                        ".gif",  ".png", ".jpg", ".jpeg", ".css",  ".js"};
     for (size_t i = 0; i < G_N_ELEMENTS(files); i++) {
         size_t fl = strlen(files[i]);
         if (n >= fl && g_ascii_strncasecmp(s + n - fl, files[i], fl) == 0)
@@ -233,8 +233,8 @@ void fbl_urls_scan_html(fbl_urls *urls, const char *html, size_t len, GString *t
         len = FBL_URLS_MAX_HTML;
     if (len == 0)
         return;
-    int opts = HTML_PARSE_RECOVER | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING |
-               HTML_PARSE_NONET | HTML_PARSE_COMPACT;
+    int opts = HTML_PARSE_RECOVER | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING | HTML_PARSE_NONET |
+               HTML_PARSE_COMPACT;
     htmlDocPtr doc = htmlReadMemory(html, (int) len, NULL, "UTF-8", opts);
     if (doc == NULL)
         return;

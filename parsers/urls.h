@@ -25,13 +25,13 @@
 
 #define FBL_URLS_MAX      200
 #define FBL_URLS_MAX_LEN  2048
-#define FBL_URLS_MAX_HTML (4 * 1024 * 1024)
+#define FBL_URLS_MAX_HTML ((size_t) 4 * 1024 * 1024)
 
 typedef struct fbl_urls {
-    GPtrArray *urls;     /* char *, unique, in order of appearance */
-    GPtrArray *hosts;    /* char *, unique */
-    bool obfuscated;     /* saw hxxp:// or [.] and did not follow it */
-    bool truncated;      /* more than FBL_URLS_MAX */
+    GPtrArray *urls;  /* char *, unique, in order of appearance */
+    GPtrArray *hosts; /* char *, unique */
+    bool obfuscated;  /* saw hxxp:// or [.] and did not follow it */
+    bool truncated;   /* more than FBL_URLS_MAX */
 } fbl_urls;
 
 void fbl_urls_init(fbl_urls *urls, GPtrArray *urls_out, GPtrArray *hosts_out);

@@ -93,7 +93,8 @@ fbl_xarf *fbl_xarf_parse_yaml(const char *text, size_t len)
         if (colon == NULL || colon == line || g_ascii_isspace(line[0]))
             continue;
         size_t klen = (size_t) (colon - line);
-        if (strspn(line, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != klen)
+        if (strspn(line, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") !=
+            klen)
             continue;
         g_autofree char *key = g_strndup(line, klen);
         set_field(x, key, clean(colon + 1, strlen(colon + 1)));
@@ -116,8 +117,8 @@ static char *json_text(const json_t *o, const char *key)
 static GByteArray *first_sample(const json_t *report)
 {
     const json_t *samples = json_object_get(report, "Samples");
-    const json_t *one = json_is_array(samples) ? json_array_get(samples, 0)
-                                               : json_object_get(report, "Sample");
+    const json_t *one =
+        json_is_array(samples) ? json_array_get(samples, 0) : json_object_get(report, "Sample");
     if (!json_is_object(one))
         return NULL;
     const char *payload = json_string_value(json_object_get(one, "Payload"));

@@ -30,8 +30,8 @@ typedef struct fbl_xarf {
     char *date;          /* ISO-8601 UTC */
     char *reported_from; /* the reporting address */
     char *user_agent;
-    char *mail_from;     /* v4 SmtpMailFromAddress */
-    GByteArray *sample;  /* v4: the first message sample, decoded; NULL when none */
+    char *mail_from;    /* v4 SmtpMailFromAddress */
+    GByteArray *sample; /* v4: the first message sample, decoded; NULL when none */
 } fbl_xarf;
 
 /*

@@ -26,7 +26,7 @@ typedef struct fbl_sink_mail {
     char *mailbox;
     int64_t received_at; /* delivery time, seconds since the epoch; stable per mail */
     int64_t size;        /* bytes of the raw mail */
-    GBytes *raw;         /* the raw mail; NULL when it was over the size limit */
+    GBytes *raw;         /* the raw mail; for a too_large reject only its start (or NULL) */
     GPtrArray *reports;  /* fbl_report *, may be empty */
     fbl_reject *reject;  /* non-NULL iff reports is empty */
 } fbl_sink_mail;

@@ -8,20 +8,12 @@
 
 #include <libpq-fe.h>
 
+#include "sink/pgconn_internal.h"
+
 struct fbl_outbox {
     PGconn *conn;
+    char *claim; /* the token of the last claim's lease (claimed_by), or NULL */
 };
-
-GQuark fbl_outbox_error_quark(void)
-{
-    return g_quark_from_static_string("fbl-outbox-error");
-}
-
-bool fbl_outbox_error_is_transient(const GError *error)
-{
-    return error != NULL && error->domain == FBL_OUTBOX_ERROR &&
-           (error->code == FBL_OUTBOX_ERROR_CONNECT || error->code == FBL_OUTBOX_ERROR_TRANSIENT);
-}
 
 void fbl_outbox_row_free(fbl_outbox_row *row)
 {
@@ -47,100 +39,36 @@ void fbl_outbox_stats_free(fbl_outbox_stats *s)
     g_free(s);
 }
 
-/* ---- errors and the connection --------------------------------------------- */
+/* ---- the connection ---------------------------------------------------------- */
 
-static fbl_outbox_error classify(const char *state, bool connection_bad)
+/* A statement that fails for want of the schema says what to run. */
+static void explain_schema(GError **error)
 {
-    if (connection_bad)
-        return FBL_OUTBOX_ERROR_CONNECT;
-    if (state == NULL || strlen(state) != 5)
-        return FBL_OUTBOX_ERROR_OTHER;
-    if (strncmp(state, "08", 2) == 0)
-        return FBL_OUTBOX_ERROR_CONNECT;
-    if (strncmp(state, "40", 2) == 0 || strncmp(state, "53", 2) == 0 ||
-        strncmp(state, "57", 2) == 0 || strncmp(state, "58", 2) == 0 || strcmp(state, "55P03") == 0)
-        return FBL_OUTBOX_ERROR_TRANSIENT;
-    if (strncmp(state, "42", 2) == 0 || strncmp(state, "3F", 2) == 0)
-        return FBL_OUTBOX_ERROR_SCHEMA;
-    return FBL_OUTBOX_ERROR_OTHER;
-}
-
-static void set_error(PGconn *conn, const PGresult *res, const char *what, GError **error)
-{
-    bool bad = PQstatus(conn) != CONNECTION_OK;
-    const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    const char *primary = res != NULL ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-    g_autofree char *msg = g_strchomp(g_strdup(primary != NULL ? primary : PQerrorMessage(conn)));
-    fbl_outbox_error code = classify(state, bad);
-    g_set_error(error, FBL_OUTBOX_ERROR, code, "%s: %s%s%s%s", what, state ? "SQLSTATE " : "",
-                state ? state : "", state ? ": " : "", *msg ? msg : "unknown libpq error");
-    if (code == FBL_OUTBOX_ERROR_SCHEMA)
+    if (error != NULL && *error != NULL && (*error)->code == FBL_PG_ERROR_SCHEMA)
         g_prefix_error(error, "the schema is missing or old (run fbl migrate): ");
 }
 
-static bool exec_ok(PGconn *conn, const char *sql, const char *what, GError **error)
+/* query - fbl_pgconn_query(), and what to run when the schema is not there */
+static PGresult *query(PGconn *conn, const char *sql, int n, const char *const *params,
+                       const char *what, GError **error)
 {
-    PGresult *res = PQexec(conn, sql);
-    ExecStatusType st = res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-    bool ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
-    if (!ok)
-        set_error(conn, res, what, error);
-    PQclear(res);
-    return ok;
-}
-
-static void rollback(fbl_outbox *ob)
-{
-    if (PQstatus(ob->conn) != CONNECTION_OK)
-        return;
-    PGTransactionStatusType ts = PQtransactionStatus(ob->conn);
-    if (ts != PQTRANS_INTRANS && ts != PQTRANS_INERROR)
-        return;
-    PGresult *res = PQexec(ob->conn, "ROLLBACK");
-    if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK)
-        g_debug("rollback failed: %s", res != NULL ? PQresultErrorMessage(res) : "no result");
-    PQclear(res);
-}
-
-static void notice_to_log(void *data, const char *message)
-{
-    (void) data;
-    g_debug("server notice: %s", message);
+    PGresult *res = fbl_pgconn_query(conn, sql, n, params, what, error);
+    if (res == NULL)
+        explain_schema(error);
+    return res;
 }
 
 fbl_outbox *fbl_outbox_new(const char *conninfo, GError **error)
 {
-    char *parse_error = NULL;
-    PQconninfoOption *parsed = PQconninfoParse(conninfo != NULL ? conninfo : "", &parse_error);
-    if (parsed == NULL) {
-        g_autofree char *msg =
-            g_strchomp(g_strdup(parse_error != NULL ? parse_error : "out of memory"));
-        PQfreemem(parse_error);
-        g_set_error(error, FBL_OUTBOX_ERROR, FBL_OUTBOX_ERROR_OTHER, "bad conninfo: %s", msg);
+    PGconn *conn = fbl_pgconn_connect(conninfo, "fbl-forward", error);
+    if (conn == NULL)
         return NULL;
-    }
-    PQconninfoFree(parsed);
-    const char *const keys[] = {"connect_timeout", "application_name", "dbname", "client_encoding",
-                                NULL};
-    const char *const values[] = {"10", "fbl-forward", conninfo != NULL ? conninfo : "", "UTF8",
-                                  NULL};
-    PGconn *conn = PQconnectdbParams(keys, values, 1);
-    if (conn == NULL) {
-        g_set_error(error, FBL_OUTBOX_ERROR, FBL_OUTBOX_ERROR_CONNECT,
-                    "cannot connect: out of memory");
-        return NULL;
-    }
-    (void) PQsetNoticeProcessor(conn, notice_to_log, NULL);
-    if (PQstatus(conn) != CONNECTION_OK) {
-        g_autofree char *msg = g_strchomp(g_strdup(PQerrorMessage(conn)));
-        g_set_error(error, FBL_OUTBOX_ERROR, FBL_OUTBOX_ERROR_CONNECT, "cannot connect: %s", msg);
+    PGresult *res = query(conn, "LISTEN fbl_outbox", 0, NULL, "listen", error);
+    if (res == NULL) {
         PQfinish(conn);
         return NULL;
     }
-    if (!exec_ok(conn, "LISTEN fbl_outbox", "listen", error)) {
-        PQfinish(conn);
-        return NULL;
-    }
+    PQclear(res);
     fbl_outbox *ob = g_new0(fbl_outbox, 1);
     ob->conn = conn;
     return ob;
@@ -151,24 +79,21 @@ void fbl_outbox_free(fbl_outbox *ob)
     if (ob == NULL)
         return;
     PQfinish(ob->conn);
+    g_free(ob->claim);
     g_free(ob);
 }
 
 /* Reconnect (and LISTEN again) when the last call lost the connection. */
 static bool ensure_connected(fbl_outbox *ob, GError **error)
 {
-    if (PQstatus(ob->conn) == CONNECTION_OK)
+    bool reconnected = false;
+    if (!fbl_pgconn_reconnect(ob->conn, &reconnected, error))
+        return false;
+    if (!reconnected)
         return true;
-    PQreset(ob->conn);
-    if (PQstatus(ob->conn) != CONNECTION_OK) {
-        g_autofree char *msg = g_strchomp(g_strdup(PQerrorMessage(ob->conn)));
-        g_set_error(error, FBL_OUTBOX_ERROR, FBL_OUTBOX_ERROR_CONNECT, "cannot reconnect: %s", msg);
-        return false;
-    }
-    if (!exec_ok(ob->conn, "LISTEN fbl_outbox", "listen", error))
-        return false;
-    g_message("reconnected");
-    return true;
+    PGresult *res = query(ob->conn, "LISTEN fbl_outbox", 0, NULL, "listen", error);
+    PQclear(res);
+    return res != NULL;
 }
 
 /* ---- array literals ---------------------------------------------------------- */
@@ -200,29 +125,52 @@ static char *dup_field(const PGresult *res, int row, int col)
     return g_strndup(PQgetvalue(res, row, col), (gsize) PQgetlength(res, row, col));
 }
 
+/*
+ * The claim, one statement and so one short transaction: the due pending
+ * rows no live lease holds (c), their documents and mail sizes (d), as many
+ * as fit in $4 bytes of mail when the mail is wanted, the first whatever its
+ * size (k), and the lease on those (l). The rows past the bytes stay free.
+ */
 static const char claim_sql[] =
-    "SELECT o.report_id, o.received_at::text, o.attempts, r.mail_id, r.doc::text, "
-    "       coalesce(m.size, 0) "
-    "FROM (SELECT report_id, received_at, attempts, next_attempt_at FROM fbl.vendor_outbox "
-    "      WHERE vendor = $1 AND state = 'pending' AND next_attempt_at <= now() "
-    "      ORDER BY next_attempt_at LIMIT $2::integer FOR UPDATE SKIP LOCKED) o "
+    "WITH c AS ("
+    "  SELECT report_id, received_at, attempts, next_attempt_at FROM fbl.vendor_outbox "
+    "  WHERE vendor = $1 AND state = 'pending' AND next_attempt_at <= now() "
+    "    AND (claimed_until IS NULL OR claimed_until <= now()) "
+    "  ORDER BY next_attempt_at LIMIT $2::integer FOR UPDATE SKIP LOCKED"
+    "), d AS ("
+    "  SELECT c.*, r.mail_id, r.doc, coalesce(m.size, 0) AS size, "
+    "         row_number() OVER w AS n, sum(coalesce(m.size, 0)) OVER w AS bytes "
+    "  FROM c "
     /* LATERAL ... LIMIT 1: a primary key lookup per row, never a join that reads the table */
-    "LEFT JOIN LATERAL (SELECT r.mail_id, r.doc FROM fbl.reports r "
-    "  WHERE r.id = o.report_id AND r.received_at = o.received_at LIMIT 1) r ON true "
-    "LEFT JOIN LATERAL (SELECT m.size FROM fbl.mails m "
-    "  WHERE m.mail_id = r.mail_id AND m.received_at = o.received_at LIMIT 1) m ON true "
-    "ORDER BY o.next_attempt_at, o.report_id";
+    "  LEFT JOIN LATERAL (SELECT r.mail_id, r.doc FROM fbl.reports r "
+    "    WHERE r.id = c.report_id AND r.received_at = c.received_at LIMIT 1) r ON true "
+    "  LEFT JOIN LATERAL (SELECT m.size FROM fbl.mails m "
+    "    WHERE m.mail_id = r.mail_id AND m.received_at = c.received_at LIMIT 1) m ON true "
+    "  WINDOW w AS (ORDER BY c.next_attempt_at, c.report_id)"
+    "), k AS ("
+    "  SELECT * FROM d WHERE n = 1 OR NOT $3::boolean OR bytes <= $4::bigint"
+    "), l AS ("
+    "  UPDATE fbl.vendor_outbox o "
+    "  SET claimed_until = now() + $5::bigint * interval '1 millisecond', claimed_by = $6 "
+    "  FROM k "
+    /* "= ANY" of an array: index probes of the primary key, where a join alone may scan */
+    "  WHERE o.vendor = $1 AND o.report_id = ANY (ARRAY(SELECT report_id FROM k)) "
+    "    AND o.report_id = k.report_id AND o.received_at = k.received_at"
+    ") "
+    "SELECT report_id, received_at::text, attempts, mail_id, doc::text, size FROM k "
+    "ORDER BY next_attempt_at, report_id";
 
-static bool claim_rows(fbl_outbox *ob, const char *vendor, unsigned max_rows, GPtrArray *rows,
-                       GError **error)
+static bool claim_rows(fbl_outbox *ob, const char *vendor, unsigned max_rows, size_t max_bytes,
+                       bool with_mail, unsigned lease_ms, GPtrArray *rows, GError **error)
 {
     g_autofree char *limit = g_strdup_printf("%u", max_rows);
-    const char *params[] = {vendor, limit};
-    PGresult *res = PQexecParams(ob->conn, claim_sql, 2, NULL, params, NULL, NULL, 0);
-    bool ok = res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK;
-    if (!ok)
-        set_error(ob->conn, res, "claim", error);
-    for (int i = 0; ok && i < PQntuples(res); i++) {
+    g_autofree char *bytes = g_strdup_printf("%" G_GUINT64_FORMAT, (guint64) max_bytes);
+    g_autofree char *lease = g_strdup_printf("%u", lease_ms);
+    const char *params[] = {vendor, limit, with_mail ? "t" : "f", bytes, lease, ob->claim};
+    PGresult *res = query(ob->conn, claim_sql, 6, params, "claim", error);
+    if (res == NULL)
+        return false;
+    for (int i = 0; i < PQntuples(res); i++) {
         fbl_outbox_row *row = g_new0(fbl_outbox_row, 1);
         row->report_id = dup_field(res, i, 0);
         row->received_at = dup_field(res, i, 1);
@@ -234,7 +182,7 @@ static bool claim_rows(fbl_outbox *ob, const char *vendor, unsigned max_rows, GP
         g_ptr_array_add(rows, row);
     }
     PQclear(res);
-    return ok;
+    return true;
 }
 
 /* Read the raw mails of @rows (binary results: the bytes as stored). */
@@ -251,18 +199,18 @@ static bool read_mails(fbl_outbox *ob, GPtrArray *rows, GError **error)
     g_string_append_c(ids, '}');
     g_string_append_c(ats, '}');
     const char *params[] = {ids->str, ats->str};
-    PGresult *res = PQexecParams(ob->conn,
-                                 "SELECT m.mail_id, m.received_at::text, m.raw FROM fbl.mails m "
-                                 "JOIN unnest($1::text[], $2::timestamptz[]) k(mail_id, at) "
-                                 "ON m.mail_id = k.mail_id AND m.received_at = k.at "
-                                 "WHERE m.mail_id = ANY ($1::text[]) AND m.raw IS NOT NULL",
-                                 2, NULL, params, NULL, NULL, 1);
+    PGresult *res =
+        fbl_pgconn_query_binary(ob->conn,
+                                "SELECT m.mail_id, m.received_at::text, m.raw FROM fbl.mails m "
+                                "JOIN unnest($1::text[], $2::timestamptz[]) k(mail_id, at) "
+                                "ON m.mail_id = k.mail_id AND m.received_at = k.at "
+                                "WHERE m.mail_id = ANY ($1::text[]) AND m.raw IS NOT NULL",
+                                2, params, "read mails", error);
     g_string_free(ids, TRUE);
     g_string_free(ats, TRUE);
-    bool ok = res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK;
-    if (!ok)
-        set_error(ob->conn, res, "read mails", error);
-    for (int i = 0; ok && i < PQntuples(res); i++) {
+    if (res == NULL)
+        return false;
+    for (int i = 0; i < PQntuples(res); i++) {
         g_autofree char *mail_id = dup_field(res, i, 0);
         g_autofree char *at = dup_field(res, i, 1);
         GBytes *raw = g_bytes_new(PQgetvalue(res, i, 2), (gsize) PQgetlength(res, i, 2));
@@ -275,41 +223,40 @@ static bool read_mails(fbl_outbox *ob, GPtrArray *rows, GError **error)
         g_bytes_unref(raw);
     }
     PQclear(res);
-    return ok;
+    return true;
+}
+
+/* Give the last claim's rows back at once (best effort: else their lease runs out). */
+static void release(fbl_outbox *ob)
+{
+    const char *params[] = {ob->claim};
+    g_autoptr(GError) error = NULL;
+    PGresult *res = fbl_pgconn_query(ob->conn,
+                                     "UPDATE fbl.vendor_outbox SET claimed_until = NULL, "
+                                     "claimed_by = NULL WHERE claimed_by = $1",
+                                     1, params, "release", &error);
+    if (res == NULL)
+        g_debug("%s", error->message);
+    PQclear(res);
 }
 
 bool fbl_outbox_claim(fbl_outbox *ob, const char *vendor, unsigned max_rows, size_t max_bytes,
-                      bool with_mail, GPtrArray **rows, GError **error)
+                      bool with_mail, unsigned lease_ms, GPtrArray **rows, GError **error)
 {
     *rows = g_ptr_array_new_with_free_func((GDestroyNotify) fbl_outbox_row_free);
     if (!ensure_connected(ob, error))
         return false;
-    if (!exec_ok(ob->conn, "BEGIN", "begin", error))
+    g_free(ob->claim);
+    ob->claim = g_uuid_string_random();
+    if (!claim_rows(ob, vendor, MAX(max_rows, 1), max_bytes, with_mail, MAX(lease_ms, 1), *rows,
+                    error))
         return false;
-    bool ok = claim_rows(ob, vendor, MAX(max_rows, 1), *rows, error);
-    if (ok && with_mail && (*rows)->len > 0) {
-        /* The mails up to max_bytes (the first whatever its size); the rows
-         * after stay locked, untouched, until the commit releases them. */
-        guint keep = 0;
-        size_t bytes = 0;
-        while (keep < (*rows)->len) {
-            const fbl_outbox_row *row = g_ptr_array_index(*rows, keep);
-            size_t size = row->mail_size > 0 ? (size_t) row->mail_size : 0;
-            if (keep > 0 && bytes + size > max_bytes)
-                break;
-            bytes += size;
-            keep++;
-        }
-        g_ptr_array_set_size(*rows, (gint) keep);
-        ok = read_mails(ob, *rows, error);
-    }
-    if (ok && (*rows)->len == 0)
-        ok = exec_ok(ob->conn, "COMMIT", "commit", error);
-    if (!ok) {
-        rollback(ob);
+    if (with_mail && (*rows)->len > 0 && !read_mails(ob, *rows, error)) {
+        release(ob);
         g_ptr_array_set_size(*rows, 0);
+        return false;
     }
-    return ok;
+    return true;
 }
 
 /* ---- finish ---------------------------------------------------------------- */
@@ -328,67 +275,61 @@ static const char *action_name(fbl_outbox_action a)
     case FBL_OUTBOX_KEEP:
         break;
     }
-    return NULL;
+    return "keep";
 }
 
+/* Each row's action, and the lease cleared, on the rows the claim ($7) still holds. */
 static const char finish_sql[] =
     "UPDATE fbl.vendor_outbox o SET "
     "  state = CASE u.action WHEN 'sent' THEN 'sent'::fbl.outbox_state "
     "          WHEN 'dead' THEN 'dead'::fbl.outbox_state ELSE o.state END, "
-    "  attempts = o.attempts + CASE WHEN u.action = 'wait' THEN 0 ELSE 1 END, "
+    "  attempts = o.attempts + CASE WHEN u.action IN ('wait', 'keep') THEN 0 ELSE 1 END, "
     "  sent_at = CASE WHEN u.action = 'sent' THEN clock_timestamp() ELSE o.sent_at END, "
     "  next_attempt_at = CASE WHEN u.action IN ('retry', 'wait') "
     "      THEN clock_timestamp() + u.delay_ms * interval '1 millisecond' "
     "      ELSE o.next_attempt_at END, "
-    "  last_error = coalesce(u.error, o.last_error) "
+    "  last_error = coalesce(u.error, o.last_error), "
+    "  claimed_until = NULL, claimed_by = NULL "
     "FROM unnest($2::text[], $3::timestamptz[], $4::text[], $5::bigint[], $6::text[]) "
     "     u(id, at, action, delay_ms, error) "
     /* "= ANY": index probes of the primary key, where a join alone may scan the table */
     "WHERE o.vendor = $1 AND o.report_id = ANY ($2::text[]) "
-    "  AND o.report_id = u.id AND o.received_at = u.at";
+    "  AND o.report_id = u.id AND o.received_at = u.at AND o.claimed_by = $7";
 
 bool fbl_outbox_finish(fbl_outbox *ob, const char *vendor, GPtrArray *rows, GError **error)
 {
+    if (rows->len == 0 || ob->claim == NULL)
+        return true;
     GString *ids = g_string_new("{"), *ats = g_string_new("{"), *acts = g_string_new("{"),
             *delays = g_string_new("{"), *errs = g_string_new("{");
-    guint marked = 0;
     for (guint i = 0; i < rows->len; i++) {
         const fbl_outbox_row *row = g_ptr_array_index(rows, i);
-        const char *act = action_name(row->action);
-        if (act == NULL)
-            continue;
         g_autofree char *delay = g_strdup_printf("%u", row->delay_ms);
         append_element(ids, row->report_id);
         append_element(ats, row->received_at);
-        append_element(acts, act);
+        append_element(acts, action_name(row->action));
         append_element(delays, delay);
         append_element(errs, row->error);
-        marked++;
     }
     GString *all[] = {ids, ats, acts, delays, errs};
     for (size_t i = 0; i < G_N_ELEMENTS(all); i++)
         g_string_append_c(all[i], '}');
-    bool ok = true;
-    if (marked > 0) {
-        const char *params[] = {vendor, ids->str, ats->str, acts->str, delays->str, errs->str};
-        PGresult *res = PQexecParams(ob->conn, finish_sql, 6, NULL, params, NULL, NULL, 0);
-        ok = res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK;
-        if (!ok)
-            set_error(ob->conn, res, "mark rows", error);
-        PQclear(res);
-    }
+    const char *params[] = {vendor,      ids->str,  ats->str, acts->str,
+                            delays->str, errs->str, ob->claim};
+    PGresult *res = query(ob->conn, finish_sql, 7, params, "mark rows", error);
     for (size_t i = 0; i < G_N_ELEMENTS(all); i++)
         g_string_free(all[i], TRUE);
-    if (ok)
-        ok = exec_ok(ob->conn, "COMMIT", "commit", error);
-    if (!ok)
-        rollback(ob);
-    return ok;
-}
-
-void fbl_outbox_abort(fbl_outbox *ob)
-{
-    rollback(ob);
+    if (res == NULL)
+        return false;
+    guint64 marked = g_ascii_strtoull(PQcmdTuples(res), NULL, 10);
+    PQclear(res);
+    /* Another claim took them after the lease ran out (it sends them again),
+     * or a reparse dropped them. */
+    if (marked < rows->len)
+        g_warning("vendor=%s %" G_GUINT64_FORMAT " of %u rows were no longer this claim's when "
+                  "marked: their lease ran out during the send",
+                  vendor, rows->len - marked, rows->len);
+    return true;
 }
 
 /* ---- notifications ----------------------------------------------------------- */
@@ -437,22 +378,20 @@ bool fbl_outbox_retry_dead(fbl_outbox *ob, const char *const *vendors, guint64 *
     g_string_append_c(list, '}');
     const char *params[] = {vendors != NULL ? list->str : NULL};
     PGresult *res =
-        PQexecParams(ob->conn,
-                     "WITH u AS (UPDATE fbl.vendor_outbox SET state = 'pending', attempts = 0, "
-                     "  next_attempt_at = now() "
-                     "  WHERE state = 'dead' AND ($1::text[] IS NULL OR vendor = ANY ($1::text[])) "
-                     "  RETURNING 1), "
-                     "n AS (SELECT pg_notify('fbl_outbox', '') WHERE EXISTS (SELECT 1 FROM u)) "
-                     "SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM n)",
-                     1, NULL, params, NULL, NULL, 0);
+        query(ob->conn,
+              "WITH u AS (UPDATE fbl.vendor_outbox SET state = 'pending', attempts = 0, "
+              "  next_attempt_at = now() "
+              "  WHERE state = 'dead' AND ($1::text[] IS NULL OR vendor = ANY ($1::text[])) "
+              "  RETURNING 1), "
+              "n AS (SELECT pg_notify('fbl_outbox', '') WHERE EXISTS (SELECT 1 FROM u)) "
+              "SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM n)",
+              1, params, "retry dead letters", error);
     g_string_free(list, TRUE);
-    bool ok = res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
-    if (!ok)
-        set_error(ob->conn, res, "retry dead letters", error);
-    else
-        *count = g_ascii_strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+    if (res == NULL)
+        return false;
+    *count = g_ascii_strtoull(PQgetvalue(res, 0, 0), NULL, 10);
     PQclear(res);
-    return ok;
+    return true;
 }
 
 bool fbl_outbox_status(fbl_outbox *ob, GPtrArray **stats, GError **error)
@@ -460,7 +399,7 @@ bool fbl_outbox_status(fbl_outbox *ob, GPtrArray **stats, GError **error)
     *stats = g_ptr_array_new_with_free_func((GDestroyNotify) fbl_outbox_stats_free);
     if (!ensure_connected(ob, error))
         return false;
-    PGresult *res = PQexec(
+    PGresult *res = query(
         ob->conn,
         "SELECT v.vendor, v.pending, v.due, v.sent, v.dead, v.limited, "
         "       coalesce(extract(epoch FROM clock_timestamp() - v.oldest), 0), v.last_sent, "
@@ -477,11 +416,11 @@ bool fbl_outbox_status(fbl_outbox *ob, GPtrArray **stats, GError **error)
         "        to_char(max(sent_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
         "          AS last_sent "
         "      FROM fbl.vendor_outbox GROUP BY vendor) v "
-        "ORDER BY v.vendor");
-    bool ok = res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK;
-    if (!ok)
-        set_error(ob->conn, res, "status", error);
-    for (int i = 0; ok && i < PQntuples(res); i++) {
+        "ORDER BY v.vendor",
+        0, NULL, "status", error);
+    if (res == NULL)
+        return false;
+    for (int i = 0; i < PQntuples(res); i++) {
         fbl_outbox_stats *s = g_new0(fbl_outbox_stats, 1);
         s->vendor = dup_field(res, i, 0);
         s->pending = g_ascii_strtoull(PQgetvalue(res, i, 1), NULL, 10);
@@ -496,7 +435,7 @@ bool fbl_outbox_status(fbl_outbox *ob, GPtrArray **stats, GError **error)
         g_ptr_array_add(*stats, s);
     }
     PQclear(res);
-    return ok;
+    return true;
 }
 
 bool fbl_outbox_gauges(fbl_outbox *ob, const char *vendor, guint64 *pending, guint64 *dead,
@@ -508,23 +447,20 @@ bool fbl_outbox_gauges(fbl_outbox *ob, const char *vendor, guint64 *pending, gui
         return false;
     const char *params[] = {vendor};
     PGresult *res =
-        PQexecParams(ob->conn,
-                     "SELECT p.n, (SELECT count(*) FROM fbl.vendor_outbox "
-                     "             WHERE vendor = $1 AND state = 'dead'), "
-                     "       coalesce(extract(epoch FROM clock_timestamp() - p.oldest), 0) "
-                     "FROM (SELECT count(*) AS n, min(created_at) AS oldest FROM fbl.vendor_outbox "
-                     "      WHERE vendor = $1 AND state = 'pending') p",
-                     1, NULL, params, NULL, NULL, 0);
-    bool ok = res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
-    if (!ok) {
-        set_error(ob->conn, res, "outbox gauges", error);
-    } else {
-        *pending = g_ascii_strtoull(PQgetvalue(res, 0, 0), NULL, 10);
-        *dead = g_ascii_strtoull(PQgetvalue(res, 0, 1), NULL, 10);
-        *lag_s = g_ascii_strtod(PQgetvalue(res, 0, 2), NULL);
-    }
+        query(ob->conn,
+              "SELECT p.n, (SELECT count(*) FROM fbl.vendor_outbox "
+              "             WHERE vendor = $1 AND state = 'dead'), "
+              "       coalesce(extract(epoch FROM clock_timestamp() - p.oldest), 0) "
+              "FROM (SELECT count(*) AS n, min(created_at) AS oldest FROM fbl.vendor_outbox "
+              "      WHERE vendor = $1 AND state = 'pending') p",
+              1, params, "outbox gauges", error);
+    if (res == NULL)
+        return false;
+    *pending = g_ascii_strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+    *dead = g_ascii_strtoull(PQgetvalue(res, 0, 1), NULL, 10);
+    *lag_s = g_ascii_strtod(PQgetvalue(res, 0, 2), NULL);
     PQclear(res);
-    return ok;
+    return true;
 }
 
 /* ---- backfill ----------------------------------------------------------------- */
@@ -595,12 +531,10 @@ bool fbl_outbox_backfill_step(fbl_outbox *ob, const char *vendor, gint64 since, 
     g_autofree char *to = g_strdup_printf("%" G_GINT64_FORMAT, MAX(until, (gint64) 0));
     g_autofree char *limit = g_strdup_printf("%u", max_reports);
     const char *params[] = {vendor, from, to, state->after_at, state->after_id, limit};
-    PGresult *res = PQexecParams(ob->conn, backfill_sql, 6, NULL, params, NULL, NULL, 0);
-    bool ok = res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
-    if (!ok)
-        set_error(ob->conn, res, "backfill", error);
-    else
-        backfill_account(res, max_reports, state);
+    PGresult *res = query(ob->conn, backfill_sql, 6, params, "backfill", error);
+    if (res == NULL)
+        return false;
+    backfill_account(res, max_reports, state);
     PQclear(res);
-    return ok;
+    return true;
 }

@@ -5,22 +5,27 @@
  * Layer: sink/. Blocking libpq I/O on one connection of its own, used by one
  * thread at a time. Logs through g_log domain "fbl-outbox".
  *
- * A send is one transaction: fbl_outbox_claim() begins it and locks a
- * vendor's due pending rows (FOR UPDATE SKIP LOCKED: several forwarders, on
- * one machine or many, share the work and never take the same row), the
- * caller delivers them, and fbl_outbox_finish() marks each row (sent, retry,
- * wait, dead, or unchanged) and commits. A forwarder killed in between leaves
- * an open transaction that PostgreSQL rolls back when the connection drops:
- * the rows are pending again and are sent again (at-least-once; the vendor
- * drops repeats by the report id and the batch's idempotency key).
+ * A send is a lease, and no transaction is open while the vendor is called
+ * (schema/009_outbox_lease.sql): fbl_outbox_claim() takes a vendor's due
+ * pending rows that no live lease holds (FOR UPDATE SKIP LOCKED: several
+ * forwarders, on one machine or many, share the work and never take the same
+ * row), writes the lease on them (claimed_until, claimed_by: a random token
+ * per claim) and commits, in one statement. The caller delivers them; then
+ * fbl_outbox_finish() marks each row (sent, retry, wait, dead, or unchanged)
+ * and clears the lease, in one statement that touches only the rows the
+ * claim's token still holds. A forwarder killed in between leaves the lease
+ * behind: when it has run out the rows are due again, and are sent again in
+ * the same order, so in the same batches (at-least-once; the vendor drops
+ * repeats by the report id and the batch's idempotency key). The caller
+ * picks a lease longer than any send can take.
  *
  * The connection LISTENs on "fbl_outbox" (the sink's write transaction
  * NOTIFYs it, schema 004), so fbl_outbox_wait() returns as soon as new rows
  * are committed. A lost connection is re-made by the next claim.
  *
- * Errors (FBL_OUTBOX_ERROR): a lost connection and SQLSTATE classes 08, 40,
- * 53, 57, 58, 55P03 are transient (retry with backoff); 42 and 3F mean the
- * schema is missing or old (run fbl migrate); the rest are permanent.
+ * Errors (FBL_PG_ERROR, sink/pgconn.h): a lost connection and a busy server
+ * are transient (retry with backoff); FBL_PG_ERROR_SCHEMA means the schema is
+ * missing or old (the message says: run fbl migrate); the rest are permanent.
  *
  * Memory: a claim holds at most max_rows documents and, when the raw mail is
  * asked for, mails up to max_bytes in all (at least one, whatever its size).
@@ -34,21 +39,11 @@
 
 #include <glib.h>
 
-#define FBL_OUTBOX_ERROR (fbl_outbox_error_quark())
-GQuark fbl_outbox_error_quark(void);
-
-typedef enum {
-    FBL_OUTBOX_ERROR_CONNECT = 1, /* transient: cannot connect, or the connection was lost */
-    FBL_OUTBOX_ERROR_TRANSIENT,   /* transient: server busy, shutting down, serialization */
-    FBL_OUTBOX_ERROR_SCHEMA,      /* permanent: the schema is missing or older than 004 */
-    FBL_OUTBOX_ERROR_OTHER,       /* permanent: anything else */
-} fbl_outbox_error;               /* append new codes at the end only */
-
-bool fbl_outbox_error_is_transient(const GError *error);
+#include "sink/pgconn.h"
 
 /* What to do with a claimed row (fbl_outbox_finish). */
 typedef enum {
-    FBL_OUTBOX_KEEP = 0, /* unchanged: released at commit */
+    FBL_OUTBOX_KEEP = 0, /* unchanged: only the lease is released */
     FBL_OUTBOX_SENT,     /* state sent, sent_at now, attempts + 1 */
     FBL_OUTBOX_RETRY,    /* a failed attempt: attempts + 1, next try in delay_ms */
     FBL_OUTBOX_WAIT,     /* not tried (the vendor asked to wait): next try in delay_ms */
@@ -77,34 +72,39 @@ typedef struct fbl_outbox fbl_outbox;
  * fbl_outbox_new - connect (application_name "fbl-forward" unless the
  * conninfo says) and LISTEN fbl_outbox
  *
- * Returns: (transfer full) or NULL with FBL_OUTBOX_ERROR.
+ * Returns: (transfer full) or NULL with FBL_PG_ERROR.
  */
 fbl_outbox *fbl_outbox_new(const char *conninfo, GError **error);
 void fbl_outbox_free(fbl_outbox *ob);
 
 /*
- * fbl_outbox_claim - begin a transaction and lock @vendor's due pending rows,
- * oldest due first
+ * fbl_outbox_claim - lease @vendor's due pending rows, oldest due first, and
+ * commit: no transaction is left open
  *
  * @max_rows: at most this many
- * @with_mail: also read each row's raw mail, up to @max_bytes in all
- * @rows: (out) (transfer full) fbl_outbox_row *; when it is empty the
- *   transaction is already over
- * Returns: false with FBL_OUTBOX_ERROR (the transaction is rolled back).
+ * @with_mail: also read each row's raw mail, up to @max_bytes in all (the
+ *   first row's whatever its size); the rows past that are not taken
+ * @lease_ms: how long the rows are this claim's; past that another claim
+ *   may take them (and send them again)
+ * @rows: (out) (transfer full) fbl_outbox_row *; may be empty
+ * Returns: false with FBL_PG_ERROR (nothing is leased, or the lease runs out
+ *   unused when the connection was lost).
  */
 bool fbl_outbox_claim(fbl_outbox *ob, const char *vendor, unsigned max_rows, size_t max_bytes,
-                      bool with_mail, GPtrArray **rows, GError **error);
+                      bool with_mail, unsigned lease_ms, GPtrArray **rows, GError **error);
 
 /*
- * fbl_outbox_finish - apply every row's action in one statement and commit
+ * fbl_outbox_finish - apply every row's action of the last claim and clear
+ * their lease, in one statement (its own transaction)
  *
- * Returns: false with FBL_OUTBOX_ERROR: nothing was marked (rolled back);
- *   the rows are pending as before and will be claimed again.
+ * A row whose lease ran out and that another claim took since is left to
+ * that claim (a warning says how many: the lease was too short), and so is
+ * a row a reparse dropped meanwhile.
+ *
+ * Returns: false with FBL_PG_ERROR: nothing was marked; the rows are
+ *   claimed again when their lease runs out.
  */
 bool fbl_outbox_finish(fbl_outbox *ob, const char *vendor, GPtrArray *rows, GError **error);
-
-/* fbl_outbox_abort - roll the claim back: every row as it was */
-void fbl_outbox_abort(fbl_outbox *ob);
 
 /*
  * fbl_outbox_wait - wait up to @timeout_ms for a NOTIFY fbl_outbox
@@ -184,7 +184,7 @@ void fbl_outbox_backfill_clear(fbl_outbox_backfill *state);
  * @since, @until: Unix seconds; @until 0: no end
  * @state: (inout) zeroed before the first step; updated; @state->done once
  *   the range is covered
- * Returns: false with FBL_OUTBOX_ERROR (that step wrote nothing; @state is
+ * Returns: false with FBL_PG_ERROR (that step wrote nothing; @state is
  *   unchanged, so the same step may be tried again).
  */
 bool fbl_outbox_backfill_step(fbl_outbox *ob, const char *vendor, gint64 since, gint64 until,

@@ -18,16 +18,11 @@
  * NOTHING into the partitioned tables); a mail already stored adds nothing,
  * so redelivery after a crash is harmless.
  *
- * Errors (FBL_PG_ERROR): every code is transient or permanent
- * (fbl_pg_error_is_transient): SQLSTATE class 08 (connection), 40 (rollback),
- * 53 (resources), 57 (operator intervention), 58 (I/O), 55P03/55006 (a lock
- * or object busy) and a lost connection are transient - keep the batch,
- * reconnect, retry with backoff; the next call reconnects by itself. Classes
- * 22, 23 and 54 (bad data, or a value over a limit) are FBL_PG_ERROR_DATA,
- * 42501 (insufficient privilege) FBL_PG_ERROR_PRIVILEGE, the rest of 42 and
- * 3F (no such table, function, schema) FBL_PG_ERROR_SCHEMA, the rest
- * FBL_PG_ERROR_OTHER; all permanent. A message holds the server's hint when
- * it gave one; libpq's messages are joined into one line. A batch refused for its data
+ * Errors (FBL_PG_ERROR, sink/pgconn.h: the class as the code, the SQLSTATE
+ * beside it): a transient one (a lost connection, a busy server) keeps the
+ * batch - reconnect, retry with backoff; the next call reconnects by itself.
+ * The permanent ones are FBL_PG_ERROR_DATA (bad data, or a value over a
+ * limit), _PRIVILEGE, _SCHEMA and _OTHER. A batch refused for its data
  * (FBL_PG_ERROR_DATA) is written again mail by mail, and a mail that still
  * fails is stored as a reject with reason "store_error" (its raw bytes
  * kept, the error in its detail), so one bad mail never blocks the rest.
@@ -35,6 +30,11 @@
  * Partitions: the writer makes the UTC months a batch needs, and the month
  * after each, with fbl.create_month_partitions() in a short transaction of
  * its own before the batch's, and remembers per connection what it made.
+ *
+ * Files, one job each, sharing sink/pg_internal.h: pg.c (the session, the
+ * partitions, the write path), pg_migrate.c (migrations), pg_stage.c (binary
+ * COPY into the staging tables, and the store transaction), pg_reparse.c
+ * (the reparse driver); the connection and its errors are sink/pgconn.h.
  */
 #ifndef FBL_PG_H
 #define FBL_PG_H
@@ -46,21 +46,7 @@
 
 #include "parsers/parse.h"
 #include "sink/batch.h"
-
-#define FBL_PG_ERROR (fbl_pg_error_quark())
-GQuark fbl_pg_error_quark(void);
-
-typedef enum {
-    FBL_PG_ERROR_CONNECT = 1, /* transient: cannot connect or connection lost */
-    FBL_PG_ERROR_TRANSIENT,   /* transient: server busy, shutting down, serialization */
-    FBL_PG_ERROR_DATA,        /* permanent: the data was refused (22xxx, 23xxx) */
-    FBL_PG_ERROR_SCHEMA,      /* permanent: migrations missing or failed */
-    FBL_PG_ERROR_OTHER,       /* permanent: anything else */
-    FBL_PG_ERROR_PRIVILEGE,   /* permanent: the role lacks a right (42501), or a role the
-                                 schema needs is missing; the message says what to run */
-} fbl_pg_error;               /* append new codes at the end only */
-
-bool fbl_pg_error_is_transient(const GError *error);
+#include "sink/pgconn.h"
 
 typedef struct fbl_pg_options {
     const char *conninfo;       /* anything libpq takes */
@@ -120,30 +106,44 @@ bool fbl_pg_migrate(fbl_pg *pg, unsigned *applied, GError **error);
 /* fbl_pg_write_batch - store @batch in one transaction (idempotent; see above) */
 bool fbl_pg_write_batch(fbl_pg *pg, const fbl_batch *batch, GError **error);
 
+/* Per-mailbox defaults (feedback type, raw) by the mailbox name stored with a mail. */
+typedef const fbl_mail_meta *(*fbl_pg_defaults_fn)(const char *mailbox, void *data);
+
+/* Progress: @done of @total mails. */
+typedef void (*fbl_pg_progress_fn)(guint64 done, guint64 total, void *data);
+
+/* What fbl_pg_reparse() does; zeroed fields are the defaults. */
+typedef struct fbl_pg_reparse_options {
+    const fbl_parser *parser; /* today's parsers */
+    /* Delivery-time range, seconds since the epoch, since <= received_at < until;
+     * 0 = open. */
+    int64_t since, until;
+    unsigned batch_size; /* mails per transaction; 0: 1 */
+    /* (nullable) NULL or an unknown name: abuse, not raw. The result's mailbox
+     * and received_at are replaced by the stored ones. */
+    fbl_pg_defaults_fn defaults;
+    void *defaults_data;
+    fbl_pg_progress_fn progress; /* (nullable) called after each transaction */
+    void *progress_data;
+} fbl_pg_reparse_options;
+
 /*
  * fbl_pg_reparse - run today's parsers over stored raw mail and replace the
  * reports and rejects of each mail in place, mail by mail in transactions of
- * up to @batch_size mails; idempotent (a second run changes nothing).
+ * up to batch_size mails; idempotent (a second run changes nothing)
  *
- * @since, @until: delivery-time range, seconds since the epoch, since <=
- *   received_at < until; 0 = open. Mails without raw bytes are skipped.
- * @defaults: (nullable) per-mailbox defaults (feedback type, raw) by the
- *   mailbox name stored with the mail; NULL or an unknown name: abuse, not raw.
- *   Its mailbox and received_at are replaced by the stored ones.
- * @progress: (nullable) called after each transaction with done/total mails
+ * Mails without raw bytes are skipped, and so are too_large mails, whose raw
+ * is only their start (raw_complete false).
+ *
  * @changed: (out) (optional) mails whose documents changed
  *
  * Rows stay under the stored mail_id (report ids derive from it). New report
  * ids get outbox rows; pending outbox rows of report ids that are gone are
  * dropped. A mail whose new rows PostgreSQL refuses keeps its old ones (a
- * warning names it). Memory: one raw mail and @batch_size parse results.
+ * warning names it). Memory: one raw mail and batch_size parse results.
  */
-typedef const fbl_mail_meta *(*fbl_pg_defaults_fn)(const char *mailbox, void *data);
-
-bool fbl_pg_reparse(fbl_pg *pg, const fbl_parser *parser, int64_t since, int64_t until,
-                    unsigned batch_size, fbl_pg_defaults_fn defaults, void *defaults_data,
-                    void (*progress)(guint64 done, guint64 total, void *data), void *progress_data,
-                    guint64 *changed, GError **error);
+bool fbl_pg_reparse(fbl_pg *pg, const fbl_pg_reparse_options *options, guint64 *changed,
+                    GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(fbl_pg, fbl_pg_free)
 

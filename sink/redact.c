@@ -128,6 +128,8 @@ void fbl_redact_free(fbl_redact *r)
     if (r == NULL)
         return;
     g_ptr_array_unref(r->fields);
+    gsize key_len = 0; /* the key's bytes are ours alone (g_bytes_new copied them): wiped */
+    explicit_bzero((void *) g_bytes_get_data(r->key, &key_len), key_len);
     g_bytes_unref(r->key);
     g_free(r);
 }

@@ -152,6 +152,7 @@ struct curl_slist *fbl_vendor_add_header(struct curl_slist *list, const char *na
 {
     g_autofree char *line = g_strdup_printf("%s: %s", name, value);
     struct curl_slist *more = curl_slist_append(list, line);
+    explicit_bzero(line, strlen(line)); /* it may hold a token; the list has its own copy */
     if (more == NULL) {
         *ok = false;
         return list;
@@ -220,6 +221,8 @@ void fbl_vendor_request_free(fbl_vendor_request *r)
         return;
     if (r->easy != NULL)
         curl_easy_cleanup(r->easy);
+    for (struct curl_slist *h = r->headers; h != NULL; h = h->next) /* Authorization, Password */
+        explicit_bzero(h->data, strlen(h->data));
     curl_slist_free_all(r->headers);
     g_bytes_unref(r->body);
     g_byte_array_unref(r->response);
@@ -288,9 +291,9 @@ static char *make_answer(long status, const GByteArray *body, const char *locati
             *p = ' ';
     }
     g_strstrip(text);
-    return *text != '\0' ? g_strdup_printf("HTTP %ld%s: %s", status, where != NULL ? where : "",
-                                           text)
-                         : g_strdup_printf("HTTP %ld%s", status, where != NULL ? where : "");
+    return *text != '\0'
+               ? g_strdup_printf("HTTP %ld%s: %s", status, where != NULL ? where : "", text)
+               : g_strdup_printf("HTTP %ld%s", status, where != NULL ? where : "");
 }
 
 static void mark_all(fbl_vendor_request *r, fbl_vendor_outcome o, unsigned retry_after_ms,

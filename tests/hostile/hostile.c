@@ -3,19 +3,21 @@
 
 #include <string.h>
 
-#define HEAD "From: Reporter <reporter@example.net>\n" \
-             "To: spamalert@example.com\n"            \
-             "Date: Thu, 01 Jan 2026 10:00:00 +0000\n" \
-             "Message-ID: <hostile@example.net>\n"      \
-             "MIME-Version: 1.0\n"
+#define HEAD                                                                                       \
+    "From: Reporter <reporter@example.net>\n"                                                      \
+    "To: spamalert@example.com\n"                                                                  \
+    "Date: Thu, 01 Jan 2026 10:00:00 +0000\n"                                                      \
+    "Message-ID: <hostile@example.net>\n"                                                          \
+    "MIME-Version: 1.0\n"
 
-#define SPAM "Received: from spam.example.org (spam.example.org [198.51.100.9])\n" \
-             "\tby mx.example.net with ESMTP id 1; Thu, 01 Jan 2026 09:00:00 +0000\n" \
-             "From: Spammer <offers@spam.example.org>\n"                              \
-             "To: victim@example.net\n"                                                \
-             "Subject: Great offer\n"                                                  \
-             "Message-ID: <offer-1@spam.example.org>\n"                                \
-             "Date: Thu, 01 Jan 2026 09:00:00 +0000\n"
+#define SPAM                                                                                       \
+    "Received: from spam.example.org (spam.example.org [198.51.100.9])\n"                          \
+    "\tby mx.example.net with ESMTP id 1; Thu, 01 Jan 2026 09:00:00 +0000\n"                       \
+    "From: Spammer <offers@spam.example.org>\n"                                                    \
+    "To: victim@example.net\n"                                                                     \
+    "Subject: Great offer\n"                                                                       \
+    "Message-ID: <offer-1@spam.example.org>\n"                                                     \
+    "Date: Thu, 01 Jan 2026 09:00:00 +0000\n"
 
 GString *fbl_hostile_deep_nesting(unsigned depth)
 {
@@ -24,8 +26,7 @@ GString *fbl_hostile_deep_nesting(unsigned depth)
     for (unsigned i = 1; i <= depth; i++)
         g_string_append_printf(m, "--b%u\nContent-Type: multipart/mixed; boundary=\"b%u\"\n\n",
                                i - 1, i);
-    g_string_append_printf(m, "--b%u\nContent-Type: text/plain\n\nbottom\n--b%u--\n", depth,
-                           depth);
+    g_string_append_printf(m, "--b%u\nContent-Type: text/plain\n\nbottom\n--b%u--\n", depth, depth);
     for (unsigned i = depth; i > 0; i--)
         g_string_append_printf(m, "--b%u--\n", i - 1);
     return m;
@@ -61,7 +62,8 @@ GString *fbl_hostile_many_headers(unsigned count)
 
 static GString *self_containing(unsigned levels, bool same_boundary)
 {
-    GString *inner = g_string_new(SPAM "Content-Type: text/plain\n\nBuy now http://spam.example.org/\n");
+    GString *inner =
+        g_string_new(SPAM "Content-Type: text/plain\n\nBuy now http://spam.example.org/\n");
     for (unsigned i = 0; i < levels; i++) {
         g_autofree char *b = same_boundary ? g_strdup("X") : g_strdup_printf("X%u", i);
         GString *outer = g_string_new(HEAD "Subject: Fwd: spam\n");
@@ -92,14 +94,14 @@ GString *fbl_hostile_nul_bytes(void)
 {
     static const char arf[] =
         HEAD "Subject: FW: spam\0 report\n"
-        "Content-Type: multipart/report; report-type=feedback-report; boundary=\"n\"\n\n"
-        "--n\nContent-Type: text/plain\n\nA report\0with NULs\0\n"
-        "--n\nContent-Type: message/feedback-report\n\n"
-        "Feedback-Type: abuse\nUser-Agent: Hostile/1.0\nVersion: 1\n"
-        "Source-IP: 192.0.2.77\n\0Original-Mail-From: <x\0y@spam.example.org>\n"
-        "--n\nContent-Type: message/rfc822\n\n" SPAM "X-Nul: a\0b\n"
-        "Content-Type: text/plain\n\nbody\0with\0nuls http://spam.example.org/\0\n"
-        "--n--\n";
+             "Content-Type: multipart/report; report-type=feedback-report; boundary=\"n\"\n\n"
+             "--n\nContent-Type: text/plain\n\nA report\0with NULs\0\n"
+             "--n\nContent-Type: message/feedback-report\n\n"
+             "Feedback-Type: abuse\nUser-Agent: Hostile/1.0\nVersion: 1\n"
+             "Source-IP: 192.0.2.77\n\0Original-Mail-From: <x\0y@spam.example.org>\n"
+             "--n\nContent-Type: message/rfc822\n\n" SPAM "X-Nul: a\0b\n"
+             "Content-Type: text/plain\n\nbody\0with\0nuls http://spam.example.org/\0\n"
+             "--n--\n";
     GString *m = g_string_new_len(arf, sizeof arf - 1);
     return m;
 }

@@ -87,7 +87,7 @@ static void test_parts_just_over_limit(void **state)
 static void test_long_header_line(void **state)
 {
     (void) state;
-    g_autoptr(GString) mail = fbl_hostile_long_header(1024 * 1024);
+    g_autoptr(GString) mail = fbl_hostile_long_header((size_t) 1024 * 1024);
     g_autoptr(fbl_parse_result) res = parse(mail);
     assert_reject(res, FBL_REJECT_HEADER_TOO_LONG);
 }
@@ -154,7 +154,7 @@ static void test_unterminated_encoded_words(void **state)
 {
     (void) state;
     g_autoptr(GString) mail = g_string_new("From: a@example.net\nTo: b@example.com\nSubject: ");
-    while (mail->len < 120 * 1024)
+    while (mail->len < (size_t) 120 * 1024)
         g_string_append(mail, "=?utf-8?q?x ");
     g_string_append(mail, "\nContent-Type: text/plain\n\nbody\n");
     g_autoptr(fbl_parse_result) res = parse(mail);
@@ -198,7 +198,7 @@ static void test_bad_charsets(void **state)
 static void test_huge_attachment_over_limit(void **state)
 {
     (void) state;
-    g_autoptr(GString) mail = fbl_hostile_base64_attachment(10 * 1024 * 1024);
+    g_autoptr(GString) mail = fbl_hostile_base64_attachment((size_t) 10 * 1024 * 1024);
     g_autoptr(fbl_parse_result) res = parse(mail);
     assert_reject(res, FBL_REJECT_TOO_LARGE);
     assert_int_equal(res->reject->size, (int64_t) mail->len);
@@ -208,7 +208,7 @@ static void test_big_attachment_under_limit(void **state)
 {
     (void) state;
     /* 7 MiB of binary is about 9.5 MiB of base64: just under the 10 MiB limit. */
-    g_autoptr(GString) mail = fbl_hostile_base64_attachment(7 * 1024 * 1024);
+    g_autoptr(GString) mail = fbl_hostile_base64_attachment((size_t) 7 * 1024 * 1024);
     assert_true(mail->len < FBL_DEFAULT_MAX_MAIL_BYTES);
     g_autoptr(fbl_parse_result) res = parse(mail);
     assert_int_equal(res->reports->len, 1);
@@ -216,7 +216,7 @@ static void test_big_attachment_under_limit(void **state)
     assert_int_equal(r->message.attachments->len, 1);
     const fbl_attachment *a = g_ptr_array_index(r->message.attachments, 0);
     assert_int_equal(a->size, 7 * 1024 * 1024);
-    g_autofree char *expect = fbl_hostile_attachment_sha256(7 * 1024 * 1024);
+    g_autofree char *expect = fbl_hostile_attachment_sha256((size_t) 7 * 1024 * 1024);
     assert_string_equal(a->sha256, expect);
 }
 

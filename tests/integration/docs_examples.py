@@ -23,7 +23,10 @@ cli     `fbl CMD --help` starts "Usage: fbl CMD [OPTION…]" in the C locale, fo
         subcommand that takes --db, and in [postgres] conninfo (78), before any
         connection is tried; `--print-config` of the built-in defaults loads
         back, lists every key of the table, and shows the [vendor:NAME] keys
-        with the defaults etc/fbl.conf.example gives.
+        with the defaults etc/fbl.conf.example gives; with an http-json and
+        an rspamd vendor configured, it prints every vendor key of the table
+        in each, marks that type's defaults, leaves the values set unmarked,
+        comments out the other type's keys, and loads back printing the same.
 """
 import argparse
 import os
@@ -326,8 +329,71 @@ def mode_cli(a):
             continue
         check(shown.get(key) == value, "--print-config shows [vendor:NAME] %s = %r, "
               "etc/fbl.conf.example %r" % (key, shown.get(key), value))
+    check_vendor_print(a, table)
     if not FAILURES:
         print("docs_examples: --help, --db and --print-config agree", flush=True)
+
+
+VENDORS = """[vendor:acme]
+type = http-json
+url = https://api.vendor.example/v1/reports
+batch_size = 250
+timeout = 30S
+include_raw = yes
+
+[vendor:rs]
+type = rspamd
+url = http://127.0.0.1:11334
+fuzzy_flag = 11
+"""
+
+
+def vendor_groups(text):
+    """{group: [line, ...]} of the [vendor:...] groups of a --print-config output."""
+    groups, name = {}, None
+    for line in text.splitlines():
+        m = re.match(r"^\[(.*)\]$", line)
+        name = m.group(1) if m else (name if line else None)
+        if m and name.startswith("vendor:"):
+            groups[name] = []
+        elif name in groups and line:
+            groups[name].append(line)
+    return groups
+
+
+def check_vendor_print(a, table):
+    """--print-config of configured vendors: every vendor key, the type's defaults marked,
+    the values set unmarked; it loads back and prints the same."""
+    conf = os.path.join(a.workdir, "vendors.conf")
+    with open(conf, "w") as fh:
+        fh.write(VENDORS)
+    printed = run([a.fbl, "sink", "--config", conf, "--print-config"])
+    check(printed.returncode == 0, "--print-config with vendors: %s" % printed.stdout.strip())
+    again_conf = os.path.join(a.workdir, "vendors-printed.conf")
+    with open(again_conf, "w") as fh:
+        fh.write(printed.stdout)
+    again = run([a.fbl, "sink", "--config", again_conf, "--print-config"])
+    body = lambda t: [l for l in t.splitlines() if not l.startswith("# The configuration")]
+    check(again.returncode == 0 and body(again.stdout) == body(printed.stdout),
+          "--print-config of the vendors' --print-config differs or fails: %s"
+          % again.stdout.strip()[-300:])
+    groups = vendor_groups(printed.stdout)
+    check(sorted(groups) == ["vendor:acme", "vendor:rs"], "vendor groups printed: %s"
+          % sorted(groups))
+    keys = [row.split("\t")[1] for row in table.splitlines() if row.startswith("vendor:NAME\t")]
+    for group, lines in groups.items():
+        for key in keys:
+            check(any(re.match(r"^#?%s =( |$)" % re.escape(key), l) for l in lines),
+                  "--print-config lacks [%s] %s" % (group, key))
+    want = {
+        "vendor:acme": ["batch_size = 250", "timeout = 30s", "include_raw = true",
+                        "parallel = 4  # default", "#learn =   # only for type rspamd"],
+        "vendor:rs": ["batch_size = 32  # default", "fuzzy_flag = 11", "learn = true  # default",
+                      "#token_file =   # only for type http-json"],
+    }
+    for group, lines in want.items():
+        for line in lines:
+            check(line in groups.get(group, []), "--print-config [%s] lacks %r" % (group, line))
 
 
 def main():

@@ -115,8 +115,6 @@ def check_config(args):
         check((group, key) in example, "%s is in the code but not in %s" % (where, example_path))
         check((group, key) in man, "%s is in the code but not in %s" % (where, man_path))
         ex_unit, ex_default = example[(group, key)]
-        if unit == "vendor":  # the forwarder checks these values; the names must agree
-            continue
         check(unit == ex_unit, "%s: the code says [%s], the example [%s]" % (where, unit,
                                                                             ex_unit))
         if default or not group.endswith(":NAME"):

@@ -72,21 +72,13 @@ static void fails_with(PGconn *c, const char *sql, const char *state)
 /* A new database with the schema; returns its conninfo. */
 static char *migrated_db(const char *name)
 {
-    char *conninfo = fresh_db(admin_conninfo, name);
+    char *conninfo = fbl_test_fresh_db(admin_conninfo, name);
     fbl_pg_options o = {.conninfo = conninfo, .vendors = vendors, .store_raw = true};
     g_autoptr(GError) error = NULL;
     g_autoptr(fbl_pg) pg = fbl_pg_new(&o, &error);
     if (pg == NULL || !fbl_pg_migrate(pg, NULL, &error))
         fail_msg("migrate: %s", error->message);
     return conninfo;
-}
-
-static fbl_batch *samples_batch(gint64 at, const char *mailbox)
-{
-    fbl_batch *b = fbl_batch_new();
-    for (guint i = 0; i < samples->len; i++)
-        fbl_batch_add(b, make_mail(parser, g_ptr_array_index(samples, i), at, mailbox));
-    return b;
 }
 
 static void write_batch(const char *conninfo, const fbl_batch *b)
@@ -223,45 +215,49 @@ static void test_views(void **state)
     (void) state;
     g_autofree char *conninfo = migrated_db("t_analyst_views");
     gint64 now = g_get_real_time() / G_USEC_PER_SEC;
-    g_autoptr(fbl_batch) recent = samples_batch(now - 7200, "spamalert");
-    g_autoptr(fbl_batch) old = samples_batch(now - G_GINT64_CONSTANT(3) * 86400, "old");
+    g_autoptr(fbl_batch) recent = fbl_test_samples_batch(parser, samples, now - 7200, "spamalert");
+    g_autoptr(fbl_batch) old =
+        fbl_test_samples_batch(parser, samples, now - G_GINT64_CONSTANT(3) * 86400, "old");
     write_batch(conninfo, recent);
     write_batch(conninfo, old);
     expect e;
     expect_batch(&e, recent);
     assert_true(e.reports > 20 && e.not_spam > 0 && e.rejects > 3);
-    PGconn *c = connect_db(conninfo);
+    PGconn *c = fbl_test_connect_db(conninfo);
 
     /* The 24 hours hold the recent copy only; 7 days both. */
-    assert_int_equal(q_int(c, "SELECT reports FROM fbl.summary"), e.reports);
-    assert_int_equal(q_int(c, "SELECT not_spam FROM fbl.summary"), e.not_spam);
-    assert_int_equal(q_int(c, "SELECT rejects FROM fbl.summary"), e.rejects);
-    assert_int_equal(q_int(c, "SELECT count(*) FROM fbl.top_source_ips"),
+    assert_int_equal(fbl_test_q_int(c, "SELECT reports FROM fbl.summary"), e.reports);
+    assert_int_equal(fbl_test_q_int(c, "SELECT not_spam FROM fbl.summary"), e.not_spam);
+    assert_int_equal(fbl_test_q_int(c, "SELECT rejects FROM fbl.summary"), e.rejects);
+    assert_int_equal(fbl_test_q_int(c, "SELECT count(*) FROM fbl.top_source_ips"),
                      g_hash_table_size(e.ips.n));
-    assert_int_equal(q_int(c, "SELECT count(*) FROM fbl.campaigns"),
+    assert_int_equal(fbl_test_q_int(c, "SELECT count(*) FROM fbl.campaigns"),
                      g_hash_table_size(e.campaigns.n));
-    assert_int_equal(q_int(c, "SELECT reports FROM fbl.summary(now() - interval '7 days')"),
-                     2 * e.reports);
-    assert_int_equal(q_int(c, "SELECT reports FROM fbl.summary(now() - interval '7 days', "
-                              "now() - interval '1 day')"),
+    assert_int_equal(
+        fbl_test_q_int(c, "SELECT reports FROM fbl.summary(now() - interval '7 days')"),
+        2 * e.reports);
+    assert_int_equal(fbl_test_q_int(c, "SELECT reports FROM fbl.summary(now() - interval '7 days', "
+                                       "now() - interval '1 day')"),
                      e.reports);
 
     check_tally(c, "SELECT feedback_type, sum(reports) FROM fbl.complaints_hourly GROUP BY 1",
                 &e.feedback, 0);
-    assert_int_equal(q_int(c, "SELECT count(DISTINCT mailbox) FROM fbl.complaints_hourly"), 1);
-    assert_int_equal(q_int(c, "SELECT count(DISTINCT mailbox) "
-                              "FROM fbl.complaints_hourly(now() - interval '7 days')"),
+    assert_int_equal(fbl_test_q_int(c, "SELECT count(DISTINCT mailbox) FROM fbl.complaints_hourly"),
+                     1);
+    assert_int_equal(fbl_test_q_int(c, "SELECT count(DISTINCT mailbox) "
+                                       "FROM fbl.complaints_hourly(now() - interval '7 days')"),
                      2);
     check_tally(c, "SELECT host(source_ip), reports, reporters FROM fbl.top_source_ips", &e.ips, 2);
-    assert_int_equal(q_int(c, "SELECT count(*) FROM fbl.top_source_ips "
-                              "WHERE family(source_ip) = 4 AND masklen(network) = 24 "
-                              "AND source_ip << network"),
-                     q_int(c, "SELECT count(*) FROM fbl.top_source_ips "
-                              "WHERE family(source_ip) = 4"));
-    assert_int_equal(q_int(c, "SELECT count(*) FROM fbl.top_source_ips t WHERE network_reports "
-                              "<> (SELECT sum(reports) FROM fbl.top_source_ips u "
-                              "WHERE u.network = t.network)"),
-                     0);
+    assert_int_equal(fbl_test_q_int(c, "SELECT count(*) FROM fbl.top_source_ips "
+                                       "WHERE family(source_ip) = 4 AND masklen(network) = 24 "
+                                       "AND source_ip << network"),
+                     fbl_test_q_int(c, "SELECT count(*) FROM fbl.top_source_ips "
+                                       "WHERE family(source_ip) = 4"));
+    assert_int_equal(
+        fbl_test_q_int(c, "SELECT count(*) FROM fbl.top_source_ips t WHERE network_reports "
+                          "<> (SELECT sum(reports) FROM fbl.top_source_ips u "
+                          "WHERE u.network = t.network)"),
+        0);
     check_tally(c, "SELECT fingerprint, reports, reporters FROM fbl.campaigns", &e.campaigns, 2);
     check_tally(c,
                 "SELECT coalesce(reporter_domain, ''), sum(reports) FROM fbl.reporters GROUP BY 1",
@@ -272,64 +268,71 @@ static void test_views(void **state)
                 "SELECT coalesce(from_domain, '-') || ' ' || coalesce(host(source_ip), '-'), "
                 "not_spam FROM fbl.false_positives",
                 &e.fps, 0);
-    assert_int_equal(q_int(c, "SELECT sum(reports) FROM fbl.top_sender_domains"), e.reports);
+    assert_int_equal(fbl_test_q_int(c, "SELECT sum(reports) FROM fbl.top_sender_domains"),
+                     e.reports);
     /* URL hosts: the view against the stored URLs, counted another way. */
-    assert_int_equal(q_int(c,
-                           "SELECT count(*) FROM fbl.top_url_hosts v FULL JOIN ("
-                           "  SELECT host, count(DISTINCT report_id) AS reports, count(*) AS urls"
-                           "  FROM fbl.report_urls WHERE received_at > now() - interval '1 day'"
-                           "  AND host IS NOT NULL GROUP BY 1) b USING (host) "
-                           "WHERE v.reports IS DISTINCT FROM b.reports "
-                           "OR v.urls IS DISTINCT FROM b.urls"),
-                     0);
-    assert_true(q_int(c, "SELECT count(*) FROM fbl.top_url_hosts") > 3);
+    assert_int_equal(
+        fbl_test_q_int(c, "SELECT count(*) FROM fbl.top_url_hosts v FULL JOIN ("
+                          "  SELECT host, count(DISTINCT report_id) AS reports, count(*) AS urls"
+                          "  FROM fbl.report_urls WHERE received_at > now() - interval '1 day'"
+                          "  AND host IS NOT NULL GROUP BY 1) b USING (host) "
+                          "WHERE v.reports IS DISTINCT FROM b.reports "
+                          "OR v.urls IS DISTINCT FROM b.urls"),
+        0);
+    assert_true(fbl_test_q_int(c, "SELECT count(*) FROM fbl.top_url_hosts") > 3);
     /* lim, and the order. */
-    assert_int_equal(q_int(c, "SELECT count(*) FROM fbl.top_source_ips(now() - interval "
-                              "'1 day', 2)"),
+    assert_int_equal(fbl_test_q_int(c, "SELECT count(*) FROM fbl.top_source_ips(now() - interval "
+                                       "'1 day', 2)"),
                      2);
-    assert_int_equal(q_int(c, "SELECT count(*) FROM (SELECT reports, lag(reports) OVER () AS prev "
-                              "FROM fbl.top_source_ips) x WHERE reports > prev"),
-                     0);
+    assert_int_equal(
+        fbl_test_q_int(c, "SELECT count(*) FROM (SELECT reports, lag(reports) OVER () AS prev "
+                          "FROM fbl.top_source_ips) x WHERE reports > prev"),
+        0);
 
     /* Reporters: a stable pseudonym, never the address. */
-    assert_int_equal(q_int(c, "SELECT count(*) FROM fbl.reporters WHERE reporter_key !~ "
-                              "'^[0-9a-f]{16}$' AND reporter_domain IS NOT NULL"),
+    assert_int_equal(fbl_test_q_int(c, "SELECT count(*) FROM fbl.reporters WHERE reporter_key !~ "
+                                       "'^[0-9a-f]{16}$' AND reporter_domain IS NOT NULL"),
                      0);
-    assert_int_equal(q_int(c, "SELECT count(*) FROM fbl.reporters r JOIN "
-                              "fbl.reporters(now() - interval '7 days') s USING (reporter_key) "
-                              "WHERE s.reports <> 2 * r.reports"),
-                     0);
-    assert_int_equal(q_int(c, "SELECT count(*) FROM fbl.reporters v JOIN (SELECT DISTINCT "
-                              "reporter_address a FROM fbl.reports) r ON strpos(v.reporter_key, "
-                              "split_part(r.a, '@', 1)) > 0 OR v.reporter_key = r.a"),
-                     0);
+    assert_int_equal(
+        fbl_test_q_int(c, "SELECT count(*) FROM fbl.reporters r JOIN "
+                          "fbl.reporters(now() - interval '7 days') s USING (reporter_key) "
+                          "WHERE s.reports <> 2 * r.reports"),
+        0);
+    assert_int_equal(
+        fbl_test_q_int(c, "SELECT count(*) FROM fbl.reporters v JOIN (SELECT DISTINCT "
+                          "reporter_address a FROM fbl.reports) r ON strpos(v.reporter_key, "
+                          "split_part(r.a, '@', 1)) > 0 OR v.reporter_key = r.a"),
+        0);
 
     /* Vendor feed: everything pending, then some sent and some dead. */
-    assert_int_equal(q_int(c, "SELECT pending FROM fbl.vendor_feed WHERE vendor = 'alpha'"),
-                     e.reports);
-    assert_int_equal(q_int(c, "SELECT pending_total FROM fbl.vendor_feed WHERE vendor = 'alpha'"),
-                     2 * e.reports);
-    exec_ok(c, "UPDATE fbl.vendor_outbox SET state = 'sent', sent_at = now() "
-               "WHERE received_at > now() - interval '1 day' AND report_id < '8'");
-    exec_ok(c, "UPDATE fbl.vendor_outbox SET state = 'dead' "
-               "WHERE received_at < now() - interval '1 day' AND report_id < '4'");
-    gint64 sent = q_int(c, "SELECT count(*) FROM fbl.vendor_outbox WHERE state = 'sent'");
-    gint64 dead = q_int(c, "SELECT count(*) FROM fbl.vendor_outbox WHERE state = 'dead'");
+    assert_int_equal(
+        fbl_test_q_int(c, "SELECT pending FROM fbl.vendor_feed WHERE vendor = 'alpha'"), e.reports);
+    assert_int_equal(
+        fbl_test_q_int(c, "SELECT pending_total FROM fbl.vendor_feed WHERE vendor = 'alpha'"),
+        2 * e.reports);
+    fbl_test_exec_ok(c, "UPDATE fbl.vendor_outbox SET state = 'sent', sent_at = now() "
+                        "WHERE received_at > now() - interval '1 day' AND report_id < '8'");
+    fbl_test_exec_ok(c, "UPDATE fbl.vendor_outbox SET state = 'dead' "
+                        "WHERE received_at < now() - interval '1 day' AND report_id < '4'");
+    gint64 sent = fbl_test_q_int(c, "SELECT count(*) FROM fbl.vendor_outbox WHERE state = 'sent'");
+    gint64 dead = fbl_test_q_int(c, "SELECT count(*) FROM fbl.vendor_outbox WHERE state = 'dead'");
     assert_true(sent > 0 && dead > 0);
-    assert_int_equal(q_int(c, "SELECT sent FROM fbl.vendor_feed"), sent);
-    assert_int_equal(q_int(c, "SELECT pending FROM fbl.vendor_feed"), e.reports - sent);
-    assert_int_equal(q_int(c, "SELECT dead FROM fbl.vendor_feed"), 0);
-    assert_int_equal(q_int(c, "SELECT dead_total FROM fbl.vendor_feed"), dead);
-    assert_int_equal(q_int(c, "SELECT pending_total FROM fbl.vendor_feed"),
+    assert_int_equal(fbl_test_q_int(c, "SELECT sent FROM fbl.vendor_feed"), sent);
+    assert_int_equal(fbl_test_q_int(c, "SELECT pending FROM fbl.vendor_feed"), e.reports - sent);
+    assert_int_equal(fbl_test_q_int(c, "SELECT dead FROM fbl.vendor_feed"), 0);
+    assert_int_equal(fbl_test_q_int(c, "SELECT dead_total FROM fbl.vendor_feed"), dead);
+    assert_int_equal(fbl_test_q_int(c, "SELECT pending_total FROM fbl.vendor_feed"),
                      2 * e.reports - sent - dead);
     /* The lag is the oldest pending row's wait since it was queued (both were just now). */
-    assert_int_equal(q_int(c, "SELECT count(*) FROM fbl.vendor_feed WHERE lag >= interval '0' "
-                              "AND lag < interval '1 hour' AND oldest_pending <= now()"),
-                     1);
-    exec_ok(c, "UPDATE fbl.vendor_outbox SET created_at = now() - interval '3 hours' "
-               "WHERE state = 'pending' AND report_id >= 'c'");
-    assert_int_equal(q_int(c, "SELECT count(*) FROM fbl.vendor_feed "
-                              "WHERE lag BETWEEN interval '3 hours' AND interval '4 hours'"),
+    assert_int_equal(
+        fbl_test_q_int(c, "SELECT count(*) FROM fbl.vendor_feed WHERE lag >= interval '0' "
+                          "AND lag < interval '1 hour' AND oldest_pending <= now()"),
+        1);
+    fbl_test_exec_ok(c, "UPDATE fbl.vendor_outbox SET created_at = now() - interval '3 hours' "
+                        "WHERE state = 'pending' AND report_id >= 'c'");
+    assert_int_equal(fbl_test_q_int(c,
+                                    "SELECT count(*) FROM fbl.vendor_feed "
+                                    "WHERE lag BETWEEN interval '3 hours' AND interval '4 hours'"),
                      1);
     PQfinish(c);
     expect_clear(&e);
@@ -342,10 +345,10 @@ static void test_analyst_role(void **state)
     (void) state;
     g_autofree char *conninfo = migrated_db("t_analyst_role");
     gint64 now = g_get_real_time() / G_USEC_PER_SEC;
-    g_autoptr(fbl_batch) b = samples_batch(now - 3600, "spamalert");
+    g_autoptr(fbl_batch) b = fbl_test_samples_batch(parser, samples, now - 3600, "spamalert");
     write_batch(conninfo, b);
-    PGconn *owner = connect_db(conninfo);
-    exec_ok(owner, "ANALYZE");
+    PGconn *owner = fbl_test_connect_db(conninfo);
+    fbl_test_exec_ok(owner, "ANALYZE");
     g_autofree char *part = NULL;
     PGresult *r = rows(owner, "SELECT partition FROM fbl.month_partitions() "
                               "WHERE parent = 'reports' ORDER BY lo DESC LIMIT 1");
@@ -353,14 +356,14 @@ static void test_analyst_role(void **state)
     PQclear(r);
 
     g_autofree char *as_analyst = g_strdup_printf("%s options='-c role=fbl_analyst'", conninfo);
-    PGconn *c = connect_db(as_analyst);
+    PGconn *c = fbl_test_connect_db(as_analyst);
     for (size_t i = 0; i < G_N_ELEMENTS(views); i++) {
         g_autofree char *v = g_strdup_printf("SELECT count(*) FROM fbl.%s", views[i]);
         g_autofree char *f = g_strdup_printf("SELECT count(*) FROM %s", calls[i]);
-        assert_true(q_int(c, v) >= 0);
-        assert_true(q_int(c, f) >= 0);
+        assert_true(fbl_test_q_int(c, v) >= 0);
+        assert_true(fbl_test_q_int(c, f) >= 0);
     }
-    assert_true(q_int(c, "SELECT reports FROM fbl.summary") > 0);
+    assert_true(fbl_test_q_int(c, "SELECT reports FROM fbl.summary") > 0);
     static const char *const denied[] = {
         "SELECT count(*) FROM fbl.mails",
         "SELECT raw FROM fbl.mails LIMIT 1",
@@ -386,17 +389,17 @@ static void test_analyst_role(void **state)
     g_autofree char *direct = g_strdup_printf("SELECT count(*) FROM fbl.%s", part);
     fails_with(c, direct, "42501");
     /* No column of a view it reads is an address, a document or raw mail. */
-    assert_int_equal(q_int(c, "SELECT count(*) FROM information_schema.columns "
-                              "WHERE table_schema = 'fbl' AND column_name IN "
-                              "('reporter_address', 'raw', 'doc', 'from_address', "
-                              "'return_path', 'arf_original_mail_from')"),
+    assert_int_equal(fbl_test_q_int(c, "SELECT count(*) FROM information_schema.columns "
+                                       "WHERE table_schema = 'fbl' AND column_name IN "
+                                       "('reporter_address', 'raw', 'doc', 'from_address', "
+                                       "'return_path', 'arf_original_mail_from')"),
                      0);
     /* Nor do the statistics show it a reporter address. */
-    assert_int_equal(q_int(c, "SELECT count(*) FROM pg_stats WHERE schemaname = 'fbl' "
-                              "AND attname = 'reporter_address'"),
+    assert_int_equal(fbl_test_q_int(c, "SELECT count(*) FROM pg_stats WHERE schemaname = 'fbl' "
+                                       "AND attname = 'reporter_address'"),
                      0);
-    assert_true(q_int(owner, "SELECT count(*) FROM pg_stats WHERE schemaname = 'fbl' "
-                             "AND attname = 'reporter_address'") > 0);
+    assert_true(fbl_test_q_int(owner, "SELECT count(*) FROM pg_stats WHERE schemaname = 'fbl' "
+                                      "AND attname = 'reporter_address'") > 0);
     PQfinish(c);
     PQfinish(owner);
 }
@@ -408,7 +411,7 @@ static void test_writer_role(void **state)
     g_autofree char *as_writer = g_strdup_printf("%s options='-c role=fbl_writer'", conninfo);
     /* A month nobody made yet: the writer makes its partitions (SECURITY DEFINER). */
     gint64 later = g_get_real_time() / G_USEC_PER_SEC + G_GINT64_CONSTANT(120) * 86400;
-    g_autoptr(fbl_batch) b = samples_batch(later, "spamalert");
+    g_autoptr(fbl_batch) b = fbl_test_samples_batch(parser, samples, later, "spamalert");
     fbl_pg_options o = {.conninfo = as_writer, .vendors = vendors, .store_raw = true};
     g_autoptr(GError) error = NULL;
     g_autoptr(fbl_pg) pg = fbl_pg_new(&o, &error);
@@ -421,13 +424,13 @@ static void test_writer_role(void **state)
         fail_msg("write as fbl_writer: %s", error->message);
     if (!fbl_pg_write_batch(pg, b, &error)) /* again: nothing new */
         fail_msg("write again as fbl_writer: %s", error->message);
-    PGconn *c = connect_db(as_writer);
+    PGconn *c = fbl_test_connect_db(as_writer);
     assert_string_equal(PQparameterStatus(c, "is_superuser"), "off");
-    gint64 reports = q_int(c, "SELECT count(*) FROM fbl.reports");
+    gint64 reports = fbl_test_q_int(c, "SELECT count(*) FROM fbl.reports");
     assert_true(reports > 20);
-    assert_int_equal(q_int(c, "SELECT count(*) FROM fbl.vendor_outbox"), reports);
-    assert_true(q_int(c, "SELECT count(*) FROM fbl.mails WHERE raw IS NOT NULL") > 20);
-    exec_ok(c, "UPDATE fbl.vendor_outbox SET state = 'sent' WHERE report_id < '8'");
+    assert_int_equal(fbl_test_q_int(c, "SELECT count(*) FROM fbl.vendor_outbox"), reports);
+    assert_true(fbl_test_q_int(c, "SELECT count(*) FROM fbl.mails WHERE raw IS NOT NULL") > 20);
+    fbl_test_exec_ok(c, "UPDATE fbl.vendor_outbox SET state = 'sent' WHERE report_id < '8'");
     fails_with(c, "SELECT count(*) FROM fbl.pseudonym_key", "42501");
     fails_with(c, "DELETE FROM fbl.schema_migrations", "42501");
     fails_with(c, "SELECT fbl.drop_month(now() - interval '1 year')", "42501");
@@ -435,21 +438,16 @@ static void test_writer_role(void **state)
     fails_with(c, "CREATE TABLE fbl.x (a int)", "42501");
     PQfinish(c);
     /* The partitions the writer made belong to the owner, like the others. */
-    PGconn *owner = connect_db(conninfo);
-    assert_int_equal(q_int(owner, "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON "
-                                  "n.oid = c.relnamespace WHERE n.nspname = 'fbl' AND "
-                                  "c.relkind = 'r' AND pg_get_userbyid(c.relowner) <> "
-                                  "current_user"),
+    PGconn *owner = fbl_test_connect_db(conninfo);
+    assert_int_equal(fbl_test_q_int(owner, "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON "
+                                           "n.oid = c.relnamespace WHERE n.nspname = 'fbl' AND "
+                                           "c.relkind = 'r' AND pg_get_userbyid(c.relowner) <> "
+                                           "current_user"),
                      0);
     PQfinish(owner);
 }
 
 /* ---- main ---------------------------------------------------------------- */
-
-static int compare_names(gconstpointer a, gconstpointer b)
-{
-    return strcmp(*(char *const *) a, *(char *const *) b);
-}
 
 static int group_setup(void **state)
 {
@@ -458,33 +456,15 @@ static int group_setup(void **state)
     fbl_parse_options o;
     fbl_parse_options_init(&o);
     parser = fbl_parser_new(&o, NULL);
-    samples = g_ptr_array_new_with_free_func((GDestroyNotify) g_bytes_unref);
-    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
-    GDir *d = g_dir_open(samples_dir, 0, NULL);
-    if (d == NULL)
-        return -1;
-    const char *name;
-    while ((name = g_dir_read_name(d)) != NULL) {
-        if (g_str_has_suffix(name, ".eml"))
-            g_ptr_array_add(names, g_strdup(name));
-    }
-    g_dir_close(d);
-    g_ptr_array_sort(names, compare_names);
-    for (guint i = 0; i < names->len; i++) {
-        g_autofree char *path = g_build_filename(samples_dir, g_ptr_array_index(names, i), NULL);
-        char *data;
-        gsize len;
-        if (!g_file_get_contents(path, &data, &len, NULL))
-            return -1;
-        g_ptr_array_add(samples, g_bytes_new_take(data, len));
-    }
-    return parser != NULL && samples->len > 10 ? 0 : -1;
+    samples = fbl_test_load_samples(samples_dir, NULL);
+    return parser != NULL && samples != NULL && samples->len > 10 ? 0 : -1;
 }
 
 static int group_teardown(void **state)
 {
     (void) state;
-    g_ptr_array_unref(samples);
+    if (samples != NULL)
+        g_ptr_array_unref(samples);
     fbl_parser_free(parser);
     fbl_parsers_shutdown();
     return 0;
@@ -496,15 +476,9 @@ int main(int argc, char **argv)
         (void) fprintf(stderr, "usage: test_analyst CONNINFO_FILE SAMPLES_DIR\n");
         return 2;
     }
-    char *text = NULL;
-    GError *error = NULL;
-    if (!g_file_get_contents(argv[1], &text, NULL, &error)) {
-        (void) fprintf(stderr, "test_analyst: %s (is the fixture pg/start there?)\n",
-                       error->message);
-        g_error_free(error);
+    admin_conninfo = fbl_test_read_conninfo(argv[1], "test_analyst");
+    if (admin_conninfo == NULL)
         return 1;
-    }
-    admin_conninfo = g_strstrip(text);
     samples_dir = argv[2];
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_views),

@@ -60,7 +60,7 @@ static fbl_pg *open_pg(const char *conninfo)
 /* A fresh database with the schema; @conn gets a plain libpq connection to it. */
 static fbl_pg *migrated_db(const char *name, PGconn **conn, char **conninfo_out)
 {
-    g_autofree char *conninfo = fresh_db(admin_conninfo, name);
+    g_autofree char *conninfo = fbl_test_fresh_db(admin_conninfo, name);
     fbl_pg *pg = open_pg(conninfo);
     g_autoptr(GError) error = NULL;
     unsigned applied = 0;
@@ -68,7 +68,7 @@ static fbl_pg *migrated_db(const char *name, PGconn **conn, char **conninfo_out)
         fail_msg("migrate: %s", error->message);
     assert_int_equal(applied, fbl_schema_sql_count);
     if (conn != NULL)
-        *conn = connect_db(conninfo);
+        *conn = fbl_test_connect_db(conninfo);
     if (conninfo_out != NULL)
         *conninfo_out = g_strdup(conninfo);
     return pg;
@@ -86,16 +86,14 @@ static guint sample_index(const char *name)
 
 static fbl_sink_mail *sample_mail(const char *name, gint64 at)
 {
-    return make_mail(parser, g_ptr_array_index(samples, sample_index(name)), at, "spamalert");
+    return fbl_test_make_mail(parser, g_ptr_array_index(samples, sample_index(name)), at,
+                              "spamalert");
 }
 
 /* Every sample, delivered at @at. */
-static fbl_batch *samples_batch(gint64 at)
+static fbl_batch *all_samples(gint64 at)
 {
-    fbl_batch *b = fbl_batch_new();
-    for (guint i = 0; i < samples->len; i++)
-        fbl_batch_add(b, make_mail(parser, g_ptr_array_index(samples, i), at, "spamalert"));
-    return b;
+    return fbl_test_samples_batch(parser, samples, at, "spamalert");
 }
 
 typedef struct expect {
@@ -166,9 +164,9 @@ static void test_migrate_twice(void **state)
     g_autoptr(GError) error = NULL;
     assert_true(fbl_pg_migrate(pg, &applied, &error));
     assert_int_equal(applied, 0);
-    assert_int_equal(q_int(c, "SELECT count(*) FROM fbl.schema_migrations"),
+    assert_int_equal(fbl_test_q_int(c, "SELECT count(*) FROM fbl.schema_migrations"),
                      (gint64) fbl_schema_sql_count);
-    assert_int_equal(q_int(c, "SELECT max(version) FROM fbl.schema_migrations"),
+    assert_int_equal(fbl_test_q_int(c, "SELECT max(version) FROM fbl.schema_migrations"),
                      fbl_schema_sql_migrations[fbl_schema_sql_count - 1].version);
     /* A new connection finds everything applied too. */
     fbl_pg_free(pg);
@@ -211,7 +209,7 @@ static gpointer race_migrate(gpointer data)
 static void test_migrate_concurrently(void **state)
 {
     (void) state;
-    g_autofree char *conninfo = fresh_db(admin_conninfo, "t_race");
+    g_autofree char *conninfo = fbl_test_fresh_db(admin_conninfo, "t_race");
     GMutex lock;
     GCond cond;
     g_mutex_init(&lock);
@@ -232,8 +230,8 @@ static void test_migrate_concurrently(void **state)
     g_mutex_clear(&lock);
     g_cond_clear(&cond);
     assert_int_equal(total, fbl_schema_sql_count);
-    PGconn *c = connect_db(conninfo);
-    assert_int_equal(q_int(c, "SELECT count(*) FROM fbl.schema_migrations"),
+    PGconn *c = fbl_test_connect_db(conninfo);
+    assert_int_equal(fbl_test_q_int(c, "SELECT count(*) FROM fbl.schema_migrations"),
                      (gint64) fbl_schema_sql_count);
     PQfinish(c);
 }
@@ -301,19 +299,22 @@ static void test_enums_match_parsers(void **state)
 
 static void check_counts(PGconn *c, const expect *e)
 {
-    assert_int_equal(q_int(c, "SELECT count(*) FROM fbl.mails"), e->mails);
-    assert_int_equal(q_int(c, "SELECT count(*) FROM fbl.reports"), e->reports);
-    assert_int_equal(q_int(c, "SELECT count(*) FROM fbl.rejects"), e->rejects);
-    assert_int_equal(q_int(c, "SELECT count(*) FROM fbl.report_urls"), e->urls);
-    assert_int_equal(q_int(c, "SELECT count(*) FROM fbl.report_hops"), e->hops);
-    assert_int_equal(q_int(c, "SELECT count(*) FROM fbl.report_dkim"), e->dkim);
-    assert_int_equal(q_int(c, "SELECT count(*) FROM fbl.report_attachments"), e->attachments);
-    assert_int_equal(q_int(c, "SELECT count(*) FROM fbl.vendor_outbox WHERE vendor = 'alpha' "
-                              "AND state = 'pending'"),
+    assert_int_equal(fbl_test_q_int(c, "SELECT count(*) FROM fbl.mails"), e->mails);
+    assert_int_equal(fbl_test_q_int(c, "SELECT count(*) FROM fbl.reports"), e->reports);
+    assert_int_equal(fbl_test_q_int(c, "SELECT count(*) FROM fbl.rejects"), e->rejects);
+    assert_int_equal(fbl_test_q_int(c, "SELECT count(*) FROM fbl.report_urls"), e->urls);
+    assert_int_equal(fbl_test_q_int(c, "SELECT count(*) FROM fbl.report_hops"), e->hops);
+    assert_int_equal(fbl_test_q_int(c, "SELECT count(*) FROM fbl.report_dkim"), e->dkim);
+    assert_int_equal(fbl_test_q_int(c, "SELECT count(*) FROM fbl.report_attachments"),
+                     e->attachments);
+    assert_int_equal(fbl_test_q_int(c,
+                                    "SELECT count(*) FROM fbl.vendor_outbox WHERE vendor = 'alpha' "
+                                    "AND state = 'pending'"),
                      e->reports);
-    assert_int_equal(q_int(c, "SELECT count(*) FROM fbl.vendor_outbox WHERE vendor = 'beta'"),
-                     e->reports);
-    assert_int_equal(q_int(c, "SELECT count(*) FROM fbl.vendor_outbox"), 2 * e->reports);
+    assert_int_equal(
+        fbl_test_q_int(c, "SELECT count(*) FROM fbl.vendor_outbox WHERE vendor = 'beta'"),
+        e->reports);
+    assert_int_equal(fbl_test_q_int(c, "SELECT count(*) FROM fbl.vendor_outbox"), 2 * e->reports);
 }
 
 /* Every mail's raw bytes come back exactly. */
@@ -379,7 +380,7 @@ static void test_write_batch(void **state)
     (void) state;
     PGconn *c;
     fbl_pg *pg = migrated_db("t_write", &c, NULL);
-    g_autoptr(fbl_batch) b = samples_batch(JAN);
+    g_autoptr(fbl_batch) b = all_samples(JAN);
     /* One too large mail: a reject, no raw bytes. */
     fbl_mail_meta meta = {.mailbox = "spamalert", .received_at = JAN};
     fbl_parse_result *big = fbl_parser_too_large(
@@ -401,22 +402,25 @@ static void test_write_batch(void **state)
 
     write_ok(pg, b);
     check_counts(c, &e);
-    g_autoptr(fbl_batch) without_big = samples_batch(JAN);
+    g_autoptr(fbl_batch) without_big = all_samples(JAN);
     check_raw(c, without_big);
     check_documents(c, without_big);
-    assert_true(q_int(c, "SELECT count(*) FROM fbl.mails WHERE raw IS NULL AND mail_id LIKE "
-                         "'%aa' AND size = 20000000") == 1);
-    assert_int_equal(q_int(c, "SELECT count(*) FROM fbl.rejects WHERE reason = 'too_large'"), 1);
+    assert_true(fbl_test_q_int(c,
+                               "SELECT count(*) FROM fbl.mails WHERE raw IS NULL AND mail_id LIKE "
+                               "'%aa' AND size = 20000000") == 1);
+    assert_int_equal(
+        fbl_test_q_int(c, "SELECT count(*) FROM fbl.rejects WHERE reason = 'too_large'"), 1);
     /* Children in the analysts' shape. */
-    assert_true(q_int(c, "SELECT count(*) FROM fbl.report_urls WHERE host IS NULL") == 0);
-    assert_true(q_int(c, "SELECT count(*) FROM fbl.report_hops WHERE ip IS NOT NULL") > 0);
-    assert_true(q_int(c, "SELECT count(*) FROM fbl.report_urls u JOIN fbl.reports r ON "
-                         "r.id = u.report_id AND r.received_at = u.received_at") == e.urls);
-    assert_true(q_int(c, "SELECT count(*) FROM fbl.reports WHERE source_ip << "
-                         "'192.0.2.0/24'") > 0);
+    assert_true(fbl_test_q_int(c, "SELECT count(*) FROM fbl.report_urls WHERE host IS NULL") == 0);
+    assert_true(fbl_test_q_int(c, "SELECT count(*) FROM fbl.report_hops WHERE ip IS NOT NULL") > 0);
+    assert_true(fbl_test_q_int(c,
+                               "SELECT count(*) FROM fbl.report_urls u JOIN fbl.reports r ON "
+                               "r.id = u.report_id AND r.received_at = u.received_at") == e.urls);
+    assert_true(fbl_test_q_int(c, "SELECT count(*) FROM fbl.reports WHERE source_ip << "
+                                  "'192.0.2.0/24'") > 0);
     /* Nothing landed in a DEFAULT partition. */
-    assert_int_equal(q_int(c, "SELECT count(*) FROM fbl.mails_default"), 0);
-    assert_int_equal(q_int(c, "SELECT count(*) FROM fbl.reports_default"), 0);
+    assert_int_equal(fbl_test_q_int(c, "SELECT count(*) FROM fbl.mails_default"), 0);
+    assert_int_equal(fbl_test_q_int(c, "SELECT count(*) FROM fbl.reports_default"), 0);
     fbl_pg_free(pg);
     PQfinish(c);
 }
@@ -426,7 +430,7 @@ static void test_write_is_idempotent(void **state)
     (void) state;
     PGconn *c;
     fbl_pg *pg = migrated_db("t_idem", &c, NULL);
-    g_autoptr(fbl_batch) b = samples_batch(JAN);
+    g_autoptr(fbl_batch) b = all_samples(JAN);
     write_ok(pg, b);
     g_autofree char *before = snapshot(c);
     write_ok(pg, b);
@@ -436,8 +440,8 @@ static void test_write_is_idempotent(void **state)
     /* The same mails in another composition: a few, reversed, one twice. */
     g_autoptr(fbl_batch) other = fbl_batch_new();
     for (guint i = samples->len; i >= 3; i -= 3)
-        fbl_batch_add(other,
-                      make_mail(parser, g_ptr_array_index(samples, i - 1), JAN, "spamalert"));
+        fbl_batch_add(
+            other, fbl_test_make_mail(parser, g_ptr_array_index(samples, i - 1), JAN, "spamalert"));
     fbl_batch_add(other, sample_mail("arf-not-spam.eml", JAN));
     fbl_batch_add(other, sample_mail("arf-not-spam.eml", JAN));
     write_ok(pg, other);
@@ -481,10 +485,10 @@ static void test_months_are_partitions(void **state)
                  "tableoid::regclass::text) FROM fbl.vendor_outbox");
     assert_string_equal(outbox, "fbl.vendor_outbox_202601,fbl.vendor_outbox_202603");
     /* The month after each is made ahead of its first mail. */
-    assert_int_equal(q_int(c, "SELECT count(*) FROM pg_class WHERE relname IN "
-                              "('mails_202602', 'mails_202604')"),
+    assert_int_equal(fbl_test_q_int(c, "SELECT count(*) FROM pg_class WHERE relname IN "
+                                       "('mails_202602', 'mails_202604')"),
                      2);
-    assert_int_equal(q_int(c, "SELECT count(*) FROM fbl.mails_default"), 0);
+    assert_int_equal(fbl_test_q_int(c, "SELECT count(*) FROM fbl.mails_default"), 0);
     fbl_pg_free(pg);
     PQfinish(c);
 }
@@ -494,7 +498,7 @@ static void test_poisoned_mail(void **state)
     (void) state;
     PGconn *c;
     fbl_pg *pg = migrated_db("t_poison", &c, NULL);
-    g_autoptr(fbl_batch) b = samples_batch(JAN);
+    g_autoptr(fbl_batch) b = all_samples(JAN);
     expect e = expected(b);
     /* A parser bug: a source IP that is no IP. inet refuses it (22P02). */
     fbl_sink_mail *bad = (fbl_sink_mail *) fbl_batch_get(b, sample_index("arf-base64-parts.eml"));
@@ -559,11 +563,11 @@ static void test_connection_lost(void **state)
 
     /* Hold the tables, so the next batch waits inside its transaction. */
     g_autofree char *conninfo = g_strdup_printf("%s dbname=t_lost", admin_conninfo);
-    PGconn *holder = connect_db(conninfo);
-    exec_ok(holder, "BEGIN");
-    exec_ok(holder, "LOCK TABLE fbl.mails IN SHARE MODE");
+    PGconn *holder = fbl_test_connect_db(conninfo);
+    fbl_test_exec_ok(holder, "BEGIN");
+    fbl_test_exec_ok(holder, "LOCK TABLE fbl.mails IN SHARE MODE");
 
-    g_autoptr(fbl_batch) b = samples_batch(JAN);
+    g_autoptr(fbl_batch) b = all_samples(JAN);
     writer w = {.pg = pg, .batch = b};
     GThread *t = g_thread_new("writer", write_in_thread, &w);
     gint64 pid = 0;
@@ -577,16 +581,17 @@ static void test_connection_lost(void **state)
     assert_true(pid > 0);
     g_autofree char *kill =
         g_strdup_printf("SELECT pg_terminate_backend(%" G_GINT64_FORMAT ")", pid);
-    exec_ok(c, kill);
+    fbl_test_exec_ok(c, kill);
     g_thread_join(t);
-    exec_ok(holder, "ROLLBACK");
+    fbl_test_exec_ok(holder, "ROLLBACK");
     PQfinish(holder);
 
     assert_false(w.ok);
     assert_non_null(w.error);
     assert_true(fbl_pg_error_is_transient(w.error));
     g_clear_error(&w.error);
-    assert_int_equal(q_int(c, "SELECT count(*) FROM fbl.mails"), 1); /* nothing half-done */
+    assert_int_equal(fbl_test_q_int(c, "SELECT count(*) FROM fbl.mails"),
+                     1); /* nothing half-done */
 
     /* The next call reconnects and stores the batch, once. */
     write_ok(pg, b);
@@ -611,7 +616,7 @@ static void test_errors(void **state)
     g_clear_error(&error);
 
     /* No schema: permanent, and says so. */
-    g_autofree char *conninfo = fresh_db(admin_conninfo, "t_noschema");
+    g_autofree char *conninfo = fbl_test_fresh_db(admin_conninfo, "t_noschema");
     fbl_pg *pg = open_pg(conninfo);
     g_autoptr(fbl_batch) b = fbl_batch_new();
     fbl_batch_add(b, sample_mail("arf-not-spam.eml", JAN));
@@ -633,11 +638,11 @@ static void test_no_raw(void **state)
     g_autoptr(GError) error = NULL;
     fbl_pg *pg = fbl_pg_new(&o, &error);
     assert_non_null(pg);
-    g_autoptr(fbl_batch) b = samples_batch(JAN);
+    g_autoptr(fbl_batch) b = all_samples(JAN);
     write_ok(pg, b);
-    assert_int_equal(q_int(c, "SELECT count(*) FROM fbl.mails WHERE raw IS NOT NULL"), 0);
-    assert_int_equal(q_int(c, "SELECT count(*) FROM fbl.vendor_outbox"), 0);
-    assert_true(q_int(c, "SELECT count(*) FROM fbl.reports") > 0);
+    assert_int_equal(fbl_test_q_int(c, "SELECT count(*) FROM fbl.mails WHERE raw IS NOT NULL"), 0);
+    assert_int_equal(fbl_test_q_int(c, "SELECT count(*) FROM fbl.vendor_outbox"), 0);
+    assert_true(fbl_test_q_int(c, "SELECT count(*) FROM fbl.reports") > 0);
     fbl_pg_free(pg);
     PQfinish(c);
 }
@@ -663,8 +668,14 @@ static guint64 reparse_ok(fbl_pg *pg, int64_t since, int64_t until)
 {
     guint64 changed = 999, calls = 0;
     g_autoptr(GError) error = NULL;
-    if (!fbl_pg_reparse(pg, parser, since, until, 7, defaults, NULL, count_progress, &calls,
-                        &changed, &error))
+    fbl_pg_reparse_options o = {.parser = parser,
+                                .since = since,
+                                .until = until,
+                                .batch_size = 7,
+                                .defaults = defaults,
+                                .progress = count_progress,
+                                .progress_data = &calls};
+    if (!fbl_pg_reparse(pg, &o, &changed, &error))
         fail_msg("reparse: %s", error->message);
     assert_true(calls > 0 || changed == 0);
     return changed;
@@ -689,7 +700,7 @@ static void test_reparse(void **state)
     (void) state;
     PGconn *c;
     fbl_pg *pg = migrated_db("t_reparse", &c, NULL);
-    g_autoptr(fbl_batch) b = samples_batch(JAN);
+    g_autoptr(fbl_batch) b = all_samples(JAN);
     write_ok(pg, b);
     g_autoptr(fbl_batch) later = fbl_batch_new();
     fbl_sink_mail *march = sample_mail("dkim-list-unsubscribe.eml", MAR);
@@ -713,7 +724,7 @@ static void test_reparse(void **state)
     const fbl_sink_mail *one = fbl_batch_get(b, sample_index("arf-base64-parts.eml"));
     assert_int_equal(one->reports->len, 1);
     const fbl_report *old = g_ptr_array_index(one->reports, 0);
-    exec_ok(c, "UPDATE fbl.vendor_outbox SET state = 'sent'");
+    fbl_test_exec_ok(c, "UPDATE fbl.vendor_outbox SET state = 'sent'");
     set_raw(c, one->mail_id,
             g_ptr_array_index(samples, sample_index("attach-two-rfc822-crlf.eml")));
     assert_int_equal(reparse_ok(pg, 0, 0), 1);
@@ -726,7 +737,8 @@ static void test_reparse(void **state)
                      2);
     /* Part 0 keeps its id (and its sent outbox rows); part 1 is new and pending. */
     assert_int_equal(q_int_param(c, "SELECT count(*) FROM fbl.reports WHERE id = $1", old->id), 1);
-    assert_int_equal(q_int(c, "SELECT count(*) FROM fbl.vendor_outbox WHERE state = 'pending'"), 2);
+    assert_int_equal(
+        fbl_test_q_int(c, "SELECT count(*) FROM fbl.vendor_outbox WHERE state = 'pending'"), 2);
     assert_int_equal(q_int_param(c,
                                  "SELECT count(*) FROM fbl.vendor_outbox WHERE report_id = $1 "
                                  "AND state = 'sent'",
@@ -743,7 +755,7 @@ static void test_reparse(void **state)
     assert_int_equal(reparse_ok(pg, 0, 0), 0);
 
     /* A report that becomes a reject: the report, its children and pending rows go. */
-    exec_ok(c, "UPDATE fbl.vendor_outbox SET state = 'pending'");
+    fbl_test_exec_ok(c, "UPDATE fbl.vendor_outbox SET state = 'pending'");
     set_raw(c, one->mail_id, g_ptr_array_index(samples, sample_index("reject-not-a-report.eml")));
     assert_int_equal(reparse_ok(pg, 0, 0), 1);
     assert_int_equal(
@@ -753,15 +765,15 @@ static void test_reparse(void **state)
                                  "reason = 'not_a_report'",
                                  one->mail_id),
                      1);
-    assert_int_equal(q_int(c, "SELECT count(*) FROM fbl.report_urls u WHERE NOT EXISTS "
-                              "(SELECT 1 FROM fbl.reports r WHERE r.id = u.report_id)"),
+    assert_int_equal(fbl_test_q_int(c, "SELECT count(*) FROM fbl.report_urls u WHERE NOT EXISTS "
+                                       "(SELECT 1 FROM fbl.reports r WHERE r.id = u.report_id)"),
                      0);
-    assert_int_equal(q_int(c, "SELECT count(*) FROM fbl.vendor_outbox o WHERE NOT EXISTS "
-                              "(SELECT 1 FROM fbl.reports r WHERE r.id = o.report_id)"),
+    assert_int_equal(fbl_test_q_int(c, "SELECT count(*) FROM fbl.vendor_outbox o WHERE NOT EXISTS "
+                                       "(SELECT 1 FROM fbl.reports r WHERE r.id = o.report_id)"),
                      0);
 
     /* A time range: March only, then January only. */
-    exec_ok(c, "UPDATE fbl.mails SET mailbox = 'notspam'"); /* defaults: not-spam */
+    fbl_test_exec_ok(c, "UPDATE fbl.mails SET mailbox = 'notspam'"); /* defaults: not-spam */
     assert_int_equal(reparse_ok(pg, MAR - 86400, MAR + 86400), 1);
     assert_int_equal(q_int_param(c,
                                  "SELECT count(*) FROM fbl.reports WHERE mail_id = $1 AND "
@@ -789,9 +801,10 @@ static void test_reparse_store_error(void **state)
     fbl_batch_add(b, bad);
     fbl_batch_add(b, sample_mail("arf-not-spam.eml", JAN));
     write_ok(pg, b);
-    assert_int_equal(q_int(c, "SELECT count(*) FROM fbl.rejects WHERE reason = 'store_error'"), 1);
+    assert_int_equal(
+        fbl_test_q_int(c, "SELECT count(*) FROM fbl.rejects WHERE reason = 'store_error'"), 1);
     assert_int_equal(reparse_ok(pg, 0, 0), 1);
-    assert_int_equal(q_int(c, "SELECT count(*) FROM fbl.rejects"), 0);
+    assert_int_equal(fbl_test_q_int(c, "SELECT count(*) FROM fbl.rejects"), 0);
     assert_int_equal(q_int_param(c,
                                  "SELECT count(*) FROM fbl.reports WHERE mail_id = $1 AND "
                                  "host(source_ip) = '192.0.2.25'",
@@ -808,11 +821,6 @@ static void test_reparse_store_error(void **state)
 
 /* ---- main -------------------------------------------------------------- */
 
-static gint compare_names(gconstpointer a, gconstpointer b)
-{
-    return strcmp(*(const char *const *) a, *(const char *const *) b);
-}
-
 static int group_setup(void **state)
 {
     (void) state;
@@ -820,34 +828,16 @@ static int group_setup(void **state)
     fbl_parse_options o;
     fbl_parse_options_init(&o);
     parser = fbl_parser_new(&o, NULL);
-    samples = g_ptr_array_new_with_free_func((GDestroyNotify) g_bytes_unref);
     sample_names = g_ptr_array_new_with_free_func(g_free);
-    GDir *d = g_dir_open(samples_dir, 0, NULL);
-    if (d == NULL)
-        return -1;
-    const char *name;
-    while ((name = g_dir_read_name(d)) != NULL) {
-        if (g_str_has_suffix(name, ".eml"))
-            g_ptr_array_add(sample_names, g_strdup(name));
-    }
-    g_dir_close(d);
-    g_ptr_array_sort(sample_names, compare_names);
-    for (guint i = 0; i < sample_names->len; i++) {
-        g_autofree char *path =
-            g_build_filename(samples_dir, g_ptr_array_index(sample_names, i), NULL);
-        char *data;
-        gsize len;
-        if (!g_file_get_contents(path, &data, &len, NULL))
-            return -1;
-        g_ptr_array_add(samples, g_bytes_new_take(data, len));
-    }
-    return parser != NULL && samples->len > 10 ? 0 : -1;
+    samples = fbl_test_load_samples(samples_dir, sample_names);
+    return parser != NULL && samples != NULL && samples->len > 10 ? 0 : -1;
 }
 
 static int group_teardown(void **state)
 {
     (void) state;
-    g_ptr_array_unref(samples);
+    if (samples != NULL)
+        g_ptr_array_unref(samples);
     g_ptr_array_unref(sample_names);
     fbl_parser_free(parser);
     fbl_parsers_shutdown();
@@ -857,17 +847,12 @@ static int group_teardown(void **state)
 int main(int argc, char **argv)
 {
     if (argc != 3) {
-        fprintf(stderr, "usage: test_pg CONNINFO_FILE SAMPLES_DIR\n");
+        (void) fprintf(stderr, "usage: test_pg CONNINFO_FILE SAMPLES_DIR\n");
         return 2;
     }
-    char *text = NULL;
-    GError *error = NULL;
-    if (!g_file_get_contents(argv[1], &text, NULL, &error)) {
-        fprintf(stderr, "test_pg: %s (is the fixture pg/start there?)\n", error->message);
-        g_error_free(error);
+    admin_conninfo = fbl_test_read_conninfo(argv[1], "test_pg");
+    if (admin_conninfo == NULL)
         return 1;
-    }
-    admin_conninfo = g_strstrip(text);
     samples_dir = argv[2];
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_migrate_twice),

@@ -10,61 +10,7 @@
 #include <gmime/gmime.h>
 
 #include "parsers/address.h"
-
-/* Table rows report every mismatch, then the test fails once at its end. */
-static unsigned failures;
-
-#define ROW_FAIL(...)                                                                              \
-    do {                                                                                           \
-        print_error(__VA_ARGS__);                                                                  \
-        print_error("\n");                                                                         \
-        failures++;                                                                                \
-    } while (0)
-
-static void rows_done(void)
-{
-    unsigned n = failures;
-    failures = 0;
-    if (n > 0)
-        fail_msg("%u check(s) failed", n);
-}
-
-static void check_str(const char *row, const char *what, const char *want, const char *got)
-{
-    if (want == NULL && got == NULL)
-        return;
-    if (want != NULL && got != NULL && strcmp(want, got) == 0)
-        return;
-    ROW_FAIL("row '%s': %s: want %s%s%s, got %s%s%s", row, what, want ? "'" : "",
-             want ? want : "NULL", want ? "'" : "", got ? "'" : "", got ? got : "NULL",
-             got ? "'" : "");
-}
-
-/* "a|b|c" for a list of strings, to compare a list in one row. */
-static char *join(const GPtrArray *list)
-{
-    GString *s = g_string_new(NULL);
-    for (guint i = 0; i < list->len; i++) {
-        if (i > 0)
-            g_string_append_c(s, '|');
-        g_string_append(s, g_ptr_array_index(list, i));
-    }
-    return g_string_free(s, FALSE);
-}
-
-static int setup(void **state)
-{
-    (void) state;
-    g_mime_init();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void) state;
-    g_mime_shutdown();
-    return 0;
-}
+#include "tests/unit/harness.h"
 
 /* ---- fbl_address_spec -------------------------------------------------- */
 
@@ -102,17 +48,17 @@ static void test_spec(void **state)
     for (size_t i = 0; i < G_N_ELEMENTS(spec_rows); i++) {
         char *name = (char *) "unset";
         g_autofree char *spec = fbl_address_spec(spec_rows[i].in, &name);
-        check_str(spec_rows[i].in, "spec", spec_rows[i].spec, spec);
-        check_str(spec_rows[i].in, "name", spec_rows[i].name, name);
+        fbl_test_check_str(spec_rows[i].in, "spec", spec_rows[i].spec, spec);
+        fbl_test_check_str(spec_rows[i].in, "name", spec_rows[i].name, name);
         g_free(name);
         /* @name is optional */
         g_autofree char *again = fbl_address_spec(spec_rows[i].in, NULL);
-        check_str(spec_rows[i].in, "spec without name", spec_rows[i].spec, again);
+        fbl_test_check_str(spec_rows[i].in, "spec without name", spec_rows[i].spec, again);
     }
     char *name = (char *) "unset";
     assert_null(fbl_address_spec(NULL, &name));
     assert_null(name);
-    rows_done();
+    fbl_test_rows_done();
 }
 
 /* Longer than RFC 5321 allows is not an address; at the limit it is. */
@@ -124,10 +70,10 @@ static void test_spec_length(void **state)
     g_autofree char *over = g_strconcat(local, "b@example.com", NULL);
     assert_int_equal(strlen(fits), FBL_ADDRESS_MAX);
     g_autofree char *got = fbl_address_spec(fits, NULL);
-    check_str("320 bytes", "spec", fits, got);
+    fbl_test_check_str("320 bytes", "spec", fits, got);
     g_autofree char *none = fbl_address_spec(over, NULL);
-    check_str("321 bytes", "spec", NULL, none);
-    rows_done();
+    fbl_test_check_str("321 bytes", "spec", NULL, none);
+    fbl_test_rows_done();
 }
 
 /* ---- fbl_address_list -------------------------------------------------- */
@@ -155,10 +101,10 @@ static void test_list(void **state)
     for (size_t i = 0; i < G_N_ELEMENTS(list_rows); i++) {
         g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func(g_free);
         fbl_address_list(list_rows[i].in, out, list_rows[i].max);
-        g_autofree char *got = join(out);
-        check_str(list_rows[i].in, "list", list_rows[i].want, got);
+        g_autofree char *got = fbl_test_join(out, "|");
+        fbl_test_check_str(list_rows[i].in, "list", list_rows[i].want, got);
     }
-    rows_done();
+    fbl_test_rows_done();
 }
 
 /* Appends to what @out holds: no duplicate of an earlier entry, max counts the total. */
@@ -168,11 +114,11 @@ static void test_list_appends(void **state)
     g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func(g_free);
     g_ptr_array_add(out, g_strdup("a@x.org"));
     fbl_address_list("A@x.org, b@x.org, c@x.org", out, 2);
-    g_autofree char *got = join(out);
-    check_str("append", "list", "a@x.org|b@x.org", got);
+    g_autofree char *got = fbl_test_join(out, "|");
+    fbl_test_check_str("append", "list", "a@x.org|b@x.org", got);
     fbl_address_list(NULL, out, 10);
     assert_int_equal(out->len, 2);
-    rows_done();
+    fbl_test_rows_done();
 }
 
 static void test_list_take_names(void **state)
@@ -184,11 +130,11 @@ static void test_list_take_names(void **state)
     g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
     fbl_address_list_take(list, out, names, 10);
-    g_autofree char *got = join(out);
-    g_autofree char *got_names = join(names);
-    check_str("take", "list", "a@x.org|b@x.org|e@y.fr", got);
+    g_autofree char *got = fbl_test_join(out, "|");
+    g_autofree char *got_names = fbl_test_join(names, "|");
+    fbl_test_check_str("take", "list", "a@x.org|b@x.org|e@y.fr", got);
     /* one name per address taken, "" where there was none */
-    check_str("take", "names", "Alice||\xc3\x89ric", got_names);
+    fbl_test_check_str("take", "names", "Alice||\xc3\x89ric", got_names);
 
     g_ptr_array_set_size(out, 0);
     g_ptr_array_set_size(names, 0);
@@ -196,14 +142,14 @@ static void test_list_take_names(void **state)
     assert_int_equal(out->len, 1);
     assert_int_equal(names->len, 1);
     fbl_address_list_take(list, out, NULL, 5);
-    g_autofree char *no_names = join(out);
-    check_str("take without names", "list", "a@x.org|b@x.org|e@y.fr", no_names);
+    g_autofree char *no_names = fbl_test_join(out, "|");
+    fbl_test_check_str("take without names", "list", "a@x.org|b@x.org|e@y.fr", no_names);
     g_object_unref(list);
 
     g_ptr_array_set_size(out, 0);
     fbl_address_list_take(NULL, out, names, 5);
     assert_int_equal(out->len, 0);
-    rows_done();
+    fbl_test_rows_done();
 }
 
 /* ---- fbl_address_domain ------------------------------------------------ */
@@ -229,10 +175,10 @@ static void test_domain(void **state)
     (void) state;
     for (size_t i = 0; i < G_N_ELEMENTS(domain_rows); i++) {
         g_autofree char *got = fbl_address_domain(domain_rows[i].in);
-        check_str(domain_rows[i].in, "domain", domain_rows[i].want, got);
+        fbl_test_check_str(domain_rows[i].in, "domain", domain_rows[i].want, got);
     }
     assert_null(fbl_address_domain(NULL));
-    rows_done();
+    fbl_test_rows_done();
 }
 
 int main(void)
@@ -245,5 +191,5 @@ int main(void)
         cmocka_unit_test(test_list_take_names),
         cmocka_unit_test(test_domain),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, fbl_test_setup_gmime, fbl_test_teardown_gmime);
 }

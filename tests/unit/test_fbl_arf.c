@@ -11,46 +11,7 @@
 #include <gmime/gmime.h>
 
 #include "parsers/arf.h"
-
-/* Table rows report every mismatch, then the test fails once at its end. */
-static unsigned failures;
-
-#define ROW_FAIL(...)                                                                              \
-    do {                                                                                           \
-        print_error(__VA_ARGS__);                                                                  \
-        print_error("\n");                                                                         \
-        failures++;                                                                                \
-    } while (0)
-
-static void rows_done(void)
-{
-    unsigned n = failures;
-    failures = 0;
-    if (n > 0)
-        fail_msg("%u check(s) failed", n);
-}
-
-static void check_str(const char *row, const char *what, const char *want, const char *got)
-{
-    if (want == NULL && got == NULL)
-        return;
-    if (want != NULL && got != NULL && strcmp(want, got) == 0)
-        return;
-    ROW_FAIL("row '%s': %s: want %s%s%s, got %s%s%s", row, what, want ? "'" : "",
-             want ? want : "NULL", want ? "'" : "", got ? "'" : "", got ? got : "NULL",
-             got ? "'" : "");
-}
-
-static char *join(const GPtrArray *list)
-{
-    GString *s = g_string_new(NULL);
-    for (guint i = 0; i < list->len; i++) {
-        if (i > 0)
-            g_string_append_c(s, '|');
-        g_string_append(s, g_ptr_array_index(list, i));
-    }
-    return g_string_free(s, FALSE);
-}
+#include "tests/unit/harness.h"
 
 static bool any_contains(const GPtrArray *list, const char *needle)
 {
@@ -59,20 +20,6 @@ static bool any_contains(const GPtrArray *list, const char *needle)
             return true;
     }
     return false;
-}
-
-static int setup(void **state)
-{
-    (void) state;
-    g_mime_init();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void) state;
-    g_mime_shutdown();
-    return 0;
 }
 
 /* ---- fbl_arf_parse_fields ---------------------------------------------- */
@@ -221,28 +168,29 @@ static const arf_row arf_rows[] = {
 
 static void check_arf(const arf_row *row, const fbl_arf *arf, const GPtrArray *warnings)
 {
-    check_str(row->name, "feedback_type_raw", row->feedback_type, arf->feedback_type_raw);
-    check_str(row->name, "user_agent", row->user_agent, arf->user_agent);
-    check_str(row->name, "version", row->version, arf->version);
-    check_str(row->name, "source_ip", row->source_ip, arf->source_ip);
-    check_str(row->name, "original_mail_from", row->mail_from, arf->original_mail_from);
-    g_autofree char *rcpt = join(arf->original_rcpt_to);
-    check_str(row->name, "original_rcpt_to", row->rcpt_to, rcpt);
-    check_str(row->name, "arrival_date", row->arrival_date, arf->arrival_date);
-    check_str(row->name, "reporting_mta", row->reporting_mta, arf->reporting_mta);
-    g_autofree char *domains = join(arf->reported_domain);
-    check_str(row->name, "reported_domain", row->domains, domains);
-    g_autofree char *uris = join(arf->reported_uri);
-    check_str(row->name, "reported_uri", row->uris, uris);
+    fbl_test_check_str(row->name, "feedback_type_raw", row->feedback_type, arf->feedback_type_raw);
+    fbl_test_check_str(row->name, "user_agent", row->user_agent, arf->user_agent);
+    fbl_test_check_str(row->name, "version", row->version, arf->version);
+    fbl_test_check_str(row->name, "source_ip", row->source_ip, arf->source_ip);
+    fbl_test_check_str(row->name, "original_mail_from", row->mail_from, arf->original_mail_from);
+    g_autofree char *rcpt = fbl_test_join(arf->original_rcpt_to, "|");
+    fbl_test_check_str(row->name, "original_rcpt_to", row->rcpt_to, rcpt);
+    fbl_test_check_str(row->name, "arrival_date", row->arrival_date, arf->arrival_date);
+    fbl_test_check_str(row->name, "reporting_mta", row->reporting_mta, arf->reporting_mta);
+    g_autofree char *domains = fbl_test_join(arf->reported_domain, "|");
+    fbl_test_check_str(row->name, "reported_domain", row->domains, domains);
+    g_autofree char *uris = fbl_test_join(arf->reported_uri, "|");
+    fbl_test_check_str(row->name, "reported_uri", row->uris, uris);
     if (arf->incidents != row->incidents)
         ROW_FAIL("row '%s': incidents: want %" PRId64 ", got %" PRId64, row->name, row->incidents,
                  arf->incidents);
-    g_autofree char *auth = join(arf->authentication_results);
-    check_str(row->name, "authentication_results", row->auth_results, auth);
-    check_str(row->name, "original_envelope_id", row->envelope_id, arf->original_envelope_id);
+    g_autofree char *auth = fbl_test_join(arf->authentication_results, "|");
+    fbl_test_check_str(row->name, "authentication_results", row->auth_results, auth);
+    fbl_test_check_str(row->name, "original_envelope_id", row->envelope_id,
+                       arf->original_envelope_id);
     if (arf->redacted_address != row->redacted)
         ROW_FAIL("row '%s': redacted_address: want %d", row->name, row->redacted);
-    g_autofree char *all = join(warnings);
+    g_autofree char *all = fbl_test_join(warnings, "|");
     if (row->warning == NULL && warnings->len > 0)
         ROW_FAIL("row '%s': unexpected warnings: %s", row->name, all);
     if (row->warning != NULL && !any_contains(warnings, row->warning))
@@ -264,7 +212,7 @@ static void test_fields(void **state)
         check_arf(&arf_rows[i], arf, warnings);
         fbl_arf_free(arf);
     }
-    rows_done();
+    fbl_test_rows_done();
 }
 
 /* @len is honoured: bytes after it are not read, and a NUL ends the text. */
@@ -286,18 +234,19 @@ static void test_auth_failure_details(void **state)
                                "Removal-Recipient: <b@mailbox.example>\n";
     g_autoptr(GPtrArray) warnings = g_ptr_array_new_with_free_func(g_free);
     fbl_arf *arf = fbl_arf_parse_fields(text, strlen(text), warnings);
-    check_str("details", "dkim_domain", "bank.example.com", arf->dkim_domain);
-    check_str("details", "dkim_identity", "@bank.example.com", arf->dkim_identity);
-    check_str("details", "dkim_selector", "s2026", arf->dkim_selector);
-    check_str("details", "identity_alignment", "dkim", arf->identity_alignment);
-    g_autofree char *spf = join(arf->spf_dns);
-    check_str("details", "spf_dns",
-              "txt : bank.example.com : \"v=spf1 -all\"|txt : _spf.bank.example.com : \"v=spf1 ?all\"",
-              spf);
-    g_autofree char *rcpt = join(arf->original_rcpt_to);
-    g_autofree char *removal = join(arf->removal_recipient);
-    check_str("details", "original_rcpt_to", "a@mailbox.example", rcpt);
-    check_str("details", "removal_recipient", "b@mailbox.example", removal);
+    fbl_test_check_str("details", "dkim_domain", "bank.example.com", arf->dkim_domain);
+    fbl_test_check_str("details", "dkim_identity", "@bank.example.com", arf->dkim_identity);
+    fbl_test_check_str("details", "dkim_selector", "s2026", arf->dkim_selector);
+    fbl_test_check_str("details", "identity_alignment", "dkim", arf->identity_alignment);
+    g_autofree char *spf = fbl_test_join(arf->spf_dns, "|");
+    fbl_test_check_str(
+        "details", "spf_dns",
+        "txt : bank.example.com : \"v=spf1 -all\"|txt : _spf.bank.example.com : \"v=spf1 ?all\"",
+        spf);
+    g_autofree char *rcpt = fbl_test_join(arf->original_rcpt_to, "|");
+    g_autofree char *removal = fbl_test_join(arf->removal_recipient, "|");
+    fbl_test_check_str("details", "original_rcpt_to", "a@mailbox.example", rcpt);
+    fbl_test_check_str("details", "removal_recipient", "b@mailbox.example", removal);
     if (arf->source_port != 49152)
         ROW_FAIL("row 'details': source_port %" G_GINT64_FORMAT, arf->source_port);
     fbl_arf_free(arf);
@@ -306,7 +255,7 @@ static void test_auth_failure_details(void **state)
     if (arf->source_port != -1)
         ROW_FAIL("row 'port out of range': source_port %" G_GINT64_FORMAT, arf->source_port);
     fbl_arf_free(arf);
-    rows_done();
+    fbl_test_rows_done();
 }
 
 static void test_fields_length(void **state)
@@ -316,16 +265,16 @@ static void test_fields_length(void **state)
     g_autoptr(GPtrArray) warnings = g_ptr_array_new_with_free_func(g_free);
     fbl_arf *arf =
         fbl_arf_parse_fields(text, strlen("Feedback-Type: abuse\nVersion: 1\n"), warnings);
-    check_str("len", "version", "1", arf->version);
-    check_str("len", "user_agent", NULL, arf->user_agent);
+    fbl_test_check_str("len", "version", "1", arf->version);
+    fbl_test_check_str("len", "user_agent", NULL, arf->user_agent);
     fbl_arf_free(arf);
 
     static const char with_nul[] = "Feedback-Type: abuse\0User-Agent: AfterNul/1\n";
     arf = fbl_arf_parse_fields(with_nul, sizeof with_nul - 1, warnings);
-    check_str("nul", "feedback_type_raw", "abuse", arf->feedback_type_raw);
-    check_str("nul", "user_agent", NULL, arf->user_agent);
+    fbl_test_check_str("nul", "feedback_type_raw", "abuse", arf->feedback_type_raw);
+    fbl_test_check_str("nul", "user_agent", NULL, arf->user_agent);
     fbl_arf_free(arf);
-    rows_done();
+    fbl_test_rows_done();
 }
 
 /* FBL_ARF_MAX_VALUES values per repeated field; the rest counted in a warning. */
@@ -351,9 +300,9 @@ static void test_values_limit(void **state)
         if (arf->original_rcpt_to->len != rows[r].kept)
             ROW_FAIL("%u values: kept %u, want %u", rows[r].values, arf->original_rcpt_to->len,
                      rows[r].kept);
-        check_str("first kept", "rcpt", "user0@example.com",
-                  g_ptr_array_index(arf->original_rcpt_to, 0));
-        g_autofree char *all = join(warnings);
+        fbl_test_check_str("first kept", "rcpt", "user0@example.com",
+                           g_ptr_array_index(arf->original_rcpt_to, 0));
+        g_autofree char *all = fbl_test_join(warnings, "|");
         if (rows[r].warning == NULL && warnings->len > 0)
             ROW_FAIL("%u values: unexpected warnings: %s", rows[r].values, all);
         if (rows[r].warning != NULL && !any_contains(warnings, rows[r].warning))
@@ -361,7 +310,7 @@ static void test_values_limit(void **state)
         fbl_arf_free(arf);
         g_string_free(text, TRUE);
     }
-    rows_done();
+    fbl_test_rows_done();
 }
 
 /* FBL_ARF_MAX_FIELDS fields are read; a warning says when more were there. */
@@ -384,7 +333,7 @@ static void test_fields_limit(void **state)
         g_string_append(text, "User-Agent: Last/1\n"); /* read only when within the limit */
         g_autoptr(GPtrArray) warnings = g_ptr_array_new_with_free_func(g_free);
         fbl_arf *arf = fbl_arf_parse_fields(text->str, text->len, warnings);
-        check_str("limit", "feedback_type_raw", "abuse", arf->feedback_type_raw);
+        fbl_test_check_str("limit", "feedback_type_raw", "abuse", arf->feedback_type_raw);
         bool warned = any_contains(warnings, "too many fields");
         if (warned != rows[r].warned)
             ROW_FAIL("%u fields: too-many warning %d, want %d", rows[r].fields, warned,
@@ -395,7 +344,7 @@ static void test_fields_limit(void **state)
         fbl_arf_free(arf);
         g_string_free(text, TRUE);
     }
-    rows_done();
+    fbl_test_rows_done();
 }
 
 /* Hostile input: binary noise of every length must neither crash nor yield non-UTF-8. */
@@ -418,7 +367,7 @@ static void test_fields_noise(void **state)
         fbl_arf_free(arf);
     }
     g_rand_free(rand);
-    rows_done();
+    fbl_test_rows_done();
 }
 
 /* ---- fbl_arf_feedback_type --------------------------------------------- */
@@ -470,16 +419,16 @@ static void test_feedback_type(void **state)
     fbl_feedback_type type = FBL_FEEDBACK_FRAUD;
     assert_false(fbl_arf_feedback_type(NULL, &type));
     assert_int_equal(type, FBL_FEEDBACK_OTHER);
-    rows_done();
+    fbl_test_rows_done();
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fields),       cmocka_unit_test(test_auth_failure_details),
-        cmocka_unit_test(test_fields_length),
-        cmocka_unit_test(test_values_limit), cmocka_unit_test(test_fields_limit),
-        cmocka_unit_test(test_fields_noise), cmocka_unit_test(test_feedback_type),
+        cmocka_unit_test(test_fields),        cmocka_unit_test(test_auth_failure_details),
+        cmocka_unit_test(test_fields_length), cmocka_unit_test(test_values_limit),
+        cmocka_unit_test(test_fields_limit),  cmocka_unit_test(test_fields_noise),
+        cmocka_unit_test(test_feedback_type),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, fbl_test_setup_gmime, fbl_test_teardown_gmime);
 }

@@ -17,25 +17,31 @@ static const struct {
     const char *domain;
     int want;
 } rows[] = {
-    {"no authserv-id configured: unknown", "Authentication-Results: mx.example.net; dkim=pass "
-                                           "header.d=aol.example\n",
+    {"no authserv-id configured: unknown",
+     "Authentication-Results: mx.example.net; dkim=pass "
+     "header.d=aol.example\n",
      NULL, "aol.example", -1},
-    {"aligned DKIM pass", "Authentication-Results: mx.example.net; dkim=pass header.d=aol.example\n",
-     "mx.example.net", "aol.example", 1},
+    {"aligned DKIM pass",
+     "Authentication-Results: mx.example.net; dkim=pass header.d=aol.example\n", "mx.example.net",
+     "aol.example", 1},
     {"DKIM pass by a parent domain (relaxed alignment)",
      "Authentication-Results: mx.example.net; dkim=pass header.d=example.org\n", "mx.example.net",
      "fbl.example.org", 1},
-    {"DKIM pass for another domain", "Authentication-Results: mx.example.net; dkim=pass "
-                                     "header.d=spammer.example\n",
+    {"DKIM pass for another domain",
+     "Authentication-Results: mx.example.net; dkim=pass "
+     "header.d=spammer.example\n",
      "mx.example.net", "aol.example", 0},
-    {"DKIM pass by a TLD is no alignment", "Authentication-Results: mx.example.net; dkim=pass "
-                                           "header.d=example\n",
+    {"DKIM pass by a TLD is no alignment",
+     "Authentication-Results: mx.example.net; dkim=pass "
+     "header.d=example\n",
      "mx.example.net", "aol.example", 0},
-    {"aligned SPF pass", "Authentication-Results: mx.example.net; spf=pass "
-                         "smtp.mailfrom=bounce@aol.example\n",
+    {"aligned SPF pass",
+     "Authentication-Results: mx.example.net; spf=pass "
+     "smtp.mailfrom=bounce@aol.example\n",
      "mx.example.net", "aol.example", 1},
-    {"SPF fail, DKIM fail", "Authentication-Results: mx.example.net; spf=fail "
-                            "smtp.mailfrom=aol.example; dkim=fail header.d=aol.example\n",
+    {"SPF fail, DKIM fail",
+     "Authentication-Results: mx.example.net; spf=fail "
+     "smtp.mailfrom=aol.example; dkim=fail header.d=aol.example\n",
      "mx.example.net", "aol.example", 0},
     {"someone else's results do not count",
      "Authentication-Results: evil.example; dkim=pass header.d=aol.example\n", "mx.example.net",
@@ -44,11 +50,13 @@ static const struct {
      "Authentication-Results: mx.example.net; dkim=fail header.d=aol.example\n"
      "Authentication-Results: mx.example.net; dkim=pass header.d=aol.example\n",
      "mx.example.net", "aol.example", 0},
-    {"authserv-id with a version", "Authentication-Results: mx.example.net 1; dkim=pass "
-                                   "header.d=aol.example\n",
+    {"authserv-id with a version",
+     "Authentication-Results: mx.example.net 1; dkim=pass "
+     "header.d=aol.example\n",
      "mx.example.net", "aol.example", 1},
-    {"header.i when header.d is missing", "Authentication-Results: mx.example.net; dkim=pass "
-                                          "header.i=@aol.example\n",
+    {"header.i when header.d is missing",
+     "Authentication-Results: mx.example.net; dkim=pass "
+     "header.i=@aol.example\n",
      "mx.example.net", "aol.example", 1},
     {"no results at all", "X-Other: 1\n", "mx.example.net", "aol.example", 0},
     {"empty results field", "Authentication-Results:\n", "mx.example.net", "aol.example", 0},

@@ -10,24 +10,7 @@
 #include <glib.h>
 
 #include "parsers/fingerprint.h"
-
-/* Table rows report every mismatch, then the test fails once at its end. */
-static unsigned failures;
-
-#define ROW_FAIL(...)                                                                              \
-    do {                                                                                           \
-        print_error(__VA_ARGS__);                                                                  \
-        print_error("\n");                                                                         \
-        failures++;                                                                                \
-    } while (0)
-
-static void rows_done(void)
-{
-    unsigned n = failures;
-    failures = 0;
-    if (n > 0)
-        fail_msg("%u check(s) failed", n);
-}
+#include "tests/unit/harness.h"
 
 /* "a|b" into a list, NULL for NULL. */
 static GPtrArray *split_list(const char *joined)
@@ -171,7 +154,7 @@ static void test_pairs(void **state)
             ROW_FAIL("row '%s': want %s, got %s / %s", pair_rows[i].name,
                      pair_rows[i].same ? "equal" : "different", a, b);
     }
-    rows_done();
+    fbl_test_rows_done();
 }
 
 /* The same input gives the same fingerprint, and the formula is the documented one. */
@@ -188,7 +171,7 @@ static void test_formula(void **state)
     g_autofree char *subject_only = fbl_fingerprint("Hello", NULL, NULL, NULL);
     g_autofree char *sha2 = g_compute_checksum_for_string(G_CHECKSUM_SHA256, "v1\nhello\n", -1);
     assert_memory_equal(subject_only, sha2, 32);
-    rows_done();
+    fbl_test_rows_done();
 }
 
 /* ---- nothing to hash --------------------------------------------------- */
@@ -212,7 +195,7 @@ static void test_nothing(void **state)
                      nothing_rows[i].subject ? nothing_rows[i].subject : "NULL",
                      nothing_rows[i].body ? nothing_rows[i].body : "NULL", fp);
     }
-    rows_done();
+    fbl_test_rows_done();
 }
 
 /* ---- fbl_fingerprint_normalize ----------------------------------------- */
@@ -252,7 +235,7 @@ static void test_normalize(void **state)
     }
     g_autofree char *null_text = fbl_fingerprint_normalize(NULL, NULL);
     assert_string_equal(null_text, "");
-    rows_done();
+    fbl_test_rows_done();
 }
 
 /* Invalid UTF-8 is made valid, not a reason to fail. */
@@ -263,7 +246,7 @@ static void test_invalid_utf8(void **state)
     assert_true(is_hex32(fp));
     g_autofree char *norm = fbl_fingerprint_normalize("buy \xff now", NULL);
     assert_true(g_utf8_validate(norm, -1, NULL));
-    rows_done();
+    fbl_test_rows_done();
 }
 
 /* Text beyond FBL_FINGERPRINT_MAX_TEXT does not change the fingerprint. */
@@ -280,7 +263,7 @@ static void test_text_limit(void **state)
     assert_non_null(base);
     assert_string_equal(base, longer);
     g_string_free(body, TRUE);
-    rows_done();
+    fbl_test_rows_done();
 }
 
 int main(void)

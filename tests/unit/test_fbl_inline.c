@@ -15,38 +15,7 @@
 #include "parsers/html.h"
 #include "parsers/inline.h"
 #include "parsers/parse.h"
-
-/* Table rows report every mismatch, then the test fails once at its end. */
-static unsigned failures;
-
-#define ROW_FAIL(...)                                                                              \
-    do {                                                                                           \
-        print_error(__VA_ARGS__);                                                                  \
-        print_error("\n");                                                                         \
-        failures++;                                                                                \
-    } while (0)
-
-static void rows_done(void)
-{
-    unsigned n = failures;
-    failures = 0;
-    if (n > 0)
-        fail_msg("%u check(s) failed", n);
-}
-
-static int setup(void **state)
-{
-    (void) state;
-    fbl_parsers_init();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void) state;
-    fbl_parsers_shutdown();
-    return 0;
-}
+#include "tests/unit/harness.h"
 
 /* ---- fbl_inline_recover -------------------------------------------------- */
 
@@ -417,7 +386,7 @@ static void test_recover(void **state)
             check_recovered(row, &out);
         fbl_inline_clear(&out);
     }
-    rows_done();
+    fbl_test_rows_done();
 }
 
 /* The bounds: only FBL_INLINE_MAX_SCAN bytes are read, FBL_INLINE_MAX_HEADERS kept. */
@@ -486,7 +455,7 @@ static void test_html(void **state)
         if (strcmp(got, row->text) != 0)
             ROW_FAIL("row '%s': want '%s', got '%s'", row->name, row->text, got);
     }
-    rows_done();
+    fbl_test_rows_done();
 }
 
 int main(void)
@@ -496,5 +465,5 @@ int main(void)
         cmocka_unit_test(test_bounds),
         cmocka_unit_test(test_html),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, fbl_test_setup_parsers, fbl_test_teardown_parsers);
 }

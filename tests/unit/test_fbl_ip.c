@@ -10,34 +10,7 @@
 #include <gio/gio.h>
 
 #include "parsers/ip.h"
-
-/* Table rows report every mismatch, then the test fails once at its end. */
-static unsigned failures;
-
-#define ROW_FAIL(...)                                                                              \
-    do {                                                                                           \
-        print_error(__VA_ARGS__);                                                                  \
-        print_error("\n");                                                                         \
-        failures++;                                                                                \
-    } while (0)
-
-static void rows_done(void)
-{
-    unsigned n = failures;
-    failures = 0;
-    if (n > 0)
-        fail_msg("%u check(s) failed", n);
-}
-
-static void check_str(const char *row, const char *want, const char *got)
-{
-    if (want == NULL && got == NULL)
-        return;
-    if (want != NULL && got != NULL && strcmp(want, got) == 0)
-        return;
-    ROW_FAIL("row '%s': want %s%s%s, got %s%s%s", row, want ? "'" : "", want ? want : "NULL",
-             want ? "'" : "", got ? "'" : "", got ? got : "NULL", got ? "'" : "");
-}
+#include "tests/unit/harness.h"
 
 /* ---- fbl_ip_canonical -------------------------------------------------- */
 
@@ -81,10 +54,10 @@ static void test_canonical(void **state)
     (void) state;
     for (size_t i = 0; i < G_N_ELEMENTS(canonical_rows); i++) {
         g_autofree char *got = fbl_ip_canonical(canonical_rows[i].in);
-        check_str(canonical_rows[i].in, canonical_rows[i].want, got);
+        fbl_test_check_str(canonical_rows[i].in, "canonical", canonical_rows[i].want, got);
     }
     assert_null(fbl_ip_canonical(NULL));
-    rows_done();
+    fbl_test_rows_done();
 }
 
 /* Canonical output is a fixed point: canonicalising it again changes nothing. */
@@ -95,9 +68,9 @@ static void test_canonical_idempotent(void **state)
         if (canonical_rows[i].want == NULL)
             continue;
         g_autofree char *again = fbl_ip_canonical(canonical_rows[i].want);
-        check_str(canonical_rows[i].want, canonical_rows[i].want, again);
+        fbl_test_check_str(canonical_rows[i].want, "again", canonical_rows[i].want, again);
     }
-    rows_done();
+    fbl_test_rows_done();
 }
 
 /* ---- fbl_ip_is_internal ------------------------------------------------ */
@@ -155,7 +128,7 @@ static void test_internal(void **state)
             ROW_FAIL("row '%s': want internal=%d, got %d", internal_rows[i].ip,
                      internal_rows[i].internal, got);
     }
-    rows_done();
+    fbl_test_rows_done();
 }
 
 /* ---- fbl_netset -------------------------------------------------------- */
@@ -199,7 +172,7 @@ static void test_netset_contains(void **state)
             ROW_FAIL("row '%s': want contains=%d, got %d", contains_rows[i].ip,
                      contains_rows[i].inside, got);
     }
-    rows_done();
+    fbl_test_rows_done();
 }
 
 /* An IPv4 network never matches an IPv6 address and the other way round. */
@@ -216,7 +189,7 @@ static void test_netset_families(void **state)
     assert_false(fbl_netset_contains(v4, "2001:db8::1"));
     assert_true(fbl_netset_contains(v6, "2001:db8::1"));
     assert_false(fbl_netset_contains(v6, "203.0.113.1"));
-    rows_done();
+    fbl_test_rows_done();
 }
 
 static void test_netset_empty(void **state)
@@ -233,7 +206,7 @@ static void test_netset_empty(void **state)
     assert_false(fbl_netset_contains(empty_set, "127.0.0.1"));
     assert_false(fbl_netset_contains(NULL, "192.0.2.1"));
     fbl_netset_free(NULL);
-    rows_done();
+    fbl_test_rows_done();
 }
 
 static const char *const bad_networks[] = {
@@ -263,7 +236,7 @@ static void test_netset_errors(void **state)
     /* NULL error pointer is allowed */
     const char *const nets[] = {"bogus", NULL};
     assert_null(fbl_netset_new(nets, NULL));
-    rows_done();
+    fbl_test_rows_done();
 }
 
 int main(void)

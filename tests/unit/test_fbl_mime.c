@@ -58,8 +58,8 @@ static void test_subject_decoding(void **state)
         assert_non_null(m);
         g_autofree char *got = fbl_mime_header_text(GMIME_OBJECT(m), "Subject");
         if (got == NULL || strcmp(got, rows[i].decoded) != 0) {
-            print_error("row %zu [%s]: expected [%s], got [%s]\n", i, rows[i].raw,
-                        rows[i].decoded, got ? got : "(null)");
+            print_error("row %zu [%s]: expected [%s], got [%s]\n", i, rows[i].raw, rows[i].decoded,
+                        got ? got : "(null)");
             failures++;
         }
     }

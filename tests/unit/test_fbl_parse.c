@@ -11,49 +11,7 @@
 
 #include "parsers/parse.h"
 #include "parsers/report.h"
-
-/* Table rows report every mismatch, then the test fails once at its end. */
-static unsigned failures;
-
-#define ROW_FAIL(...)                                                                              \
-    do {                                                                                           \
-        print_error(__VA_ARGS__);                                                                  \
-        print_error("\n");                                                                         \
-        failures++;                                                                                \
-    } while (0)
-
-static void rows_done(void)
-{
-    unsigned n = failures;
-    failures = 0;
-    if (n > 0)
-        fail_msg("%u check(s) failed", n);
-}
-
-static void check_str(const char *row, const char *what, const char *want, const char *got)
-{
-    if (want == NULL && got == NULL)
-        return;
-    if (want != NULL && got != NULL && strcmp(want, got) == 0)
-        return;
-    ROW_FAIL("row '%s': %s: want %s%s%s, got %s%s%s", row, what, want ? "'" : "",
-             want ? want : "NULL", want ? "'" : "", got ? "'" : "", got ? got : "NULL",
-             got ? "'" : "");
-}
-
-static int setup(void **state)
-{
-    (void) state;
-    fbl_parsers_init();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void) state;
-    fbl_parsers_shutdown();
-    return 0;
-}
+#include "tests/unit/harness.h"
 
 /* 2024-01-10T09:27:54Z */
 #define RECEIVED_AT 1704878874
@@ -243,43 +201,44 @@ static void test_arf(void **state)
     assert_int_equal(r->format, FBL_FORMAT_ARF);
     assert_int_equal(r->feedback_type, FBL_FEEDBACK_ABUSE);
     assert_int_equal(r->part, 0);
-    check_str(row, "mailbox", "spamalert", r->mailbox);
-    check_str(row, "received_at", "2024-01-10T09:27:54Z", r->received_at);
-    check_str(row, "reporter.address", "fbl@isp.example", r->reporter.address);
-    check_str(row, "reporter.name", "FBL", r->reporter.name);
-    check_str(row, "reporter.user_agent", "ISPFBL/1.0", r->reporter.user_agent);
-    check_str(row, "reporter.reporting_mta", "mx.isp.example", r->reporter.reporting_mta);
+    fbl_test_check_str(row, "mailbox", "spamalert", r->mailbox);
+    fbl_test_check_str(row, "received_at", "2024-01-10T09:27:54Z", r->received_at);
+    fbl_test_check_str(row, "reporter.address", "fbl@isp.example", r->reporter.address);
+    fbl_test_check_str(row, "reporter.name", "FBL", r->reporter.name);
+    fbl_test_check_str(row, "reporter.user_agent", "ISPFBL/1.0", r->reporter.user_agent);
+    fbl_test_check_str(row, "reporter.reporting_mta", "mx.isp.example", r->reporter.reporting_mta);
     assert_non_null(r->arf);
-    check_str(row, "arf.version", "1", r->arf->version);
-    check_str(row, "arf.feedback_type_raw", "abuse", r->arf->feedback_type_raw);
-    check_str(row, "arf.source_ip", "198.51.100.50", r->arf->source_ip);
-    check_str(row, "arf.arrival_date", "2024-01-10T09:27:54Z", r->arf->arrival_date);
-    check_str(row, "arf.authentication_results",
-              "mx.isp.example; spf=fail smtp.mailfrom=spam.example",
-              r->arf->authentication_results->len > 0
-                  ? g_ptr_array_index(r->arf->authentication_results, 0)
-                  : NULL);
-    check_str(row, "source_ip", "198.51.100.50", r->source_ip);
-    check_str(row, "source_ip_from", "arf", r->source_ip_from);
+    fbl_test_check_str(row, "arf.version", "1", r->arf->version);
+    fbl_test_check_str(row, "arf.feedback_type_raw", "abuse", r->arf->feedback_type_raw);
+    fbl_test_check_str(row, "arf.source_ip", "198.51.100.50", r->arf->source_ip);
+    fbl_test_check_str(row, "arf.arrival_date", "2024-01-10T09:27:54Z", r->arf->arrival_date);
+    fbl_test_check_str(row, "arf.authentication_results",
+                       "mx.isp.example; spf=fail smtp.mailfrom=spam.example",
+                       r->arf->authentication_results->len > 0
+                           ? g_ptr_array_index(r->arf->authentication_results, 0)
+                           : NULL);
+    fbl_test_check_str(row, "source_ip", "198.51.100.50", r->source_ip);
+    fbl_test_check_str(row, "source_ip_from", "arf", r->source_ip_from);
     assert_false(r->redacted);
     const fbl_message *m = &r->message;
     assert_false(m->headers_only);
-    check_str(row, "message.from", "sales@spam.example", m->from);
-    check_str(row, "message.from_domain", "spam.example", m->from_domain);
-    check_str(row, "message.subject", "Cheap watches", m->subject);
-    check_str(row, "message.message_id", "abc123@spam.example", m->message_id);
-    check_str(row, "message.date", "2024-01-10T09:27:49Z", m->date);
+    fbl_test_check_str(row, "message.from", "sales@spam.example", m->from);
+    fbl_test_check_str(row, "message.from_domain", "spam.example", m->from_domain);
+    fbl_test_check_str(row, "message.subject", "Cheap watches", m->subject);
+    fbl_test_check_str(row, "message.message_id", "abc123@spam.example", m->message_id);
+    fbl_test_check_str(row, "message.date", "2024-01-10T09:27:49Z", m->date);
     assert_int_equal(m->to->len, 1);
-    check_str(row, "message.to", "victim@isp.example", g_ptr_array_index(m->to, 0));
+    fbl_test_check_str(row, "message.to", "victim@isp.example", g_ptr_array_index(m->to, 0));
     assert_int_equal(m->received->len, 1);
     const fbl_hop *hop = g_ptr_array_index(m->received, 0);
-    check_str(row, "hop.ip", "203.0.113.77", hop->ip);
-    check_str(row, "hop.by", "mx.isp.example", hop->by);
+    fbl_test_check_str(row, "hop.ip", "203.0.113.77", hop->ip);
+    fbl_test_check_str(row, "hop.by", "mx.isp.example", hop->by);
     assert_int_equal(m->urls->len, 1);
-    check_str(row, "message.urls", "http://www.spam.example/offer", g_ptr_array_index(m->urls, 0));
+    fbl_test_check_str(row, "message.urls", "http://www.spam.example/offer",
+                       g_ptr_array_index(m->urls, 0));
     assert_non_null(m->fingerprint);
     assert_true(m->size > 0);
-    rows_done();
+    fbl_test_rows_done();
 }
 
 static void test_arf_headers_only(void **state)
@@ -291,13 +250,13 @@ static void test_arf_headers_only(void **state)
     assert_int_equal(res->reports->len, 1);
     assert_int_equal(r->format, FBL_FORMAT_ARF);
     assert_true(r->message.headers_only);
-    check_str("headers only", "subject", "Cheap watches", r->message.subject);
-    check_str("headers only", "from", "sales@spam.example", r->message.from);
+    fbl_test_check_str("headers only", "subject", "Cheap watches", r->message.subject);
+    fbl_test_check_str("headers only", "from", "sales@spam.example", r->message.from);
     assert_int_equal(r->message.received->len, 1);
     assert_int_equal(r->message.urls->len, 0); /* no body, no links */
     /* the line break before "--b1" belongs to the boundary (RFC 2046 5.1.1) */
     assert_int_equal((size_t) r->message.size, strlen(SPAM_HEADERS) - 1);
-    rows_done();
+    fbl_test_rows_done();
 }
 
 static void test_arf_without_original(void **state)
@@ -306,7 +265,7 @@ static void test_arf_without_original(void **state)
     g_autoptr(fbl_parser) p = default_parser();
     g_autoptr(fbl_parse_result) res = parse_str(p, arf_no_original, &default_meta);
     expect_reject("arf without original", res, FBL_REJECT_NO_ORIGINAL_MESSAGE);
-    rows_done();
+    fbl_test_rows_done();
 }
 
 static void test_two_attachments(void **state)
@@ -324,18 +283,20 @@ static void test_two_attachments(void **state)
         assert_int_equal(r->feedback_type, FBL_FEEDBACK_ABUSE);
         assert_null(r->arf);
         assert_string_equal(r->mail_id, res->mail_id);
-        check_str("two attachments", "subject", subjects[i], r->message.subject);
-        check_str("two attachments", "from", froms[i], r->message.from);
-        check_str("two attachments", "reporter", "alice@customer.example", r->reporter.address);
-        check_str("two attachments", "reporter.name", "Alice", r->reporter.name);
-        check_str("two attachments", "user_agent", "Thunderbird/115.0", r->reporter.user_agent);
+        fbl_test_check_str("two attachments", "subject", subjects[i], r->message.subject);
+        fbl_test_check_str("two attachments", "from", froms[i], r->message.from);
+        fbl_test_check_str("two attachments", "reporter", "alice@customer.example",
+                           r->reporter.address);
+        fbl_test_check_str("two attachments", "reporter.name", "Alice", r->reporter.name);
+        fbl_test_check_str("two attachments", "user_agent", "Thunderbird/115.0",
+                           r->reporter.user_agent);
         /* id = sha256("<mail_id>/<part>") */
         g_autofree char *key = g_strdup_printf("%s/%u", res->mail_id, i);
         g_autofree char *want = g_compute_checksum_for_string(G_CHECKSUM_SHA256, key, -1);
         assert_string_equal(r->id, want);
     }
     assert_string_not_equal(report_at(res, 0)->id, report_at(res, 1)->id);
-    rows_done();
+    fbl_test_rows_done();
 }
 
 static const struct {
@@ -375,15 +336,15 @@ static void test_attachment_shapes(void **state)
         const fbl_report *r = report_at(res, 0);
         if (r->format != FBL_FORMAT_ATTACHMENT)
             ROW_FAIL("row '%s': format %s", row, fbl_format_to_string(r->format));
-        check_str(row, "subject", "Cheap watches", r->message.subject);
-        check_str(row, "from", "sales@spam.example", r->message.from);
-        check_str(row, "message_id", "abc123@spam.example", r->message.message_id);
-        check_str(row, "source_ip", "203.0.113.77", r->source_ip);
-        check_str(row, "source_ip_from", "received", r->source_ip_from);
+        fbl_test_check_str(row, "subject", "Cheap watches", r->message.subject);
+        fbl_test_check_str(row, "from", "sales@spam.example", r->message.from);
+        fbl_test_check_str(row, "message_id", "abc123@spam.example", r->message.message_id);
+        fbl_test_check_str(row, "source_ip", "203.0.113.77", r->source_ip);
+        fbl_test_check_str(row, "source_ip_from", "received", r->source_ip_from);
         if (r->message.urls->len != 1)
             ROW_FAIL("row '%s': %u urls", row, r->message.urls->len);
     }
-    rows_done();
+    fbl_test_rows_done();
 }
 
 /* A JMRP report forwarded as a .eml file: the spam inside it is reported, and its
@@ -423,10 +384,10 @@ static void test_forwarded_jmrp_file(void **state)
     assert_int_equal(res->reports->len, 1);
     const fbl_report *r = report_at(res, 0);
     assert_int_equal(r->format, FBL_FORMAT_JMRP);
-    check_str("forwarded jmrp", "subject", "inner spam", r->message.subject);
-    check_str("forwarded jmrp", "reporter", "staff@hotmail.com", r->reporter.address);
-    check_str("forwarded jmrp", "source_ip", "198.51.100.23", r->source_ip);
-    rows_done();
+    fbl_test_check_str("forwarded jmrp", "subject", "inner spam", r->message.subject);
+    fbl_test_check_str("forwarded jmrp", "reporter", "staff@hotmail.com", r->reporter.address);
+    fbl_test_check_str("forwarded jmrp", "source_ip", "198.51.100.23", r->source_ip);
+    fbl_test_rows_done();
 }
 
 /* A headers-only part is headers only: a multipart body after its header block is
@@ -451,9 +412,10 @@ static void test_headers_only_declaring_multipart(void **state)
     assert_int_equal(res->reports->len, 1);
     const fbl_report *r = report_at(res, 0);
     assert_true(r->message.headers_only);
-    check_str("headers-only multipart", "subject", "looks like jmrp", r->message.subject);
-    check_str("headers-only multipart", "reporter", "alice@customer.example", r->reporter.address);
-    rows_done();
+    fbl_test_check_str("headers-only multipart", "subject", "looks like jmrp", r->message.subject);
+    fbl_test_check_str("headers-only multipart", "reporter", "alice@customer.example",
+                       r->reporter.address);
+    fbl_test_rows_done();
 }
 
 /* Recipients masked by whoever sent the report, wherever the message shows them. */
@@ -493,10 +455,9 @@ static void test_redaction(void **state)
             continue;
         }
         if (report_at(res, 0)->redacted != redaction_rows[i].redacted)
-            ROW_FAIL("row '%s': redacted %d", redaction_rows[i].name,
-                     report_at(res, 0)->redacted);
+            ROW_FAIL("row '%s': redacted %d", redaction_rows[i].name, report_at(res, 0)->redacted);
     }
-    rows_done();
+    fbl_test_rows_done();
 }
 
 /* A spam delivered whole into a raw mailbox: our MTAs' own hand-overs are not the
@@ -523,13 +484,13 @@ static void test_raw_mailbox_hops(void **state)
     m.raw = true;
     g_autoptr(fbl_parse_result) res = parse_str(p, spam, &m);
     const fbl_report *r = report_at(res, 0);
-    check_str("raw hops", "source_ip", "203.0.113.71", r->source_ip);
+    fbl_test_check_str("raw hops", "source_ip", "203.0.113.71", r->source_ip);
     if (r->message.received->len != 2)
         ROW_FAIL("raw hops: %u hops, want 2 (ours dropped)", r->message.received->len);
     else
-        check_str("raw hops", "first hop", "203.0.113.71",
-                  ((const fbl_hop *) g_ptr_array_index(r->message.received, 0))->ip);
-    rows_done();
+        fbl_test_check_str("raw hops", "first hop", "203.0.113.71",
+                           ((const fbl_hop *) g_ptr_array_index(r->message.received, 0))->ip);
+    fbl_test_rows_done();
 }
 
 /* Empty parts where fbl looks inside bytes (an IODEF document, a .eml that may hold
@@ -550,7 +511,7 @@ static void test_empty_parts_searched(void **state)
         if (res->reports->len == 0 && res->reject == NULL)
             ROW_FAIL("empty part %zu: no result", i);
     }
-    rows_done();
+    fbl_test_rows_done();
 }
 
 /* The same spam attached or in an ARF has the same campaign fingerprint. */
@@ -564,7 +525,7 @@ static void test_fingerprint_across_shapes(void **state)
     assert_non_null(report_at(arf, 0)->message.fingerprint);
     assert_string_equal(report_at(arf, 0)->message.fingerprint,
                         report_at(fwd, 0)->message.fingerprint);
-    rows_done();
+    fbl_test_rows_done();
 }
 
 /* ---- rejects ----------------------------------------------------------- */
@@ -578,10 +539,11 @@ static void test_not_a_report(void **state)
     assert_int_equal(res->reports->len, 0);
     assert_string_equal(res->reject->mail_id, res->mail_id);
     assert_int_equal(res->reject->size, (int64_t) strlen(not_a_report));
-    check_str("not a report", "mailbox", "spamalert", res->reject->mailbox);
-    check_str("not a report", "received_at", "2024-01-10T09:27:54Z", res->reject->received_at);
+    fbl_test_check_str("not a report", "mailbox", "spamalert", res->reject->mailbox);
+    fbl_test_check_str("not a report", "received_at", "2024-01-10T09:27:54Z",
+                       res->reject->received_at);
     assert_non_null(res->reject->detail);
-    rows_done();
+    fbl_test_rows_done();
 }
 
 static const char *const empty_rows[] = {"", " ", "\n", "\r\n\r\n", " \t \n \n"};
@@ -598,9 +560,9 @@ static void test_empty(void **state)
             ROW_FAIL("row '%s': size %" G_GINT64_FORMAT, row, res->reject->size);
         char want[FBL_SHA256_HEX_LEN + 1];
         fbl_sha256_hex(empty_rows[i], strlen(empty_rows[i]), want);
-        check_str(row, "mail_id", want, res->mail_id);
+        fbl_test_check_str(row, "mail_id", want, res->mail_id);
     }
-    rows_done();
+    fbl_test_rows_done();
 }
 
 /* Garbage never crashes and always gives a result. */
@@ -611,9 +573,10 @@ static void test_garbage(void **state)
         "\x01\x02\x03\xff\xfe",
         "not a mail at all",
         "Content-Type: multipart/mixed\n\n--\n--\n",
-        "Content-Type: multipart/report; report-type=feedback-report; boundary=x\n\n--x\n"
-        "Content-Type: message/feedback-report\n\n\xff\xfe\n--x\n"
-        "Content-Type: message/rfc822\n\n\n--x--\n",
+        /* one mail, its literal split over lines */
+        ("Content-Type: multipart/report; report-type=feedback-report; boundary=x\n\n--x\n"
+         "Content-Type: message/feedback-report\n\n\xff\xfe\n--x\n"
+         "Content-Type: message/rfc822\n\n\n--x--\n"),
         "From: a@b\nContent-Type: message/rfc822\n\nFrom: c@d\nContent-Type: message/rfc822\n\n",
         ":::\n:::\n\n",
     };
@@ -622,7 +585,7 @@ static void test_garbage(void **state)
         g_autoptr(fbl_parse_result) res = parse_str(p, rows[i], &default_meta);
         assert_non_null(res);
     }
-    rows_done();
+    fbl_test_rows_done();
 }
 
 /* ---- limits ------------------------------------------------------------ */
@@ -645,7 +608,7 @@ static void test_too_large(void **state)
     fbl_sha256_hex(big, strlen(big), want);
     assert_string_equal(res->mail_id, want);
     assert_string_equal(res->reject->mail_id, want);
-    check_str("too large", "mailbox", "spamalert", res->reject->mailbox);
+    fbl_test_check_str("too large", "mailbox", "spamalert", res->reject->mailbox);
 
     /* exactly at the limit is parsed */
     fbl_parse_options_init(&o);
@@ -666,9 +629,9 @@ static void test_too_large(void **state)
     assert_int_equal(told->reject->size, 123456789);
     assert_string_equal(told->mail_id, want);
     assert_string_equal(told->reject->mail_id, want);
-    check_str("fbl_parser_too_large", "received_at", "2024-01-10T09:27:54Z",
-              told->reject->received_at);
-    rows_done();
+    fbl_test_check_str("fbl_parser_too_large", "received_at", "2024-01-10T09:27:54Z",
+                       told->reject->received_at);
+    fbl_test_rows_done();
 }
 
 /* @depth multiparts nested, the spam attached in the innermost one. */
@@ -694,7 +657,7 @@ static void test_too_deep(void **state)
     g_autofree char *shallow = nested_mail(2);
     g_autoptr(fbl_parse_result) ok = parse_str(p, shallow, &default_meta);
     assert_int_equal(ok->reports->len, 1);
-    check_str("shallow", "subject", "Cheap watches", report_at(ok, 0)->message.subject);
+    fbl_test_check_str("shallow", "subject", "Cheap watches", report_at(ok, 0)->message.subject);
 
     g_autofree char *deep = nested_mail(8);
     g_autoptr(fbl_parse_result) res = parse_str(p, deep, &default_meta);
@@ -706,7 +669,7 @@ static void test_too_deep(void **state)
     g_autoptr(fbl_parser) defaults = parser_with(&o);
     g_autoptr(fbl_parse_result) res2 = parse_str(defaults, very_deep, &default_meta);
     assert_non_null(res2->reject);
-    rows_done();
+    fbl_test_rows_done();
 }
 
 /* One multipart/mixed with @parts text parts and the spam attached. */
@@ -738,7 +701,7 @@ static void test_too_many_parts(void **state)
     g_autofree char *lots = many_parts_mail(100); /* refused before GMime runs */
     g_autoptr(fbl_parse_result) res2 = parse_str(p, lots, &default_meta);
     expect_reject("far too many parts", res2, FBL_REJECT_TOO_MANY_PARTS);
-    rows_done();
+    fbl_test_rows_done();
 }
 
 static void test_too_many_headers(void **state)
@@ -766,7 +729,7 @@ static void test_too_many_headers(void **state)
     g_autoptr(fbl_parse_result) res2 = parse_str(p, mail->str, &default_meta);
     expect_reject("too many headers inside", res2, FBL_REJECT_TOO_MANY_HEADERS);
     g_string_free(mail, TRUE);
-    rows_done();
+    fbl_test_rows_done();
 }
 
 static void test_header_too_long(void **state)
@@ -793,7 +756,7 @@ static void test_header_too_long(void **state)
     g_autoptr(fbl_parse_result) res2 = parse_str(p, folded->str, &default_meta);
     expect_reject("folded header too long", res2, FBL_REJECT_HEADER_TOO_LONG);
     g_string_free(folded, TRUE);
-    rows_done();
+    fbl_test_rows_done();
 }
 
 static void test_bad_options(void **state)
@@ -838,7 +801,7 @@ static void test_bad_options(void **state)
     assert_null(fbl_parser_new(&o, &error));
     assert_true(g_error_matches(error, FBL_PARSE_ERROR, FBL_PARSE_ERROR_OPTION));
     assert_non_null(strstr(error->message, "bogus/99"));
-    rows_done();
+    fbl_test_rows_done();
 }
 
 static void test_options_copied(void **state)
@@ -867,7 +830,7 @@ static void test_options_copied(void **state)
     assert_string_equal(got->trusted_networks[0], "198.51.100.0/24");
     assert_null(got->trusted_networks[1]);
     fbl_parser_free(NULL);
-    rows_done();
+    fbl_test_rows_done();
 }
 
 /* ---- what the bytes look like ------------------------------------------ */
@@ -882,14 +845,14 @@ static void test_mbox_from_line(void **state)
     g_autoptr(fbl_parse_result) res = parse_str(p, mbox, &default_meta);
     assert_int_equal(res->reports->len, 1);
     const fbl_report *r = report_at(res, 0);
-    check_str("mbox", "reporter", "fbl@isp.example", r->reporter.address);
-    check_str("mbox", "subject", "Cheap watches", r->message.subject);
+    fbl_test_check_str("mbox", "reporter", "fbl@isp.example", r->reporter.address);
+    fbl_test_check_str("mbox", "subject", "Cheap watches", r->message.subject);
     /* mail_id hashes the bytes as given, "From " line and all */
     char want[FBL_SHA256_HEX_LEN + 1];
     fbl_sha256_hex(mbox, strlen(mbox), want);
     assert_string_equal(res->mail_id, want);
     assert_string_not_equal(res->mail_id, plain->mail_id);
-    rows_done();
+    fbl_test_rows_done();
 }
 
 static void test_line_endings(void **state)
@@ -909,22 +872,22 @@ static void test_line_endings(void **state)
             continue;
         }
         const fbl_report *r = report_at(res, 0);
-        check_str(rows[i].name, "subject", "Cheap watches", r->message.subject);
-        check_str(rows[i].name, "source_ip", "198.51.100.50", r->source_ip);
-        check_str(rows[i].name, "user_agent", "ISPFBL/1.0", r->reporter.user_agent);
-        check_str(rows[i].name, "arrival_date", "2024-01-10T09:27:54Z",
-                  r->arf ? r->arf->arrival_date : NULL);
+        fbl_test_check_str(rows[i].name, "subject", "Cheap watches", r->message.subject);
+        fbl_test_check_str(rows[i].name, "source_ip", "198.51.100.50", r->source_ip);
+        fbl_test_check_str(rows[i].name, "user_agent", "ISPFBL/1.0", r->reporter.user_agent);
+        fbl_test_check_str(rows[i].name, "arrival_date", "2024-01-10T09:27:54Z",
+                           r->arf ? r->arf->arrival_date : NULL);
         /* a folded field survives every line ending */
-        check_str(rows[i].name, "authentication_results",
-                  "mx.isp.example; spf=fail smtp.mailfrom=spam.example",
-                  r->arf != NULL && r->arf->authentication_results->len > 0
-                      ? g_ptr_array_index(r->arf->authentication_results, 0)
-                      : NULL);
+        fbl_test_check_str(rows[i].name, "authentication_results",
+                           "mx.isp.example; spf=fail smtp.mailfrom=spam.example",
+                           r->arf != NULL && r->arf->authentication_results->len > 0
+                               ? g_ptr_array_index(r->arf->authentication_results, 0)
+                               : NULL);
         char want[FBL_SHA256_HEX_LEN + 1];
         fbl_sha256_hex(mail, strlen(mail), want);
-        check_str(rows[i].name, "mail_id", want, res->mail_id);
+        fbl_test_check_str(rows[i].name, "mail_id", want, res->mail_id);
     }
-    rows_done();
+    fbl_test_rows_done();
 }
 
 /* ---- ids --------------------------------------------------------------- */
@@ -950,8 +913,9 @@ static void test_ids_stable(void **state)
     assert_int_equal(a->reports->len, b->reports->len);
     for (guint i = 0; i < a->reports->len; i++)
         assert_string_equal(report_at(a, i)->id, report_at(b, i)->id);
-    check_str("other meta", "mailbox", "other", report_at(b, 0)->mailbox);
-    check_str("other meta", "received_at", "1970-01-01T00:00:00Z", report_at(b, 0)->received_at);
+    fbl_test_check_str("other meta", "mailbox", "other", report_at(b, 0)->mailbox);
+    fbl_test_check_str("other meta", "received_at", "1970-01-01T00:00:00Z",
+                       report_at(b, 0)->received_at);
 
     /* one byte more: another mail */
     g_autofree char *changed = g_strconcat(two_attachments, "\n", NULL);
@@ -964,7 +928,7 @@ static void test_ids_stable(void **state)
     none.mailbox = NULL;
     g_autoptr(fbl_parse_result) d = parse_str(p1, arf_mail, &none);
     assert_null(report_at(d, 0)->mailbox);
-    rows_done();
+    fbl_test_rows_done();
 }
 
 /* ---- feedback type and source ------------------------------------------ */
@@ -1002,7 +966,7 @@ static void test_feedback_type(void **state)
         if (res->reports->len == 0)
             ROW_FAIL("row '%s': no report", feedback_rows[i].name);
     }
-    rows_done();
+    fbl_test_rows_done();
 }
 
 /* Received chain, newest first: a trusted relay, a private hop, then the spammer. */
@@ -1046,12 +1010,13 @@ static void test_trusted_networks(void **state)
             continue;
         }
         const fbl_report *r = report_at(res, 0);
-        check_str(trust_rows[i].name, "source_ip", trust_rows[i].want_ip, r->source_ip);
-        check_str(trust_rows[i].name, "source_ip_from", trust_rows[i].want_from, r->source_ip_from);
+        fbl_test_check_str(trust_rows[i].name, "source_ip", trust_rows[i].want_ip, r->source_ip);
+        fbl_test_check_str(trust_rows[i].name, "source_ip_from", trust_rows[i].want_from,
+                           r->source_ip_from);
         if (r->message.received->len != 3)
             ROW_FAIL("row '%s': %u hops", trust_rows[i].name, r->message.received->len);
     }
-    rows_done();
+    fbl_test_rows_done();
 }
 
 /* No Received evidence at all: the webmail client's X-Originating-IP. */
@@ -1064,9 +1029,9 @@ static void test_x_originating_ip(void **state)
     g_autoptr(fbl_parser) p = default_parser();
     g_autoptr(fbl_parse_result) res = parse_str(p, mail, &default_meta);
     const fbl_report *r = report_at(res, 0);
-    check_str("x-originating-ip", "source_ip", "198.51.100.99", r->source_ip);
-    check_str("x-originating-ip", "source_ip_from", "x-originating-ip", r->source_ip_from);
-    rows_done();
+    fbl_test_check_str("x-originating-ip", "source_ip", "198.51.100.99", r->source_ip);
+    fbl_test_check_str("x-originating-ip", "source_ip_from", "x-originating-ip", r->source_ip_from);
+    fbl_test_rows_done();
 }
 
 /* received_at is the delivery time in ISO-8601 UTC. */
@@ -1088,12 +1053,13 @@ static void test_received_at(void **state)
         fbl_mail_meta m = default_meta;
         m.received_at = time_rows[i].when;
         g_autoptr(fbl_parse_result) res = parse_str(p, arf_mail, &m);
-        check_str(time_rows[i].want, "report", time_rows[i].want, report_at(res, 0)->received_at);
+        fbl_test_check_str(time_rows[i].want, "report", time_rows[i].want,
+                           report_at(res, 0)->received_at);
         g_autoptr(fbl_parse_result) rej = parse_str(p, not_a_report, &m);
-        check_str(time_rows[i].want, "reject", time_rows[i].want,
-                  rej->reject ? rej->reject->received_at : NULL);
+        fbl_test_check_str(time_rows[i].want, "reject", time_rows[i].want,
+                           rej->reject ? rej->reject->received_at : NULL);
     }
-    rows_done();
+    fbl_test_rows_done();
 }
 
 int main(void)
@@ -1128,5 +1094,5 @@ int main(void)
         cmocka_unit_test(test_x_originating_ip),
         cmocka_unit_test(test_received_at),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, fbl_test_setup_parsers, fbl_test_teardown_parsers);
 }

@@ -10,49 +10,7 @@
 #include <gmime/gmime.h>
 
 #include "parsers/received.h"
-
-/* Table rows report every mismatch, then the test fails once at its end. */
-static unsigned failures;
-
-#define ROW_FAIL(...)                                                                              \
-    do {                                                                                           \
-        print_error(__VA_ARGS__);                                                                  \
-        print_error("\n");                                                                         \
-        failures++;                                                                                \
-    } while (0)
-
-static void rows_done(void)
-{
-    unsigned n = failures;
-    failures = 0;
-    if (n > 0)
-        fail_msg("%u check(s) failed", n);
-}
-
-static void check_str(const char *row, const char *what, const char *want, const char *got)
-{
-    if (want == NULL && got == NULL)
-        return;
-    if (want != NULL && got != NULL && strcmp(want, got) == 0)
-        return;
-    ROW_FAIL("row '%s': %s: want %s%s%s, got %s%s%s", row, what, want ? "'" : "",
-             want ? want : "NULL", want ? "'" : "", got ? "'" : "", got ? got : "NULL",
-             got ? "'" : "");
-}
-
-static int setup(void **state)
-{
-    (void) state;
-    g_mime_init();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void) state;
-    g_mime_shutdown();
-    return 0;
-}
+#include "tests/unit/harness.h"
 
 /* ---- fbl_received_parse ------------------------------------------------ */
 
@@ -199,10 +157,9 @@ static const hop_row hop_rows[] = {
      "09:27:54 +0000",
      "a.example", "a.example", "192.0.2.1", "b.example", "2024-01-10T09:27:54Z"},
     {"date without semicolon or day name",
-     "from a.example ([192.0.2.1]) by b.example id 7 10 Jan 2024 09:27:54 -0100",
-     NULL, "a.example", "192.0.2.1", "b.example", "2024-01-10T10:27:54Z"},
-    {"numbers that are no date",
-     "from a.example ([192.0.2.1]) by b.example with SMTP id 12 34 56",
+     "from a.example ([192.0.2.1]) by b.example id 7 10 Jan 2024 09:27:54 -0100", NULL, "a.example",
+     "192.0.2.1", "b.example", "2024-01-10T10:27:54Z"},
+    {"numbers that are no date", "from a.example ([192.0.2.1]) by b.example with SMTP id 12 34 56",
      NULL, "a.example", "192.0.2.1", "b.example", NULL},
     {"unreadable date", "from a.example (a.example [192.0.2.1]) by b.example; yesterday",
      "a.example", "a.example", "192.0.2.1", "b.example", NULL},
@@ -222,11 +179,11 @@ static const hop_row hop_rows[] = {
 
 static void check_hop(const hop_row *row, const fbl_hop *hop)
 {
-    check_str(row->name, "from", row->from, hop->from);
-    check_str(row->name, "helo", row->helo, hop->helo);
-    check_str(row->name, "ip", row->ip, hop->ip);
-    check_str(row->name, "by", row->by, hop->by);
-    check_str(row->name, "date", row->date, hop->date);
+    fbl_test_check_str(row->name, "from", row->from, hop->from);
+    fbl_test_check_str(row->name, "helo", row->helo, hop->helo);
+    fbl_test_check_str(row->name, "ip", row->ip, hop->ip);
+    fbl_test_check_str(row->name, "by", row->by, hop->by);
+    fbl_test_check_str(row->name, "date", row->date, hop->date);
 }
 
 static void test_parse(void **state)
@@ -238,7 +195,7 @@ static void test_parse(void **state)
         check_hop(&hop_rows[i], hop);
         fbl_hop_free(hop);
     }
-    rows_done();
+    fbl_test_rows_done();
 }
 
 /* GMime unfolds header values: the same rows with folding removed give the same hop. */
@@ -252,7 +209,7 @@ static void test_parse_unfolded(void **state)
         check_hop(&hop_rows[i], hop);
         fbl_hop_free(hop);
     }
-    rows_done();
+    fbl_test_rows_done();
 }
 
 static void test_parse_null(void **state)
@@ -267,7 +224,7 @@ static void test_parse_null(void **state)
     assert_null(hop->date);
     fbl_hop_free(hop);
     fbl_hop_free(NULL);
-    rows_done();
+    fbl_test_rows_done();
 }
 
 /* Names over FBL_RECEIVED_MAX_NAME are not host names; the rest of the hop survives. */
@@ -280,13 +237,13 @@ static void test_parse_long_names(void **state)
         g_strdup_printf("from %s ([192.0.2.1] helo=%s) by %s; Wed, 10 Jan 2024 09:27:54 +0000",
                         longname, longname, fits);
     fbl_hop *hop = fbl_received_parse(value);
-    check_str("long names", "from", NULL, hop->from);
-    check_str("long names", "helo", NULL, hop->helo);
-    check_str("long names", "ip", "192.0.2.1", hop->ip);
-    check_str("long names", "by", fits, hop->by);
-    check_str("long names", "date", "2024-01-10T09:27:54Z", hop->date);
+    fbl_test_check_str("long names", "from", NULL, hop->from);
+    fbl_test_check_str("long names", "helo", NULL, hop->helo);
+    fbl_test_check_str("long names", "ip", "192.0.2.1", hop->ip);
+    fbl_test_check_str("long names", "by", fits, hop->by);
+    fbl_test_check_str("long names", "date", "2024-01-10T09:27:54Z", hop->date);
     fbl_hop_free(hop);
-    rows_done();
+    fbl_test_rows_done();
 }
 
 /* Hostile bytes: whatever comes out is valid UTF-8 (it goes into JSON). */
@@ -308,10 +265,10 @@ static void test_parse_binary(void **state)
         fbl_hop_free(hop);
     }
     fbl_hop *hop = fbl_received_parse(values[0]);
-    check_str("binary helo", "ip", "192.0.2.1", hop->ip);
-    check_str("binary helo", "by", "mx.example", hop->by);
+    fbl_test_check_str("binary helo", "ip", "192.0.2.1", hop->ip);
+    fbl_test_check_str("binary helo", "by", "mx.example", hop->by);
     fbl_hop_free(hop);
-    rows_done();
+    fbl_test_rows_done();
 }
 
 /* Deep nesting is iterative, not recursive: no stack overflow. */
@@ -326,11 +283,11 @@ static void test_parse_deep_nesting(void **state)
         g_string_append_c(s, ')');
     g_string_append(s, " by b.example; Wed, 10 Jan 2024 09:27:54 +0000");
     fbl_hop *hop = fbl_received_parse(s->str);
-    check_str("deep", "by", "b.example", hop->by);
-    check_str("deep", "date", "2024-01-10T09:27:54Z", hop->date);
+    fbl_test_check_str("deep", "by", "b.example", hop->by);
+    fbl_test_check_str("deep", "date", "2024-01-10T09:27:54Z", hop->date);
     fbl_hop_free(hop);
     g_string_free(s, TRUE);
-    rows_done();
+    fbl_test_rows_done();
 }
 
 /* ---- fbl_date_to_iso --------------------------------------------------- */
@@ -367,10 +324,10 @@ static void test_date(void **state)
     (void) state;
     for (size_t i = 0; i < G_N_ELEMENTS(date_rows); i++) {
         g_autofree char *got = fbl_date_to_iso(date_rows[i].in);
-        check_str(date_rows[i].in, "date", date_rows[i].want, got);
+        fbl_test_check_str(date_rows[i].in, "date", date_rows[i].want, got);
     }
     assert_null(fbl_date_to_iso(NULL));
-    rows_done();
+    fbl_test_rows_done();
 }
 
 int main(void)
@@ -381,5 +338,5 @@ int main(void)
         cmocka_unit_test(test_parse_binary), cmocka_unit_test(test_parse_deep_nesting),
         cmocka_unit_test(test_date),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, fbl_test_setup_gmime, fbl_test_teardown_gmime);
 }

@@ -12,24 +12,7 @@
 
 #include "parsers/report.h"
 #include "parsers/report_json.h"
-
-/* Table rows report every mismatch, then the test fails once at its end. */
-static unsigned failures;
-
-#define ROW_FAIL(...)                                                                              \
-    do {                                                                                           \
-        print_error(__VA_ARGS__);                                                                  \
-        print_error("\n");                                                                         \
-        failures++;                                                                                \
-    } while (0)
-
-static void rows_done(void)
-{
-    unsigned n = failures;
-    failures = 0;
-    if (n > 0)
-        fail_msg("%u check(s) failed", n);
-}
+#include "tests/unit/harness.h"
 
 #define MAIL_ID "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
@@ -195,7 +178,7 @@ static void test_encode_full(void **state)
     /* the second dkim signature has no selector: null, not "" */
     assert_true(json_is_null(json_object_get(json_array_get(json_object_get(m, "dkim"), 1), "s")));
     json_decref(doc);
-    rows_done();
+    fbl_test_rows_done();
 }
 
 /* Every contract key is there for an empty report; unknowns are null or []. */
@@ -281,7 +264,7 @@ static void test_encode_unknowns(void **state)
     doc = fbl_report_to_json(plain);
     assert_true(json_is_null(json_object_get(doc, "arf")));
     json_decref(doc);
-    rows_done();
+    fbl_test_rows_done();
 }
 
 /* An attachment whose digest is unknown says null, not "". */
@@ -299,7 +282,7 @@ static void test_encode_attachment_unknowns(void **state)
     assert_true(json_is_null(json_object_get(at, "type")));
     assert_true(json_is_null(json_object_get(at, "sha256")));
     json_decref(doc);
-    rows_done();
+    fbl_test_rows_done();
 }
 
 /* Bytes that are not UTF-8 never make the encoder fail or write invalid JSON. */
@@ -319,7 +302,7 @@ static void test_encode_invalid_utf8(void **state)
     assert_true(g_str_has_suffix(subject, " end"));
     assert_true(json_is_string(json_array_get(json_object_get(m, "to"), 0)));
     json_decref(doc);
-    rows_done();
+    fbl_test_rows_done();
 }
 
 /* ---- round trip -------------------------------------------------------- */
@@ -379,7 +362,7 @@ static void test_round_trip(void **state)
     assert_null(empty_back->arf);
     json_decref(again);
     json_decref(doc);
-    rows_done();
+    fbl_test_rows_done();
 }
 
 static void test_reject_round_trip(void **state)
@@ -390,7 +373,7 @@ static void test_reject_round_trip(void **state)
         g_strlcpy(j->mail_id, MAIL_ID, sizeof j->mail_id);
         j->received_at = g_strdup("2024-01-10T09:27:54Z");
         j->mailbox = g_strdup("spamalert");
-        j->size = reason * 100;
+        j->size = (int64_t) reason * 100;
         json_t *doc = fbl_reject_to_json(j);
         expect_keys("reject", doc, reject_keys);
         assert_string_equal(json_string_value(json_object_get(doc, "kind")), "reject");
@@ -417,7 +400,7 @@ static void test_reject_round_trip(void **state)
     assert_true(json_is_null(json_object_get(doc, "received_at")));
     assert_true(json_is_null(json_object_get(doc, "mailbox")));
     json_decref(doc);
-    rows_done();
+    fbl_test_rows_done();
 }
 
 /* ---- decoding errors --------------------------------------------------- */
@@ -567,7 +550,7 @@ static void test_decode_errors(void **state)
         }
         json_decref(doc);
     }
-    rows_done();
+    fbl_test_rows_done();
 }
 
 /* Optional parts may be absent or null; the decoder fills in unknowns. */
@@ -591,7 +574,7 @@ static void test_decode_lenient_absence(void **state)
             json_decref(doc);
         }
     }
-    rows_done();
+    fbl_test_rows_done();
 }
 
 static const struct {
@@ -642,7 +625,7 @@ static void test_decode_reject_errors(void **state)
     doc = fbl_reject_to_json(j);
     assert_null(fbl_report_from_json(doc, NULL));
     json_decref(doc);
-    rows_done();
+    fbl_test_rows_done();
 }
 
 /* ---- fbl_parse_result_to_lines ----------------------------------------- */
@@ -707,7 +690,7 @@ static void test_lines(void **state)
     g_autoptr(fbl_parse_result) none = fbl_parse_result_new(MAIL_ID);
     g_autofree char *empty = fbl_parse_result_to_lines(none, false);
     assert_string_equal(empty, "");
-    rows_done();
+    fbl_test_rows_done();
 }
 
 /* ---- the model (report.h) ---------------------------------------------- */
@@ -747,7 +730,7 @@ static void test_enum_names(void **state)
     assert_false(fbl_feedback_type_from_string("spam", &t));
     fbl_reject_reason rr;
     assert_false(fbl_reject_reason_from_string("", &rr));
-    rows_done();
+    fbl_test_rows_done();
 }
 
 static void test_ids(void **state)
@@ -771,7 +754,7 @@ static void test_ids(void **state)
     assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     fbl_sha256_hex("", 0, hex);
     assert_string_equal(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-    rows_done();
+    fbl_test_rows_done();
 }
 
 static void test_warnings(void **state)
@@ -790,7 +773,7 @@ static void test_warnings(void **state)
     assert_false(fbl_strv_add_unique(list, "a"));
     assert_true(fbl_strv_add_unique(list, "A"));
     assert_int_equal(list->len, 2);
-    rows_done();
+    fbl_test_rows_done();
 }
 
 int main(void)

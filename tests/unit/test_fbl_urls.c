@@ -11,60 +11,7 @@
 
 #include "parsers/parse.h"
 #include "parsers/urls.h"
-
-/* Table rows report every mismatch, then the test fails once at its end. */
-static unsigned failures;
-
-#define ROW_FAIL(...)                                                                              \
-    do {                                                                                           \
-        print_error(__VA_ARGS__);                                                                  \
-        print_error("\n");                                                                         \
-        failures++;                                                                                \
-    } while (0)
-
-static void rows_done(void)
-{
-    unsigned n = failures;
-    failures = 0;
-    if (n > 0)
-        fail_msg("%u check(s) failed", n);
-}
-
-static void check_str(const char *row, const char *what, const char *want, const char *got)
-{
-    if (want == NULL && got == NULL)
-        return;
-    if (want != NULL && got != NULL && strcmp(want, got) == 0)
-        return;
-    ROW_FAIL("row '%s': %s: want %s%s%s, got %s%s%s", row, what, want ? "'" : "",
-             want ? want : "NULL", want ? "'" : "", got ? "'" : "", got ? got : "NULL",
-             got ? "'" : "");
-}
-
-static char *join(const GPtrArray *list)
-{
-    GString *s = g_string_new(NULL);
-    for (guint i = 0; i < list->len; i++) {
-        if (i > 0)
-            g_string_append_c(s, ' ');
-        g_string_append(s, g_ptr_array_index(list, i));
-    }
-    return g_string_free(s, FALSE);
-}
-
-static int setup(void **state)
-{
-    (void) state;
-    fbl_parsers_init();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void) state;
-    fbl_parsers_shutdown();
-    return 0;
-}
+#include "tests/unit/harness.h"
 
 /* One scan into fresh lists. */
 typedef struct scan {
@@ -95,10 +42,10 @@ typedef struct url_row {
 
 static void check_scan(const url_row *row, scan *s)
 {
-    g_autofree char *urls = join(s->urls);
-    g_autofree char *hosts = join(s->hosts);
-    check_str(row->in, "urls", row->urls, urls);
-    check_str(row->in, "hosts", row->hosts, hosts);
+    g_autofree char *urls = fbl_test_join(s->urls, " ");
+    g_autofree char *hosts = fbl_test_join(s->hosts, " ");
+    fbl_test_check_str(row->in, "urls", row->urls, urls);
+    fbl_test_check_str(row->in, "hosts", row->hosts, hosts);
     if (s->u.obfuscated != row->obfuscated)
         ROW_FAIL("row '%s': obfuscated: want %d", row->in, row->obfuscated);
     if (s->u.truncated)
@@ -155,7 +102,7 @@ static void test_text(void **state)
         check_scan(&text_rows[i], &s);
         scan_clear(&s);
     }
-    rows_done();
+    fbl_test_rows_done();
 }
 
 /* @len bounds the scan: a link cut by it ends there, nothing after it is read. */
@@ -166,12 +113,12 @@ static void test_text_length(void **state)
     scan s;
     scan_init(&s);
     fbl_urls_scan_text(&s.u, text, strlen("http://a.example/x"));
-    g_autofree char *got = join(s.urls);
-    check_str("len", "urls", "http://a.example/x", got);
+    g_autofree char *got = fbl_test_join(s.urls, " ");
+    fbl_test_check_str("len", "urls", "http://a.example/x", got);
     fbl_urls_scan_text(&s.u, text, 0);
     assert_int_equal(s.urls->len, 1);
     scan_clear(&s);
-    rows_done();
+    fbl_test_rows_done();
 }
 
 /* Results accumulate over scans of several bodies, still unique. */
@@ -184,12 +131,13 @@ static void test_text_accumulates(void **state)
     const char *b = "http://A.example/1 http://c.example/";
     fbl_urls_scan_text(&s.u, a, strlen(a));
     fbl_urls_scan_text(&s.u, b, strlen(b));
-    g_autofree char *urls = join(s.urls);
-    g_autofree char *hosts = join(s.hosts);
-    check_str("accumulate", "urls", "http://a.example/1 http://b.example/ http://c.example/", urls);
-    check_str("accumulate", "hosts", "a.example b.example c.example", hosts);
+    g_autofree char *urls = fbl_test_join(s.urls, " ");
+    g_autofree char *hosts = fbl_test_join(s.hosts, " ");
+    fbl_test_check_str("accumulate", "urls",
+                       "http://a.example/1 http://b.example/ http://c.example/", urls);
+    fbl_test_check_str("accumulate", "hosts", "a.example b.example c.example", hosts);
     scan_clear(&s);
-    rows_done();
+    fbl_test_rows_done();
 }
 
 static void test_text_limits(void **state)
@@ -204,7 +152,7 @@ static void test_text_limits(void **state)
     fbl_urls_scan_text(&s.u, text->str, text->len);
     assert_int_equal(s.urls->len, FBL_URLS_MAX);
     assert_true(s.u.truncated);
-    check_str("limit", "first", "http://h0.example/p", g_ptr_array_index(s.urls, 0));
+    fbl_test_check_str("limit", "first", "http://h0.example/p", g_ptr_array_index(s.urls, 0));
     scan_clear(&s);
 
     /* exactly FBL_URLS_MAX: all kept, not truncated */
@@ -224,11 +172,11 @@ static void test_text_limits(void **state)
     g_string_append(text, " http://short.example/");
     scan_init(&s);
     fbl_urls_scan_text(&s.u, text->str, text->len);
-    g_autofree char *got = join(s.urls);
-    check_str("too long", "urls", "http://short.example/", got);
+    g_autofree char *got = fbl_test_join(s.urls, " ");
+    fbl_test_check_str("too long", "urls", "http://short.example/", got);
     scan_clear(&s);
     g_string_free(text, TRUE);
-    rows_done();
+    fbl_test_rows_done();
 }
 
 /* ---- HTML -------------------------------------------------------------- */
@@ -323,7 +271,7 @@ static void test_html(void **state)
         check_scan(&row->r, &s);
         scan_clear(&s);
     }
-    rows_done();
+    fbl_test_rows_done();
 }
 
 /* Visible text keeps words apart and skips script and style. */
@@ -354,7 +302,7 @@ static void test_html_text(void **state)
     assert_int_equal(text->len, 0);
     g_string_free(text, TRUE);
     scan_clear(&s);
-    rows_done();
+    fbl_test_rows_done();
 }
 
 /* HTML beyond FBL_URLS_MAX_HTML is not read. */
@@ -368,11 +316,11 @@ static void test_html_limit(void **state)
     scan s;
     scan_init(&s);
     fbl_urls_scan_html(&s.u, html->str, html->len, NULL);
-    g_autofree char *got = join(s.urls);
-    check_str("html limit", "urls", "http://early.example/", got);
+    g_autofree char *got = fbl_test_join(s.urls, " ");
+    fbl_test_check_str("html limit", "urls", "http://early.example/", got);
     scan_clear(&s);
     g_string_free(html, TRUE);
-    rows_done();
+    fbl_test_rows_done();
 }
 
 /* ---- fbl_url_normalize ------------------------------------------------- */
@@ -416,15 +364,15 @@ static void test_normalize(void **state)
     for (size_t i = 0; i < G_N_ELEMENTS(norm_rows); i++) {
         char *host = (char *) "unset";
         g_autofree char *got = fbl_url_normalize(norm_rows[i].in, &host);
-        check_str(norm_rows[i].in, "url", norm_rows[i].want, got);
-        check_str(norm_rows[i].in, "host", norm_rows[i].host, host);
+        fbl_test_check_str(norm_rows[i].in, "url", norm_rows[i].want, got);
+        fbl_test_check_str(norm_rows[i].in, "host", norm_rows[i].host, host);
         g_free(host);
         /* the host is optional; normalizing twice changes nothing */
         g_autofree char *alone = fbl_url_normalize(norm_rows[i].in, NULL);
-        check_str(norm_rows[i].in, "url without host", norm_rows[i].want, alone);
+        fbl_test_check_str(norm_rows[i].in, "url without host", norm_rows[i].want, alone);
         if (got != NULL) {
             g_autofree char *twice = fbl_url_normalize(got, NULL);
-            check_str(norm_rows[i].in, "normalized twice", got, twice);
+            fbl_test_check_str(norm_rows[i].in, "normalized twice", got, twice);
         }
     }
     char *host = (char *) "unset";
@@ -432,7 +380,7 @@ static void test_normalize(void **state)
     assert_null(host);
     g_autofree char *longer = g_strdup_printf("http://example.com/%0*d", FBL_URLS_MAX_LEN, 0);
     assert_null(fbl_url_normalize(longer, NULL));
-    rows_done();
+    fbl_test_rows_done();
 }
 
 int main(void)
@@ -447,5 +395,5 @@ int main(void)
         cmocka_unit_test(test_html_limit),
         cmocka_unit_test(test_normalize),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, fbl_test_setup_parsers, fbl_test_teardown_parsers);
 }

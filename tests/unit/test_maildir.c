@@ -16,6 +16,7 @@
 #include <glib/gstdio.h>
 
 #include "fbl/maildir.h"
+#include "tests/unit/harness.h"
 
 typedef enum {
     CUR_DIR,     /* a Maildir as it should be */
@@ -27,9 +28,7 @@ typedef enum {
 static char *make_maildir(cur_state cur, const char *name)
 {
     GError *error = NULL;
-    char *dir = g_dir_make_tmp("fbl-maildir-XXXXXX", &error);
-    assert_non_null(dir);
-    assert_true(fbl_maildir_check(dir, true, &error));
+    char *dir = fbl_test_maildir_new("fbl-maildir-XXXXXX");
     g_autofree char *cur_path = g_build_filename(dir, "cur", NULL);
     if (cur != CUR_DIR)
         assert_int_equal(g_rmdir(cur_path), 0);
@@ -52,16 +51,6 @@ static bool exists(const char *dir, const char *sub, const char *name)
     g_autofree char *path = g_build_filename(dir, sub, name, NULL);
     struct stat st;
     return lstat(path, &st) == 0;
-}
-
-static void remove_tree(const char *dir)
-{
-    const char *argv[] = {"rm", "-rf", dir, NULL};
-    GError *error = NULL;
-    int status = 0;
-    assert_true(g_spawn_sync(NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL,
-                             NULL, &status, &error));
-    assert_int_equal(status, 0);
 }
 
 /* A name of exactly NAME_MAX bytes (where the Maildirs are made): with ":2,S" it cannot exist. */
@@ -137,7 +126,7 @@ static void test_retire(void **state)
         } else {
             check_refused(r, dir, name, error);
         }
-        remove_tree(dir);
+        fbl_test_remove_tree(dir);
     }
 }
 

@@ -1,4 +1,5 @@
-/* test_mailfile.c - fbl_mailfile_open_regular(): the watcher reads regular files, nothing else */
+/* test_mailfile.c - fbl_mailfile_open_regular(): the watcher reads regular files, nothing else;
+ * and what it keeps of a mail over the limit */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -139,6 +140,74 @@ static void test_read_follows(void **state)
     fbl_mailfile_clear(&mail);
 }
 
+/* A too_large mail keeps its header block (at most 1 MiB) and 64 KiB of body, never more
+ * than the limit; its mail_id and size are the whole file's. */
+typedef struct prefix_row {
+    const char *name;
+    const char *head; /* the header block, its empty line included; NULL: none */
+    size_t head_fill; /* a header line of this many bytes before it */
+    size_t body;      /* bytes of body after it */
+    size_t limit;     /* max_mail_bytes */
+    size_t want;      /* bytes kept; 0: the whole mail, not too_large */
+} prefix_row;
+
+#define KIB ((size_t) 1024)
+#define MIB (1024 * KIB)
+
+static const prefix_row prefix_rows[] = {
+    {"headers and 64 KiB of body", "Subject: big\n\n", 0, 200 * KIB, 100 * KIB, 14 + 64 * KIB},
+    {"CRLF headers", "Subject: big\r\n\r\n", 0, 200 * KIB, 100 * KIB, 16 + 64 * KIB},
+    {"no headers", "\n", 0, 200 * KIB, 100 * KIB, 1 + 64 * KIB},
+    {"a header block of 700 KiB", "\n", 700 * KIB, 300 * KIB, 900 * KIB, 700 * KIB + 1 + 64 * KIB},
+    {"2 MiB of headers: cut", NULL, 2 * MIB, 2 * MIB, 3 * MIB, FBL_MAILFILE_PREFIX_MAX},
+    {"headers end past 1 MiB: cut", "\n", MIB, 600 * KIB, 3 * MIB / 2, FBL_MAILFILE_PREFIX_MAX},
+    {"a limit under the prefix", "Subject: big\n\n", 0, 200 * KIB, 20 * KIB, 20 * KIB},
+    {"at the limit: whole", "Subject: big\n\n", 0, 100 * KIB - 14, 100 * KIB, 0},
+};
+
+static GString *prefix_mail(const prefix_row *r)
+{
+    GString *m = g_string_new(NULL);
+    if (r->head_fill > 0) {
+        g_string_append(m, "X-Fill: ");
+        for (size_t i = m->len; i + 1 < r->head_fill; i++)
+            g_string_append_c(m, 'a' + (char) (i % 26));
+        g_string_append_c(m, '\n');
+    }
+    if (r->head != NULL)
+        g_string_append(m, r->head);
+    for (size_t i = 0; i < r->body; i++)
+        g_string_append_c(m, (i % 64) == 63 ? '\n' : 'b');
+    return m;
+}
+
+static void test_too_large_prefix(void **state)
+{
+    (void) state;
+    bool failed = false;
+    for (size_t i = 0; i < G_N_ELEMENTS(prefix_rows); i++) {
+        const prefix_row *r = &prefix_rows[i];
+        g_autoptr(GString) whole = prefix_mail(r);
+        g_autofree char *path = g_build_filename(dir, "big.mail", NULL);
+        assert_true(g_file_set_contents(path, whole->str, (gssize) whole->len, NULL));
+        g_autofree char *id =
+            g_compute_checksum_for_data(G_CHECKSUM_SHA256, (const guchar *) whole->str, whole->len);
+        fbl_mailfile mail;
+        GError *error = NULL;
+        assert_true(fbl_mailfile_read(path, r->limit, &mail, &error));
+        size_t want = r->want != 0 ? r->want : whole->len;
+        if (mail.size != whole->len || strcmp(mail.mail_id, id) != 0 ||
+            mail.too_large != (r->want != 0) || mail.data->len != want ||
+            memcmp(mail.data->data, whole->str, want) != 0) {
+            print_error("%s: size %zu of %zu, kept %u of %zu, too_large %d\n", r->name, mail.size,
+                        whole->len, mail.data->len, want, mail.too_large);
+            failed = true;
+        }
+        fbl_mailfile_clear(&mail);
+    }
+    assert_false(failed);
+}
+
 static int setup(void **state)
 {
     (void) state;
@@ -167,6 +236,7 @@ int main(void)
         cmocka_unit_test(test_open_regular),
         cmocka_unit_test(test_device),
         cmocka_unit_test(test_read_follows),
+        cmocka_unit_test(test_too_large_prefix),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

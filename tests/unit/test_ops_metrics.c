@@ -1,4 +1,5 @@
-/* test_ops_metrics.c - the Prometheus registry and its text format (fbl/metrics.h) */
+/* test_ops_metrics.c - the Prometheus registry, its text format, each role's families
+ * (fbl/metrics.h) */
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -123,6 +124,53 @@ static void test_forwarder_hooks(void **state)
     assert_line(text, "fbl_pg_errors_total{role=\"forward\",kind=\"permanent\"} 1");
 }
 
+/*
+ * One row per role: families that must be there, and prefixes that must not.
+ * Runs last: it counts errors of its own and leaves every role on.
+ */
+static void test_roles(void **state)
+{
+    (void) state;
+    fbl_metrics_pg_error("sink", true);
+    fbl_metrics_pg_error("forward", false);
+    fbl_metrics_vendor_sent("roles", 1);
+    static const struct {
+        unsigned roles;
+        const char *want[3];
+        const char *never[4];
+    } rows[] = {
+        {FBL_METRICS_ROLE_WATCH,
+         {"# TYPE fbl_watch_mails_total", "# TYPE fbl_build_info", NULL},
+         {"fbl_sink_", "fbl_forward_", "fbl_pg_errors_total", "fbl_curve_refused_total"}},
+        {FBL_METRICS_ROLE_SINK,
+         {"# TYPE fbl_sink_batches_total", "fbl_pg_errors_total{role=\"sink\"", NULL},
+         {"fbl_watch_", "fbl_forward_", "role=\"forward\"", NULL}},
+        {FBL_METRICS_ROLE_FORWARD,
+         {"fbl_forward_reports_sent_total{vendor=\"roles\"} 1",
+          "fbl_pg_errors_total{role=\"forward\"", NULL},
+         {"fbl_watch_", "fbl_sink_", "role=\"sink\"", "fbl_curve_refused_total"}},
+        {FBL_METRICS_ROLE_ALL,
+         {"# TYPE fbl_watch_acked_total", "# TYPE fbl_sink_mails_total",
+          "# TYPE fbl_forward_outbox_lag_seconds"},
+         {NULL, NULL, NULL, NULL}},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(rows); i++) {
+        fbl_metrics_set_roles(rows[i].roles);
+        g_autofree char *text = fbl_metrics_render();
+        for (size_t k = 0; k < G_N_ELEMENTS(rows[i].want) && rows[i].want[k] != NULL; k++) {
+            if (strstr(text, rows[i].want[k]) == NULL)
+                print_message("roles %u: no %s\n", rows[i].roles, rows[i].want[k]);
+            assert_non_null(strstr(text, rows[i].want[k]));
+        }
+        for (size_t k = 0; k < G_N_ELEMENTS(rows[i].never) && rows[i].never[k] != NULL; k++) {
+            if (strstr(text, rows[i].never[k]) != NULL)
+                print_message("roles %u: %s is there\n", rows[i].roles, rows[i].never[k]);
+            assert_null(strstr(text, rows[i].never[k]));
+        }
+    }
+    fbl_metrics_set_roles(FBL_METRICS_ROLE_ALL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -130,6 +178,7 @@ int main(void)
         cmocka_unit_test(test_watch_counts_and_escaping),
         cmocka_unit_test(test_histograms_are_cumulative),
         cmocka_unit_test(test_forwarder_hooks),
+        cmocka_unit_test(test_roles),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

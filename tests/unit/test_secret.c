@@ -15,6 +15,7 @@
 #include <glib/gstdio.h>
 
 #include "fbl/secret.h"
+#include "tests/unit/harness.h"
 
 typedef enum { OWNER_ME, OWNER_ROOT, OWNER_OTHER } owner;
 
@@ -69,24 +70,15 @@ static void test_rule(void **state)
         assert_non_null(strstr(error != NULL ? error->message : "", "only a file root owns"));
 }
 
-static char *make_file(const char *dir, const char *name, const char *text, unsigned mode)
-{
-    char *path = g_build_filename(dir, name, NULL);
-    assert_true(g_file_set_contents(path, text, -1, NULL));
-    assert_int_equal(g_chmod(path, (int) mode), 0);
-    return path;
-}
-
 static void test_read(void **state)
 {
     (void) state;
-    g_autofree char *dir = g_dir_make_tmp("fbl-secret-XXXXXX", NULL);
-    assert_non_null(dir);
-    g_autofree char *good = make_file(dir, "good", "s3cret \n\n", 0600);
-    g_autofree char *open = make_file(dir, "open", "s3cret\n", 0644);
-    g_autofree char *empty = make_file(dir, "empty", " \n", 0600);
+    g_autofree char *dir = fbl_test_tmpdir("fbl-secret-XXXXXX");
+    g_autofree char *good = fbl_test_write_file(dir, "good", "s3cret \n\n", 0600);
+    g_autofree char *open = fbl_test_write_file(dir, "open", "s3cret\n", 0644);
+    g_autofree char *empty = fbl_test_write_file(dir, "empty", " \n", 0600);
     g_autofree char *big_text = g_strnfill(FBL_SECRET_MAX_BYTES + 1, 'x');
-    g_autofree char *big = make_file(dir, "big", big_text, 0600);
+    g_autofree char *big = fbl_test_write_file(dir, "big", big_text, 0600);
     g_autofree char *missing = g_build_filename(dir, "missing", NULL);
     size_t len = 0;
     g_autoptr(GError) error = NULL;

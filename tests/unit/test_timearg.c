@@ -25,8 +25,8 @@ static void test_accepted(void **state)
         {"90s", NOW - 90},
         {"30m", NOW - 1800},
         {"24h", NOW - 86400},
-        {"7d", NOW - 7 * 86400},
-        {"2w", NOW - 14 * 86400},
+        {"7d", NOW - (gint64) 7 * 86400},
+        {"2w", NOW - (gint64) 14 * 86400},
     };
     for (size_t i = 0; i < G_N_ELEMENTS(rows); i++) {
         gint64 got = -1;

@@ -10,12 +10,13 @@
 #include <gio/gio.h>
 #include <zmq.h>
 
+#include "fbl/mailfile.h"
 #include "fbl/metrics.h"
 #include "fbl/wire.h"
 
 #define WHEN   G_GINT64_CONSTANT(1767225600) /* 2026-01-01T00:00:00Z */
 #define NOW    (WHEN + 3600)
-#define LIMIT  ((size_t) 1024 * 1024)
+#define LIMIT  ((size_t) 2 * 1024 * 1024) /* above FBL_MAILFILE_PREFIX_MAX, as the default */
 #define RAW    "From: spammer@example.org\r\nSubject: cheap\r\n\r\nbuy now\r\n"
 #define OTHER  "0000000000000000000000000000000000000000000000000000000000000000"
 #define BIGGER (LIMIT + 1)
@@ -56,7 +57,8 @@ static void mail_init(mail *m, unsigned reports)
     }
 }
 
-/* A mail over the watcher's limit: no raw, one too_large reject of its real size. */
+/* A mail over the watcher's limit (from a watcher that kept no prefix): no raw, one too_large
+ * reject of its real size. */
 static void too_large_init(mail *m)
 {
     mail_init(m, 0);
@@ -188,6 +190,34 @@ static void not_json(mail *m, GPtrArray *f)
     replace_frame(f, 7, "{\"kind\":", 8);
 }
 
+/* What a watcher keeps of a too_large mail: the start of it. */
+static void prefix_raw(mail *m, GPtrArray *f)
+{
+    (void) m;
+    replace_frame(f, 6, RAW, strlen(RAW) - 4);
+}
+
+static void prefix_over_bound(mail *m, GPtrArray *f)
+{
+    (void) m;
+    zero_frame(f, 6, FBL_MAILFILE_PREFIX_MAX + 1);
+}
+
+static void prefix_at_bound(mail *m, GPtrArray *f)
+{
+    (void) m;
+    zero_frame(f, 6, FBL_MAILFILE_PREFIX_MAX);
+}
+
+/* A too_large reject that carries the whole mail, of its real size. */
+static void too_large_whole(mail *m, GPtrArray *f)
+{
+    (void) f;
+    m->raw = g_bytes_new_static(RAW, strlen(RAW));
+    m->size = strlen(RAW);
+    m->result->reject->size = (int64_t) m->size;
+}
+
 static void doc_too_big(mail *m, GPtrArray *f)
 {
     (void) m;
@@ -222,6 +252,12 @@ static const row rows[] = {
     {"two rejects", keep, two_rejects, 0, FBL_WIRE_ERROR_DOC},
     {"a document not JSON", keep, not_json, 1, FBL_WIRE_ERROR_DOC},
     {"a document over its bound", keep, doc_too_big, 1, FBL_WIRE_ERROR_TOO_LARGE},
+    {"valid too_large with its prefix", keep, prefix_raw, -1, 0},
+    {"too_large, a prefix at the bound", keep, prefix_at_bound, -1, 0},
+    {"too_large, a prefix over the bound", keep, prefix_over_bound, -1, FBL_WIRE_ERROR_TOO_LARGE},
+    {"too_large with the whole raw", too_large_whole, keep, -1, FBL_WIRE_ERROR_INCONSISTENT},
+    {"reject with a prefix only", keep, prefix_raw, 0, FBL_WIRE_ERROR_INCONSISTENT},
+    {"reports with a prefix only", keep, prefix_raw, 1, FBL_WIRE_ERROR_INCONSISTENT},
 };
 
 static void test_decode_contract(void **state)
@@ -244,8 +280,11 @@ static void test_decode_contract(void **state)
         if (rows[i].want != 0 && !g_error_matches(error, FBL_WIRE_ERROR, rows[i].want))
             fail_msg("%s: want %s, got %s", rows[i].name, fbl_wire_error_reason(rows[i].want),
                      error != NULL ? error->message : "a mail");
-        if (got != NULL)
+        if (got != NULL) { /* the sink keeps RAW as it came: a prefix too */
             assert_int_equal(got->reports->len, MAX(rows[i].reports, 0));
+            gsize sent = g_bytes_get_size(g_ptr_array_index(frames, 6));
+            assert_int_equal(got->raw != NULL ? g_bytes_get_size(got->raw) : 0, sent);
+        }
         mail_clear(&m);
     }
 }

@@ -1,5 +1,6 @@
-/* maildir_index.c - fbl_maildir_index (fbl/maildir.h): fbl's mark of the mails it committed,
- * on real files: made from cur/, appended to, shared by two watchers, compacted, damaged. */
+/* test_maildir_index.c - fbl_maildir_index (fbl/maildir.h): fbl's mark of the mails it
+ * committed, on real files: made from cur/, appended to, shared by two watchers, compacted,
+ * damaged. */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -15,21 +16,7 @@
 #include <glib/gstdio.h>
 
 #include "fbl/maildir.h"
-
-static char *make_maildir(void)
-{
-    GError *error = NULL;
-    char *dir = g_dir_make_tmp("fbl-index-XXXXXX", &error);
-    assert_non_null(dir);
-    assert_true(fbl_maildir_check(dir, true, &error));
-    return dir;
-}
-
-static void put(const char *dir, const char *sub, const char *name)
-{
-    g_autofree char *path = g_build_filename(dir, sub, name, NULL);
-    assert_true(g_file_set_contents(path, "Subject: x\n\nx\n", -1, NULL));
-}
+#include "tests/unit/harness.h"
 
 static void drop_file(const char *dir, const char *sub, const char *name)
 {
@@ -43,15 +30,6 @@ static char *index_text(const char *dir)
     char *text = NULL;
     assert_true(g_file_get_contents(path, &text, NULL, NULL));
     return text;
-}
-
-static void remove_tree(const char *dir)
-{
-    g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", dir);
-    const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
-    int status = 0;
-    assert_true(g_spawn_sync(NULL, (char **) argv, NULL, 0, NULL, NULL, NULL, NULL, &status, NULL));
-    assert_int_equal(status, 0);
 }
 
 static fbl_maildir_index *open_index(const char *dir, int want_adopted)
@@ -77,10 +55,10 @@ static void add(fbl_maildir_index *ix, const char *name)
 static void test_made_from_cur(void **state)
 {
     (void) state;
-    g_autofree char *dir = make_maildir();
-    put(dir, "cur", "1700000000.M1P1.host:2,S");
-    put(dir, "cur", "1700000001.M2P1.host,S=12,W=14:2,");
-    put(dir, "new", "1700000002.M3P1.host");
+    g_autofree char *dir = fbl_test_maildir_new("fbl-index-XXXXXX");
+    fbl_test_maildir_put(dir, "cur", "1700000000.M1P1.host:2,S");
+    fbl_test_maildir_put(dir, "cur", "1700000001.M2P1.host,S=12,W=14:2,");
+    fbl_test_maildir_put(dir, "new", "1700000002.M3P1.host");
     fbl_maildir_index *ix = open_index(dir, 2);
     assert_true(fbl_maildir_index_has(ix, "1700000000.M1P1.host"));
     assert_true(fbl_maildir_index_has(ix, "1700000000.M1P1.host:2,FS"));
@@ -91,37 +69,37 @@ static void test_made_from_cur(void **state)
     fbl_maildir_index_free(ix);
 
     /* Opened again: the index is used, cur/ is not taken again. */
-    put(dir, "cur", "1700000003.M4P1.host:2,");
+    fbl_test_maildir_put(dir, "cur", "1700000003.M4P1.host:2,");
     ix = open_index(dir, -1);
     assert_true(fbl_maildir_index_has(ix, "1700000002.M3P1.host"));
     assert_false(fbl_maildir_index_has(ix, "1700000003.M4P1.host:2,"));
     assert_int_equal(fbl_maildir_index_size(ix), 3);
     fbl_maildir_index_free(ix);
-    remove_tree(dir);
+    fbl_test_remove_tree(dir);
 }
 
 /* An empty index made by hand: every mail in cur/ is read. */
 static void test_empty_index_reads_cur(void **state)
 {
     (void) state;
-    g_autofree char *dir = make_maildir();
-    put(dir, "cur", "1700000000.M1P1.host:2,S");
+    g_autofree char *dir = fbl_test_maildir_new("fbl-index-XXXXXX");
+    fbl_test_maildir_put(dir, "cur", "1700000000.M1P1.host:2,S");
     g_autofree char *path = g_build_filename(dir, FBL_MAILDIR_INDEX_FILE, NULL);
     assert_true(g_file_set_contents(path, "", 0, NULL));
     fbl_maildir_index *ix = open_index(dir, -1);
     assert_false(fbl_maildir_index_has(ix, "1700000000.M1P1.host:2,S"));
     fbl_maildir_index_free(ix);
-    remove_tree(dir);
+    fbl_test_remove_tree(dir);
 }
 
 /* Opening compacts: names of mails gone from new/ and cur/ (a user deleted them) leave. */
 static void test_compaction(void **state)
 {
     (void) state;
-    g_autofree char *dir = make_maildir();
-    put(dir, "cur", "1700000000.M1P1.host:2,S");
-    put(dir, "cur", "1700000001.M2P1.host:2,S");
-    put(dir, "new", "1700000002.M3P1.host");
+    g_autofree char *dir = fbl_test_maildir_new("fbl-index-XXXXXX");
+    fbl_test_maildir_put(dir, "cur", "1700000000.M1P1.host:2,S");
+    fbl_test_maildir_put(dir, "cur", "1700000001.M2P1.host:2,S");
+    fbl_test_maildir_put(dir, "new", "1700000002.M3P1.host");
     fbl_maildir_index *ix = open_index(dir, 2);
     add(ix, "1700000002.M3P1.host"); /* committed, still in new/: kept */
     add(ix, "1700000002.M3P1.host"); /* a second ack: a repeated line */
@@ -147,19 +125,19 @@ static void test_compaction(void **state)
     assert_false(fbl_maildir_index_compact_due(ix));
     assert_int_equal(fbl_maildir_index_size(ix), 2);
     fbl_maildir_index_free(ix);
-    remove_tree(dir);
+    fbl_test_remove_tree(dir);
 }
 
 /* Names are escaped: a newline or a backslash in a file name stays one name. */
 static void test_odd_names(void **state)
 {
     (void) state;
-    g_autofree char *dir = make_maildir();
+    g_autofree char *dir = fbl_test_maildir_new("fbl-index-XXXXXX");
     static const char *const odd[] = {"1700000000.M1P1.ho\nst", "1700000001.M2P1.h\\st",
                                       "1700000002.M3P1.h\xc3\xa9st", "1700000003.\"q\""};
     fbl_maildir_index *ix = open_index(dir, 0);
     for (size_t i = 0; i < G_N_ELEMENTS(odd); i++) {
-        put(dir, "new", odd[i]);
+        fbl_test_maildir_put(dir, "new", odd[i]);
         add(ix, odd[i]);
     }
     fbl_maildir_index_free(ix);
@@ -169,7 +147,7 @@ static void test_odd_names(void **state)
     assert_false(fbl_maildir_index_has(ix, "1700000000.M1P1.ho"));
     assert_int_equal(fbl_maildir_index_size(ix), G_N_ELEMENTS(odd));
     fbl_maildir_index_free(ix);
-    remove_tree(dir);
+    fbl_test_remove_tree(dir);
 }
 
 /* Two watchers of one Maildir: each sees what the other appended, also across the
@@ -177,10 +155,10 @@ static void test_odd_names(void **state)
 static void test_two_watchers(void **state)
 {
     (void) state;
-    g_autofree char *dir = make_maildir();
+    g_autofree char *dir = fbl_test_maildir_new("fbl-index-XXXXXX");
     fbl_maildir_index *one = open_index(dir, 0);
     fbl_maildir_index *two = open_index(dir, -1);
-    put(dir, "cur", "1700000000.M1P1.host:2,S");
+    fbl_test_maildir_put(dir, "cur", "1700000000.M1P1.host:2,S");
     add(one, "1700000000.M1P1.host");
     assert_false(fbl_maildir_index_has(two, "1700000000.M1P1.host"));
     GError *error = NULL;
@@ -188,7 +166,7 @@ static void test_two_watchers(void **state)
     assert_true(fbl_maildir_index_has(two, "1700000000.M1P1.host"));
 
     assert_true(fbl_maildir_index_compact(one, &error));
-    put(dir, "new", "1700000001.M2P1.host");
+    fbl_test_maildir_put(dir, "new", "1700000001.M2P1.host");
     add(two, "1700000001.M2P1.host"); /* lands in the compacted file, not the old one */
     assert_true(fbl_maildir_index_refresh(one, &error));
     assert_true(fbl_maildir_index_has(one, "1700000001.M2P1.host"));
@@ -198,7 +176,7 @@ static void test_two_watchers(void **state)
     assert_true(fbl_maildir_index_has(three, "1700000000.M1P1.host"));
     assert_true(fbl_maildir_index_has(three, "1700000001.M2P1.host"));
     fbl_maildir_index_free(three);
-    remove_tree(dir);
+    fbl_test_remove_tree(dir);
 }
 
 /* A line cut short (a crash mid-write) does not swallow the next name; a file removed
@@ -206,35 +184,35 @@ static void test_two_watchers(void **state)
 static void test_damage(void **state)
 {
     (void) state;
-    g_autofree char *dir = make_maildir();
+    g_autofree char *dir = fbl_test_maildir_new("fbl-index-XXXXXX");
     fbl_maildir_index *ix = open_index(dir, 0);
     g_autofree char *path = g_build_filename(dir, FBL_MAILDIR_INDEX_FILE, NULL);
     int fd = open(path, O_WRONLY | O_APPEND);
     assert_true(fd >= 0);
     assert_int_equal(write(fd, "1700000000.M9", 13), 13);
     assert_int_equal(close(fd), 0);
-    put(dir, "new", "1700000001.M2P1.host");
+    fbl_test_maildir_put(dir, "new", "1700000001.M2P1.host");
     add(ix, "1700000001.M2P1.host");
     fbl_maildir_index_free(ix);
     ix = open_index(dir, -1);
     assert_true(fbl_maildir_index_has(ix, "1700000001.M2P1.host"));
 
     assert_int_equal(g_unlink(path), 0);
-    put(dir, "new", "1700000002.M3P1.host");
+    fbl_test_maildir_put(dir, "new", "1700000002.M3P1.host");
     add(ix, "1700000002.M3P1.host");
     fbl_maildir_index_free(ix);
     ix = open_index(dir, -1);
     assert_true(fbl_maildir_index_has(ix, "1700000001.M2P1.host"));
     assert_true(fbl_maildir_index_has(ix, "1700000002.M3P1.host"));
     fbl_maildir_index_free(ix);
-    remove_tree(dir);
+    fbl_test_remove_tree(dir);
 }
 
 /* A symlink in the index's place is never followed: fbl must not append to its target. */
 static void test_symlink_refused(void **state)
 {
     (void) state;
-    g_autofree char *dir = make_maildir();
+    g_autofree char *dir = fbl_test_maildir_new("fbl-index-XXXXXX");
     g_autofree char *target = g_build_filename(dir, "target", NULL);
     assert_true(g_file_set_contents(target, "", 0, NULL));
     g_autofree char *path = g_build_filename(dir, FBL_MAILDIR_INDEX_FILE, NULL);
@@ -248,7 +226,7 @@ static void test_symlink_refused(void **state)
     struct stat st;
     assert_int_equal(stat(target, &st), 0);
     assert_int_equal(st.st_size, 0);
-    remove_tree(dir);
+    fbl_test_remove_tree(dir);
 }
 
 int main(void)

@@ -1,8 +1,8 @@
 /*
- * vendor_unit.c - the vendor feed's pure parts, no service needed: keyed
+ * test_vendor.c - the vendor feed's pure parts, no service needed: keyed
  * pseudonyms and scrubbing (sink/redact.h), the reported message found in a
  * report mail (fbl_vendor_reported_message), option checks (sink/vendor.h).
- * Lives beside the feed's integration tests; ctest label "unit".
+ * The feed's integration tests are tests/integration/vendor_*.py.
  */
 #include <stdarg.h>
 #include <stdbool.h>
@@ -114,7 +114,8 @@ static void test_redact_doc(void **state)
     assert_string_equal(json_string_value(json_object_get(msg, "from")), "spam@spammer.example");
     assert_string_equal(json_string_value(json_object_get(doc, "mailbox")), "spamalert");
     assert_string_equal(json_string_value(json_object_get(doc, "id")), "aa");
-    assert_int_equal(json_array_size(json_object_get(doc, "pseudonymized")), 5); /* reporter.via too */
+    assert_int_equal(json_array_size(json_object_get(doc, "pseudonymized")),
+                     5); /* reporter.via too */
     /* The reported message's bytes: every clear value replaced. */
     const char mail[] = "To: Dave <DAVE@customer.example>\r\nCc: eve@customer.example\r\n\r\n"
                         "Dear dave@customer.example, from Carol Jones.\r\n";

@@ -1,0 +1,28 @@
+-- 009_outbox_lease.sql - a forwarder leases the outbox rows it sends, instead
+-- of holding a transaction open across the vendor's HTTP call.
+--
+-- Before, a forwarder locked its rows (FOR UPDATE SKIP LOCKED) in a
+-- transaction that stayed open while it talked to the vendor: a slow vendor
+-- kept a backend "idle in transaction" for as long as its requests took,
+-- holding back vacuum and partition maintenance (fbl prune's DETACH waited on
+-- it). Now a claim is one short statement: it picks a vendor's due pending
+-- rows that no live lease holds, writes the lease (claimed_until = now() +
+-- the lease, claimed_by = the claim's random token) and commits. The forwarder
+-- then sends with no transaction open, and records each row's outcome in a
+-- statement of its own that touches only the rows whose claimed_by is still
+-- its token, clearing the lease (sink/outbox.h).
+--
+-- A forwarder that dies mid-send leaves its lease behind; once claimed_until
+-- has passed, the rows are due again and another claim takes them. They go
+-- out again in the same order, so in the same batches under the same
+-- Idempotency-Key (the SHA-256 of the vendor and the batch's report ids), and
+-- the vendor drops the repeat by that key and the report ids, as it did for a
+-- rolled-back transaction before. The lease lasts longer than a send can take
+-- (fbl/forward_loop.c: the vendor's timeout times the requests a batch may
+-- need), so a slow vendor never has its rows taken from under it.
+--
+-- Both columns are NULL when no forwarder holds the row. Adding them is a
+-- catalog change only (no default, no rewrite); month partitions made later
+-- copy them from the parent (fbl.create_month_partitions: LIKE).
+ALTER TABLE fbl.vendor_outbox ADD COLUMN claimed_until timestamptz,
+                              ADD COLUMN claimed_by text;
