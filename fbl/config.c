@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <gio/gio.h>
+
 #include "fbl/log.h"
 #include "fbl/metrics.h"
 #include "fbl/value.h"
@@ -39,6 +41,7 @@ typedef enum {
     T_FEEDBACK,    /* a feedback type: abuse, not-spam, … (parsers/report.h) */
     T_VENDOR_TYPE, /* http-json or rspamd (sink/vendor.h) */
     T_URL,         /* an http:// or https:// URL naming a host */
+    T_IMAP_URL,    /* an imap:// or imaps:// URL naming a host */
 } key_type;
 
 /* The vendor types a [vendor:NAME] key is for. */
@@ -75,6 +78,12 @@ typedef struct key_def {
     {                                                                                              \
         .group = MAILBOX, .key = (key_), .type = (type_),                                          \
         .offset = offsetof(fbl_mailbox_config, field), .def = (def_), .help = (help_)              \
+    }
+#define BOX_N(key_, type_, field, def_, min_, max_, help_)                                         \
+    {                                                                                              \
+        .group = MAILBOX, .key = (key_), .type = (type_),                                          \
+        .offset = offsetof(fbl_mailbox_config, field), .def = (def_), .min = (min_),               \
+        .max = (max_), .help = (help_)                                                             \
     }
 #define VEND(key_, type_, field, def_, min_, max_, scope_, rspamd_def_, help_)                     \
     {                                                                                              \
@@ -172,10 +181,28 @@ static const key_def keys[] = {
     FIXED("retention", "raw_keep", T_DAYS, retention_raw_keep_days, "0", 0, 36500,
           "fbl prune clears raw mail older than this; 0: keep it while its month is kept"),
 
-    BOX("path", T_PATH, path, NULL, "the Maildir (required)"),
+    BOX("path", T_PATH, path, "", "the Maildir; a mailbox has either path or imap"),
     BOX("feedback_type", T_FEEDBACK, feedback_type, "abuse",
         "when a mail does not say: abuse, fraud, virus, other, not-spam, opt-out, auth-failure"),
     BOX("raw", T_BOOL, raw, "false", "every mail is the spam itself, not a report"),
+    BOX("imap", T_IMAP_URL, imap, "",
+        "an IMAP folder instead of a Maildir: imaps://HOST[:PORT]/FOLDER, or imap:// with "
+        "starttls"),
+    BOX("user", T_STRING, user, "", "imap: the login name; required with imap"),
+    BOX("password_file", T_PATH, password_file, "",
+        "imap: the file holding the password; or oauth2_token_file"),
+    BOX("oauth2_token_file", T_PATH, oauth2_token_file, "",
+        "imap: the file holding an OAuth2 access token (XOAUTH2); or password_file"),
+    BOX("ca_file", T_PATH, ca_file, "",
+        "imap: CA bundle to verify the server's certificate with; empty: the system's"),
+    BOX("starttls", T_BOOL, starttls, "false",
+        "imap: imap:// upgraded with STARTTLS before the login (required off loopback)"),
+    BOX("done_folder", T_STRING, done_folder, "fbl/done",
+        "imap: the folder a mail is moved to once stored; created if missing"),
+    BOX_N("poll_interval", T_MS, poll_interval_ms, "60s", 1000, 3600000,
+          "imap: how often to look for new mail when the server has no IDLE"),
+    BOX("allow_insecure_file_modes", T_BOOL, allow_insecure_file_modes, "false",
+        "imap: read password_file or oauth2_token_file even when other users may read them"),
 
     VEND("type", T_VENDOR_TYPE, type, NULL, 0, 0, FOR_ALL, NULL,
          "http-json (a JSON batch API) or rspamd (its controller's learn endpoints); required"),
@@ -532,6 +559,34 @@ static bool set_url(const slot_ref *r, const char *v, GError **error)
     return set_string(r, v, error);
 }
 
+/*
+ * An imap:// or imaps:// URL naming a host; the rest (plain imap:// off
+ * loopback, starttls) is judged with the keys that go with it
+ * (check_imap_mailbox), the folder name by fbl_imap_new().
+ */
+static bool set_imap_url(const slot_ref *r, const char *v, GError **error)
+{
+    if (*v == '\0')
+        return set_string(r, v, error);
+    if (!g_str_has_prefix(v, "imap://") && !g_str_has_prefix(v, "imaps://"))
+        return bad_value(r, "expected an imap:// or imaps:// URL", error);
+    for (const char *p = v; *p != '\0'; p++) {
+        if ((unsigned char) *p <= ' ' || *p == 0x7f)
+            return bad_value(r, "holds a blank or a control character (a blank is %20 in a URL)",
+                             error);
+    }
+    g_autoptr(GError) local = NULL;
+    g_autoptr(GUri) uri = g_uri_parse(v, G_URI_FLAGS_NONE, &local);
+    if (uri == NULL)
+        return bad_value(r, local->message, error);
+    const char *host = g_uri_get_host(uri);
+    if (host == NULL || *host == '\0')
+        return bad_value(r, "the URL names no host", error);
+    if (g_uri_get_userinfo(uri) != NULL)
+        return bad_value(r, "holds a user or password: use user and password_file", error);
+    return set_string(r, v, error);
+}
+
 /* Text as GKeyFile reads it back: a '\' starts an escape. */
 static void print_text(GString *out, const char *s)
 {
@@ -650,6 +705,7 @@ static const struct type_def {
     [T_FEEDBACK] = {"string", set_feedback, print_feedback, NULL},
     [T_VENDOR_TYPE] = {"string", set_vendor_type, print_vendor_type, NULL},
     [T_URL] = {"string", set_url, print_string, clear_string},
+    [T_IMAP_URL] = {"string", set_imap_url, print_string, clear_string},
 };
 
 /* Set key @k of the struct at @base from its text @v (trimmed), as [@group] says it. */
@@ -830,6 +886,53 @@ static bool load_fixed(fbl_config *c, GKeyFile *kf, const char *group, GError **
            set_keys(c, kf, group, group, c, FBL_VENDOR_HTTP_JSON, error);
 }
 
+/* The host of the URL @url (checked when set) is loopback: localhost or a loopback literal. */
+static bool url_to_loopback(const char *url)
+{
+    g_autoptr(GUri) uri = g_uri_parse(url, G_URI_FLAGS_NONE, NULL);
+    const char *host = uri != NULL ? g_uri_get_host(uri) : NULL;
+    if (host == NULL)
+        return false;
+    if (g_ascii_strcasecmp(host, "localhost") == 0)
+        return true;
+    g_autoptr(GInetAddress) addr = g_inet_address_new_from_string(host);
+    return addr != NULL && g_inet_address_get_is_loopback(addr);
+}
+
+/* The keys an IMAP mailbox needs together, and its transport rule (fbl/imap.h, TLS). */
+static bool check_imap_mailbox(const fbl_config *c, const char *group, const fbl_mailbox_config *m,
+                               GError **error)
+{
+    if (m->user == NULL)
+        return fail(error, FBL_CONFIG_ERROR_VALUE, c, group, "user", "required with imap");
+    if ((m->password_file == NULL) == (m->oauth2_token_file == NULL))
+        return fail(error, FBL_CONFIG_ERROR_VALUE, c, group,
+                    m->password_file != NULL ? "oauth2_token_file" : "imap",
+                    "an IMAP mailbox takes exactly one of password_file and oauth2_token_file");
+    bool implicit_tls = g_str_has_prefix(m->imap, "imaps://");
+    if (implicit_tls && m->starttls)
+        return fail(error, FBL_CONFIG_ERROR_VALUE, c, group, "starttls",
+                    "only with imap://: imaps:// is TLS from the start");
+    if (!implicit_tls && !m->starttls && !url_to_loopback(m->imap))
+        return fail(error, FBL_CONFIG_ERROR_VALUE, c, group, "imap",
+                    "plain imap:// to a host that is not loopback would send the password in "
+                    "clear: use imaps://, or starttls = true");
+    return true;
+}
+
+/* What no single key of [@group] can say: path or imap, and the keys that go with imap. */
+static bool check_mailbox(const fbl_config *c, const char *group, const fbl_mailbox_config *m,
+                          GError **error)
+{
+    if (m->path == NULL && m->imap == NULL)
+        return fail(error, FBL_CONFIG_ERROR_VALUE, c, group, "path",
+                    "required: a Maildir path, or an imap URL");
+    if (m->path != NULL && m->imap != NULL)
+        return fail(error, FBL_CONFIG_ERROR_VALUE, c, group, "imap",
+                    "a mailbox has either path or imap, not both");
+    return m->imap == NULL || check_imap_mailbox(c, group, m, error);
+}
+
 static bool load_mailbox(fbl_config *c, GKeyFile *kf, const char *group, GError **error)
 {
     const char *name = group + strlen("mailbox:");
@@ -841,7 +944,8 @@ static bool load_mailbox(fbl_config *c, GKeyFile *kf, const char *group, GError 
     m->name = g_strdup(name);
     g_ptr_array_add(c->mailboxes, m);
     set_defaults(MAILBOX, m, FBL_VENDOR_HTTP_JSON);
-    return set_keys(c, kf, group, MAILBOX, m, FBL_VENDOR_HTTP_JSON, error);
+    return set_keys(c, kf, group, MAILBOX, m, FBL_VENDOR_HTTP_JSON, error) &&
+           check_mailbox(c, group, m, error);
 }
 
 /* What no single key can say: the keys of [@group] that go together. */
@@ -1022,7 +1126,8 @@ static bool check_maildir(const fbl_config *c, const fbl_mailbox_config *m, GErr
 bool fbl_config_check_mailboxes(const fbl_config *c, GError **error)
 {
     for (guint i = 0; i < c->mailboxes->len; i++) {
-        if (!check_maildir(c, g_ptr_array_index(c->mailboxes, i), error))
+        const fbl_mailbox_config *m = g_ptr_array_index(c->mailboxes, i);
+        if (m->path != NULL && !check_maildir(c, m, error))
             return false;
     }
     return true;

@@ -13,19 +13,25 @@
  * ops_check.py keeps etc/fbl.conf.example and fbl.conf(5) in step with it. A
  * new key is one row there. Groups: [postgres], [limits], [parse], [watch],
  * [sink], [log], [metrics], [retention], and any number of [mailbox:NAME]
- * (path required) and [vendor:NAME] (type and url required).
+ * (path, or imap with its login keys) and [vendor:NAME] (type and url
+ * required).
  *
  * Values. Each type has one reader (numbers, sizes, durations, days and
  * booleans through fbl/value.h), the same in every group; fbl.conf(5),
  * VALUES, documents them. A value of the wrong type, out of range or with a
  * bad unit, an unknown group or key, a missing required key, a vendor key
  * for the other vendor type, a vendor without anything to send (rspamd with
- * learn = false and no fuzzy_flag), redact without redact_key_file (or the
+ * learn = false and no fuzzy_flag), a mailbox with both or neither of path
+ * and imap, an IMAP mailbox without user or without exactly one of
+ * password_file and oauth2_token_file, an IMAP key in a Maildir mailbox,
+ * plain imap:// to a host that is not loopback without starttls, starttls
+ * with imaps://, redact without redact_key_file (or the
  * key file without redact), a conninfo holding a password: each is an
  * error "FILE:LINE: [group] key: why" (FBL_CONFIG_ERROR, exit 78) when the
  * file is loaded, in every subcommand. What the values name is checked later,
  * by --check-config and at start-up: the Maildirs and the log file here
- * (fbl_config_check_*), the CURVE key files in curve.h, the vendors' secret
+ * (fbl_config_check_*), the IMAP mailboxes' secret files (and, on request,
+ * their login) in imap_watch.h, the CURVE key files in curve.h, the vendors' secret
  * files, CA bundle and plain-http rule in forward_loop.h. Those name the
  * line too (fbl_config_error_at()).
  *
@@ -78,10 +84,17 @@ typedef enum {
 
 typedef struct fbl_mailbox_config {
     char *name;
-    char *path; /* a Maildir */
+    char *path; /* a Maildir; NULL for an IMAP mailbox (exactly one of path and imap) */
     fbl_feedback_type feedback_type;
     bool raw;
     bool from_flag; /* given by --maildir, not by a [mailbox:NAME] group */
+    /* An IMAP folder (fbl/imap.h): imap:// or imaps:// URL; NULL for a Maildir. With it,
+     * user and exactly one of password_file and oauth2_token_file. */
+    char *imap, *user, *password_file, *oauth2_token_file, *ca_file;
+    char *done_folder; /* where a stored mail is moved */
+    bool starttls;
+    unsigned poll_interval_ms; /* without IDLE */
+    bool allow_insecure_file_modes;
 } fbl_mailbox_config;
 
 typedef struct fbl_vendor_config {
@@ -221,7 +234,7 @@ bool fbl_config_check_conninfo(const char *conninfo, GError **error);
 bool fbl_config_set_conninfo(fbl_config *config, const char *conninfo, GError **error);
 
 /*
- * fbl_config_check_mailboxes - every mailbox is a Maildir this process can
+ * fbl_config_check_mailboxes - every Maildir mailbox is a Maildir this process can
  * use: new/ and cur/ directories it may read, write and search (the watcher
  * renames each stored mail from one to the other), and a tmp/ directory
  * (the MTA's). No file is opened or created.

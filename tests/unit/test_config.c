@@ -509,6 +509,68 @@ static void test_print_every_key(void **state)
     fbl_test_rows_done();
 }
 
+/*
+ * [mailbox:NAME] imap = URL: the IMAP keys land where they should, their
+ * defaults are fbl.conf(5)'s, plain imap:// is taken to loopback or with
+ * starttls, and --print-config of such mailboxes loads again and prints the same.
+ */
+static void test_imap_mailbox(void **state)
+{
+    const tmp *t = *state;
+    static const char text[] = "[mailbox:abuse]\n"
+                               "imap = imaps://imap.example.net/INBOX\n"
+                               "user = abuse@example.net\n"
+                               "password_file = /etc/fbl/imap.pw\n"
+                               "ca_file = /etc/fbl/imap-ca.pem\n"
+                               "[mailbox:local]\n"
+                               "imap = imap://[::1]:10143/Junk\n"
+                               "user = fbl\n"
+                               "oauth2_token_file = /etc/fbl/imap.token\n"
+                               "done_folder = Archive/fbl\n"
+                               "poll_interval = 2m\n"
+                               "[mailbox:tls]\n"
+                               "imap = imap://imap.example.net/INBOX\n"
+                               "starttls = on\n"
+                               "user = u\n"
+                               "password_file = /p\n";
+    g_autoptr(GError) error = NULL;
+    g_autoptr(fbl_config) c = load_text(t, text, &error);
+    if (c == NULL) {
+        fail_msg("the IMAP mailboxes do not load: %s", error->message);
+        return;
+    }
+    const fbl_mailbox_config *a = fbl_config_find_mailbox(c, "abuse");
+    const fbl_mailbox_config *l = fbl_config_find_mailbox(c, "local");
+    const fbl_mailbox_config *s = fbl_config_find_mailbox(c, "tls");
+    assert_non_null(a);
+    assert_non_null(l);
+    assert_non_null(s);
+    assert_null(a->path);
+    assert_string_equal(a->imap, "imaps://imap.example.net/INBOX");
+    assert_string_equal(a->user, "abuse@example.net");
+    assert_string_equal(a->password_file, "/etc/fbl/imap.pw");
+    assert_null(a->oauth2_token_file);
+    assert_string_equal(a->ca_file, "/etc/fbl/imap-ca.pem");
+    assert_false(a->starttls);
+    assert_string_equal(a->done_folder, "fbl/done");
+    assert_int_equal(a->poll_interval_ms, 60000);
+    assert_null(l->password_file);
+    assert_string_equal(l->oauth2_token_file, "/etc/fbl/imap.token");
+    assert_null(l->ca_file);
+    assert_string_equal(l->done_folder, "Archive/fbl");
+    assert_int_equal(l->poll_interval_ms, 120000);
+    assert_true(s->starttls);
+
+    g_autofree char *body = printed_body(c);
+    g_autoptr(fbl_config) again = load_text(t, body, &error);
+    if (again == NULL) {
+        fail_msg("--print-config of IMAP mailboxes does not load: %s\n%s", error->message, body);
+        return;
+    }
+    g_autofree char *body2 = printed_body(again);
+    assert_string_equal(body, body2);
+}
+
 /* Broken files: refused naming the file's line and the key, with the reason. */
 static void test_refused(void **state)
 {
@@ -563,6 +625,39 @@ static void test_refused(void **state)
          ":4: [vendor:v] learn: false and no fuzzy_flag: nothing would be sent"},
         {"conninfo with a password", "[postgres]\nconninfo = host=db password=hunter2\n",
          ":2: [postgres] conninfo: holds a password"},
+        {"path and imap",
+         "[mailbox:box]\npath = /x\nimap = imaps://h/INBOX\nuser = u\n"
+         "password_file = /p\n",
+         ":3: [mailbox:box] imap: a mailbox has either path or imap, not both"},
+        {"imap without user", "[mailbox:box]\nimap = imaps://h/INBOX\npassword_file = /p\n",
+         ":1: [mailbox:box] user: required with imap"},
+        {"imap without secret", "[mailbox:box]\nimap = imaps://h/INBOX\nuser = u\n",
+         ":2: [mailbox:box] imap: an IMAP mailbox takes exactly one of password_file and "
+         "oauth2_token_file"},
+        {"imap with two secrets",
+         "[mailbox:box]\nimap = imaps://h/INBOX\nuser = u\npassword_file = /p\n"
+         "oauth2_token_file = /t\n",
+         ":5: [mailbox:box] oauth2_token_file: an IMAP mailbox takes exactly one"},
+        {"plain imap off loopback",
+         "[mailbox:box]\nimap = imap://mail.example.net/INBOX\nuser = u\npassword_file = /p\n",
+         ":2: [mailbox:box] imap: plain imap:// to a host that is not loopback"},
+        {"plain imap to a loopback-looking name",
+         "[mailbox:box]\nimap = imap://127.0.0.1.example.net/INBOX\nuser = u\n"
+         "password_file = /p\n",
+         ":2: [mailbox:box] imap: plain imap:// to a host that is not loopback"},
+        {"starttls with imaps",
+         "[mailbox:box]\nimap = imaps://h/INBOX\nuser = u\npassword_file = /p\nstarttls = yes\n",
+         ":5: [mailbox:box] starttls: only with imap://"},
+        {"imap scheme", "[mailbox:box]\nimap = https://h/INBOX\n",
+         ":2: [mailbox:box] imap: expected an imap:// or imaps:// URL"},
+        {"imap URL with a password", "[mailbox:box]\nimap = imaps://u:pw@h/INBOX\n",
+         ":2: [mailbox:box] imap: holds a user or password"},
+        {"imap URL without host", "[mailbox:box]\nimap = imaps:///INBOX\n",
+         ":2: [mailbox:box] imap: the URL names no host"},
+        {"poll interval range",
+         "[mailbox:box]\nimap = imaps://h/INBOX\nuser = u\npassword_file = /p\n"
+         "poll_interval = 10ms\n",
+         ":5: [mailbox:box] poll_interval: 10ms is out of range [1000, 3600000]"},
     };
     for (size_t i = 0; i < G_N_ELEMENTS(rows); i++) {
         g_autoptr(GError) error = NULL;
@@ -590,6 +685,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_print_reloads, setup_tmp, teardown_tmp),
         cmocka_unit_test_setup_teardown(test_print_every_key, setup_tmp, teardown_tmp),
         cmocka_unit_test_setup_teardown(test_refused, setup_tmp, teardown_tmp),
+        cmocka_unit_test_setup_teardown(test_imap_mailbox, setup_tmp, teardown_tmp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
