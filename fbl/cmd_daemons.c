@@ -18,6 +18,9 @@
 #include "fbl/curve.h"
 #include "fbl/daemon.h"
 #include "fbl/forward_loop.h"
+#ifdef FBL_HAVE_IMAP
+#include "fbl/imap_watch.h"
+#endif
 #include "fbl/log.h"
 #include "fbl/metrics.h"
 #include "fbl/sink_loop.h"
@@ -47,6 +50,7 @@ typedef struct opts {
     GStrv connect;
     gboolean once;
     gboolean check_config;
+    gboolean login;
     gboolean print_config;
     gboolean print_table;
     gboolean status;
@@ -112,6 +116,10 @@ static bool parse_args(role r, int *argc, char ***argv, opts *o)
          "A Maildir to watch, besides the configured ones (repeatable)", "PATH"},
         {"once", 0, 0, G_OPTION_ARG_NONE, &o->once,
          "Exit once new/ is empty and every mail is stored", NULL},
+        {"login", 0, 0, G_OPTION_ARG_NONE, &o->login,
+         "With --check-config: also log in to every IMAP mailbox (TLS, certificate, login, "
+         "folder)",
+         NULL},
         {NULL, 0, 0, 0, NULL, NULL, NULL},
     };
     GOptionEntry connect[] = {
@@ -154,7 +162,8 @@ static bool parse_args(role r, int *argc, char ***argv, opts *o)
              "service could not be reached (--once: PostgreSQL, for [postgres]\n"
              "unreachable_timeout), 70 internal error, 74 --once left stored mails in new/,\n"
              "77 PostgreSQL lacks a role or right the schema needs (the error gives the SQL\n"
-             "to run), 78 configuration error or a failed migration.");
+             "to run) or an IMAP server refused the login, 78 configuration error, a failed\n"
+             "migration or a missing IMAP folder; an untrusted IMAP certificate is 69.");
     g_option_context_add_main_entries(ctx, common, NULL);
     if (r & ROLE_WATCH)
         g_option_context_add_main_entries(ctx, watch, NULL);
@@ -310,11 +319,14 @@ typedef struct loops {
     fbl_parser *parser;
     fbl_sink_loop *sink;
     fbl_watch *watch;
+    GPtrArray *imap; /* fbl_imap_watch *, one per IMAP mailbox (FBL_HAVE_IMAP) */
     fbl_forward_loop *forward;
 } loops;
 
 static void loops_clear(loops *l)
 {
+    if (l->imap != NULL)
+        g_ptr_array_unref(l->imap);
     fbl_watch_free(l->watch);
     fbl_sink_loop_free(l->sink);
     fbl_forward_loop_free(l->forward);
@@ -347,7 +359,21 @@ static int make_watch(role r, const fbl_config *c, loops *l, GError **error)
     const char *inproc[] = {RUN_ENDPOINT, NULL};
     const char *const *to = r == ROLE_RUN ? inproc : (const char *const *) c->watch_connect;
     l->watch = fbl_watch_new(c, l->parser, l->zmq, to, error);
-    return l->watch != NULL ? EX_OK : EX_CONFIG;
+    if (l->watch == NULL)
+        return EX_CONFIG;
+#ifdef FBL_HAVE_IMAP
+    l->imap = g_ptr_array_new_with_free_func((GDestroyNotify) fbl_imap_watch_free);
+    for (guint i = 0; i < c->mailboxes->len; i++) {
+        const fbl_mailbox_config *m = g_ptr_array_index(c->mailboxes, i);
+        fbl_imap_watch *iw =
+            m->imap != NULL ? fbl_imap_watch_new(c, m, l->parser, l->zmq, to, error) : NULL;
+        if (m->imap != NULL && iw == NULL)
+            return (*error)->domain == FBL_CONFIG_ERROR ? EX_CONFIG : EX_UNAVAILABLE;
+        if (iw != NULL)
+            g_ptr_array_add(l->imap, iw);
+    }
+#endif
+    return EX_OK;
 }
 
 /* Make every loop @r needs; a sysexits code, EX_OK when all were made. */
@@ -389,6 +415,28 @@ static bool check_peers(role r, const fbl_config *c, GError **error)
 }
 
 /*
+ * The IMAP mailboxes: with @all (--check-config) their secret files and URLs,
+ * and with @login a login to each; start-up checks them as it makes the loops.
+ */
+static bool check_imap(const fbl_config *c, bool all, bool login, GError **error)
+{
+    for (guint i = 0; i < c->mailboxes->len; i++) {
+        const fbl_mailbox_config *m = g_ptr_array_index(c->mailboxes, i);
+        if (m->imap == NULL)
+            continue;
+#ifdef FBL_HAVE_IMAP
+        if (all && !fbl_imap_watch_check(c, m, login, error))
+            return false;
+#else
+        g_autofree char *group = g_strconcat("mailbox:", m->name, NULL);
+        return fbl_config_error_at(c, group, "imap", error,
+                                   "this fbl was built without IMAP support (libetpan)");
+#endif
+    }
+    return true;
+}
+
+/*
  * check_role - what needs neither a socket nor PostgreSQL: the key files and
  * the transport rule, the vendors, the log file, the Maildirs. --check-config
  * runs them all (@all); start-up runs the Maildir checks here, so that their
@@ -396,11 +444,12 @@ static bool check_peers(role r, const fbl_config *c, GError **error)
  * file itself (every value, the networks, the conninfo) was checked when it
  * was loaded.
  */
-static bool check_role(role r, const fbl_config *c, bool all, GError **error)
+static bool check_role(role r, const fbl_config *c, bool all, bool login, GError **error)
 {
     if (all && (!check_peers(r, c, error) || !fbl_config_check_log_file(c, error)))
         return false;
-    return !(r & ROLE_WATCH) || fbl_config_check_mailboxes(c, error);
+    return !(r & ROLE_WATCH) ||
+           (fbl_config_check_mailboxes(c, error) && check_imap(c, all, login, error));
 }
 
 /* Sleep @ms in short steps, telling the watchdog we live; false when a stop was requested. */
@@ -507,7 +556,31 @@ static int announce(role r, const fbl_config *c)
     return EX_OK;
 }
 
-/* `fbl run` and `fbl watch`: the watcher here, the sink and the forwarder (run) in threads. */
+#ifdef FBL_HAVE_IMAP
+static void start_imap(loops *l, bool once)
+{
+    for (guint i = 0; i < l->imap->len; i++)
+        fbl_imap_watch_start(g_ptr_array_index(l->imap, i), once);
+}
+
+/* Wait for the IMAP mailboxes' threads: the first failure's status, else @status. */
+static int join_imap(loops *l, int status)
+{
+    for (guint i = 0; i < l->imap->len; i++) {
+        int s = fbl_imap_watch_join(g_ptr_array_index(l->imap, i));
+        if (status == EX_OK)
+            status = s;
+    }
+    return status;
+}
+#endif
+
+/*
+ * `fbl run` and `fbl watch`: the Maildir watcher here; each IMAP mailbox, the
+ * sink and the forwarder (run) in threads. With --once the IMAP threads end
+ * when their folders are empty; otherwise a stop (or an IMAP mailbox's
+ * permanent error, which requests one) ends them.
+ */
 static int run_watch(const fbl_config *c, loops *l, bool once, GError **error)
 {
     int status = EX_OK;
@@ -516,11 +589,19 @@ static int run_watch(const fbl_config *c, loops *l, bool once, GError **error)
         start_worker(&sink, "fbl-sink", run_sink, l->sink);
     if (l->forward != NULL)
         start_worker(&forward, "fbl-forward", run_forward, l->forward);
+#ifdef FBL_HAVE_IMAP
+    start_imap(l, once);
+#endif
     if (!fbl_watch_run(l->watch, c->watch_ack_timeout_ms, once, error))
         status = EX_SOFTWARE;
     else if (once && fbl_watch_unretired(l->watch) > 0)
         status = EX_IOERR; /* stored, but left in new/: the watcher named them */
     log_stats_watch(l->watch);
+    if (!once)
+        fbl_daemon_request_stop(); /* a failure: the threads end too */
+#ifdef FBL_HAVE_IMAP
+    status = join_imap(l, status);
+#endif
     fbl_daemon_request_stop(); /* after --once, or a failure: the threads end too */
     if (!join_worker(&sink) || !join_worker(&forward))
         status = EX_SOFTWARE;
@@ -581,7 +662,7 @@ static int act(role r, const opts *o, const fbl_config *c)
         (void) fprintf(stderr, "fbl: %s\n", error->message);
         return EX_CONFIG;
     }
-    if (!check_role(r, c, o->check_config, &error)) {
+    if (!check_role(r, c, o->check_config, o->login, &error)) {
         (void) fprintf(stderr, "fbl: %s\n", error->message);
         return EX_CONFIG;
     }

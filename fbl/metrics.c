@@ -34,6 +34,10 @@ typedef enum {
     M_WATCH_SKIPPED,
     M_WATCH_RETIRE_FAILURES,
     M_WATCH_RETIRE_PENDING,
+    M_IMAP_CONNECTED,
+    M_IMAP_FETCHED,
+    M_IMAP_MOVED,
+    M_IMAP_ERRORS,
     M_SINK_BATCHES,
     M_SINK_MAILS,
     M_SINK_REPORTS,
@@ -102,6 +106,18 @@ static const family families[M_COUNT] = {
     [M_WATCH_RETIRE_PENDING] = {"fbl_watch_mails_retire_pending",
                                 "Stored mails still in new/ because their rename to cur/ failed",
                                 GAUGE, NULL, 0},
+    [M_IMAP_CONNECTED] = {"fbl_imap_connected", "1 while the IMAP mailbox's session is up, else 0",
+                          GAUGE, NULL, 0},
+    [M_IMAP_FETCHED] = {"fbl_imap_fetched_total",
+                        "Mails fetched from the IMAP mailbox and sent (again after a crash or "
+                        "a lost connection)",
+                        COUNTER, NULL, 0},
+    [M_IMAP_MOVED] = {"fbl_imap_moved_total", "Mails moved to done_folder after the sink's commit",
+                      COUNTER, NULL, 0},
+    [M_IMAP_ERRORS] = {"fbl_imap_errors_total",
+                       "IMAP errors, by kind (connect, protocol, auth, tls, no_folder, "
+                       "uidvalidity_changed, invalid)",
+                       COUNTER, NULL, 0},
     [M_SINK_BATCHES] = {"fbl_sink_batches_total", "Batches committed to PostgreSQL", COUNTER, NULL,
                         0},
     [M_SINK_MAILS] = {"fbl_sink_mails_total", "Mails committed to PostgreSQL (resends included)",
@@ -157,6 +173,10 @@ static const unsigned family_roles[M_COUNT] = {
     [M_WATCH_SKIPPED] = FBL_METRICS_ROLE_WATCH,
     [M_WATCH_RETIRE_FAILURES] = FBL_METRICS_ROLE_WATCH,
     [M_WATCH_RETIRE_PENDING] = FBL_METRICS_ROLE_WATCH,
+    [M_IMAP_CONNECTED] = FBL_METRICS_ROLE_WATCH,
+    [M_IMAP_FETCHED] = FBL_METRICS_ROLE_WATCH,
+    [M_IMAP_MOVED] = FBL_METRICS_ROLE_WATCH,
+    [M_IMAP_ERRORS] = FBL_METRICS_ROLE_WATCH,
     [M_SINK_BATCHES] = FBL_METRICS_ROLE_SINK,
     [M_SINK_MAILS] = FBL_METRICS_ROLE_SINK,
     [M_SINK_REPORTS] = FBL_METRICS_ROLE_SINK,
@@ -483,6 +503,30 @@ void fbl_metrics_watch_retire_failure(const char *mailbox, const char *reason)
 void fbl_metrics_watch_retire_pending(unsigned mails)
 {
     set(M_WATCH_RETIRE_PENDING, "", mails);
+}
+
+void fbl_metrics_imap_connected(const char *mailbox, bool up)
+{
+    g_autofree char *l = labels_of("mailbox", mailbox, NULL);
+    set(M_IMAP_CONNECTED, l, up ? 1 : 0);
+}
+
+void fbl_metrics_imap_fetched(const char *mailbox)
+{
+    g_autofree char *l = labels_of("mailbox", mailbox, NULL);
+    add(M_IMAP_FETCHED, l, 1);
+}
+
+void fbl_metrics_imap_moved(const char *mailbox, unsigned mails)
+{
+    g_autofree char *l = labels_of("mailbox", mailbox, NULL);
+    add(M_IMAP_MOVED, l, mails);
+}
+
+void fbl_metrics_imap_error(const char *mailbox, const char *kind)
+{
+    g_autofree char *l = labels_of("mailbox", mailbox, "kind", kind, NULL);
+    add(M_IMAP_ERRORS, l, 1);
 }
 
 void fbl_metrics_sink_batch(unsigned mails, unsigned reports, size_t bytes, double seconds)

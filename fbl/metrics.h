@@ -125,6 +125,17 @@ void fbl_metrics_watch_retire_failure(const char *mailbox, const char *reason);
 /* fbl_metrics_watch_retire_pending - the gauge: stored mails whose rename failed */
 void fbl_metrics_watch_retire_pending(unsigned mails);
 
+/* An IMAP mailbox (fbl/imap_watch.c). */
+
+/* fbl_metrics_imap_connected - the gauge: @mailbox's IMAP session is @up */
+void fbl_metrics_imap_connected(const char *mailbox, bool up);
+/* fbl_metrics_imap_fetched - one mail fetched from @mailbox and sent */
+void fbl_metrics_imap_fetched(const char *mailbox);
+/* fbl_metrics_imap_moved - @mails moved to done_folder after their commit */
+void fbl_metrics_imap_moved(const char *mailbox, unsigned mails);
+/* fbl_metrics_imap_error - one IMAP error; @kind: connect, protocol, auth, tls, ... */
+void fbl_metrics_imap_error(const char *mailbox, const char *kind);
+
 /* The sink (fbl/sink_loop.c). */
 
 /* fbl_metrics_sink_batch - one batch committed */

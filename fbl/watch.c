@@ -820,8 +820,11 @@ static bool open_box(fbl_watch *w, box *b, GError **error)
 static bool open_boxes(fbl_watch *w, GError **error)
 {
     for (guint i = 0; i < w->config->mailboxes->len; i++) {
+        const fbl_mailbox_config *m = g_ptr_array_index(w->config->mailboxes, i);
+        if (m->path == NULL)
+            continue; /* an IMAP mailbox: imap_watch.h, in a thread of its own */
         box *b = g_new0(box, 1);
-        b->config = g_ptr_array_index(w->config->mailboxes, i);
+        b->config = m;
         b->wd = b->wd_cur = b->wd_tmp = -1;
         b->arrival = fbl_maildir_arrival_new(b->config->path);
         g_ptr_array_add(w->boxes, b);

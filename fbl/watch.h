@@ -99,7 +99,9 @@ typedef struct fbl_watch_stats {
 /*
  * fbl_watch_new - open the mailboxes and connect to the sinks
  *
- * @config: (transfer none) must outlive the watcher; its mailboxes are watched
+ * @config: (transfer none) must outlive the watcher; its Maildir mailboxes are
+ *   watched (an IMAP one, imap = URL, is imap_watch.h's; with only those, this
+ *   loop watches nothing and ends with --once at once)
  * @zmq_context: (transfer none) a zmq context
  * @endpoints: NULL-terminated sink endpoints to connect to
  * Returns: (transfer full) or NULL with a G_FILE_ERROR (a mailbox) or
