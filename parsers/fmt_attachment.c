@@ -65,18 +65,11 @@ static bool is_aggregate_report(GMimeMessage *m)
 static void attached_messages(fbl_parse_ctx *c, GMimeMessage *m, unsigned depth, GPtrArray *out,
                               unsigned *aggregates)
 {
-    g_autoptr(GPtrArray) stack = g_ptr_array_new();
-    g_ptr_array_add(stack, g_mime_message_get_mime_part(m));
-    while (stack->len > 0 && !c->budget.tripped) {
-        GMimeObject *obj = g_ptr_array_steal_index(stack, stack->len - 1);
-        if (obj != NULL && GMIME_IS_MULTIPART(obj)) {
-            GMimeMultipart *mp = GMIME_MULTIPART(obj);
-            for (int i = g_mime_multipart_get_count(mp) - 1; i >= 0; i--)
-                g_ptr_array_add(stack, g_mime_multipart_get_part(mp, i));
-            continue;
-        }
+    g_autoptr(GPtrArray) leaves = fbl_mime_leaves(m);
+    for (guint i = 0; i < leaves->len && !c->budget.tripped; i++) {
+        GMimeObject *obj = g_ptr_array_index(leaves, i);
         fbl_original *inner = g_new0(fbl_original, 1);
-        if (obj != NULL && obj != g_mime_message_get_mime_part(m) &&
+        if (obj != g_mime_message_get_mime_part(m) &&
             fbl_parse_load_original(c, obj, depth + 1, inner)) {
             if (!is_aggregate_report(inner->message)) {
                 g_ptr_array_add(out, inner);

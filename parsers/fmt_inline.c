@@ -32,18 +32,9 @@ static void take_text(GMimeObject *obj, char **plain, char **html)
 /* The first text/plain and text/html bodies of the mail (not attachments). */
 static void body_texts(GMimeMessage *m, char **plain, char **html)
 {
-    g_autoptr(GPtrArray) stack = g_ptr_array_new();
-    g_ptr_array_add(stack, g_mime_message_get_mime_part(m));
-    while (stack->len > 0 && (*plain == NULL || *html == NULL)) {
-        GMimeObject *obj = g_ptr_array_steal_index(stack, stack->len - 1);
-        if (obj != NULL && GMIME_IS_MULTIPART(obj)) {
-            GMimeMultipart *mp = GMIME_MULTIPART(obj);
-            for (int i = g_mime_multipart_get_count(mp) - 1; i >= 0; i--)
-                g_ptr_array_add(stack, g_mime_multipart_get_part(mp, i));
-        } else if (obj != NULL) {
-            take_text(obj, plain, html);
-        }
-    }
+    g_autoptr(GPtrArray) leaves = fbl_mime_leaves(m);
+    for (guint i = 0; i < leaves->len && (*plain == NULL || *html == NULL); i++)
+        take_text(g_ptr_array_index(leaves, i), plain, html);
 }
 
 /*

@@ -22,17 +22,10 @@
 /* The first application/xml or text/xml part that is an IODEF document, decoded. */
 static GByteArray *iodef_part(GMimeMessage *m)
 {
-    g_autoptr(GPtrArray) stack = g_ptr_array_new();
-    g_ptr_array_add(stack, g_mime_message_get_mime_part(m));
-    while (stack->len > 0) {
-        GMimeObject *obj = g_ptr_array_steal_index(stack, stack->len - 1);
-        if (obj != NULL && GMIME_IS_MULTIPART(obj)) {
-            GMimeMultipart *mp = GMIME_MULTIPART(obj);
-            for (int i = g_mime_multipart_get_count(mp) - 1; i >= 0; i--)
-                g_ptr_array_add(stack, g_mime_multipart_get_part(mp, i));
-            continue;
-        }
-        if (obj == NULL || !GMIME_IS_PART(obj) ||
+    g_autoptr(GPtrArray) leaves = fbl_mime_leaves(m);
+    for (guint i = 0; i < leaves->len; i++) {
+        GMimeObject *obj = g_ptr_array_index(leaves, i);
+        if (!GMIME_IS_PART(obj) ||
             (!fbl_mime_is_type(obj, "application", "xml") && !fbl_mime_is_type(obj, "text", "xml")))
             continue;
         GByteArray *bytes = fbl_mime_part_bytes(GMIME_PART(obj));

@@ -34,17 +34,10 @@ static char *subject_ip(GMimeMessage *m)
 /* The first text/plain part of @m holding @mark, whole (attachments too). */
 static char *text_with(GMimeMessage *m, const char *mark)
 {
-    g_autoptr(GPtrArray) stack = g_ptr_array_new();
-    g_ptr_array_add(stack, g_mime_message_get_mime_part(m));
-    while (stack->len > 0) {
-        GMimeObject *obj = g_ptr_array_steal_index(stack, stack->len - 1);
-        if (GMIME_IS_MULTIPART(obj)) {
-            GMimeMultipart *mp = GMIME_MULTIPART(obj);
-            for (int i = g_mime_multipart_get_count(mp) - 1; i >= 0; i--)
-                g_ptr_array_add(stack, g_mime_multipart_get_part(mp, i));
-            continue;
-        }
-        if (obj == NULL || !GMIME_IS_PART(obj) || !fbl_mime_is_type(obj, "text", "plain"))
+    g_autoptr(GPtrArray) leaves = fbl_mime_leaves(m);
+    for (guint i = 0; i < leaves->len; i++) {
+        GMimeObject *obj = g_ptr_array_index(leaves, i);
+        if (!GMIME_IS_PART(obj) || !fbl_mime_is_type(obj, "text", "plain"))
             continue;
         char *text = fbl_mime_part_text(GMIME_PART(obj), NULL);
         if (strstr(text, mark) != NULL)

@@ -254,29 +254,17 @@ static void visit_message_part(body *b, GMimeMessagePart *mp)
     add_attachment(b, name, "message/rfc822", bytes->data, bytes->len);
 }
 
-/* Iterative walk over the body: multiparts opened, everything else visited once. */
-/* One step of the walk: a multipart's parts go onto @stack, first part on top. */
-static void visit_object(body *b, GPtrArray *stack, GMimeObject *obj)
-{
-    if (GMIME_IS_MULTIPART(obj)) {
-        GMimeMultipart *mp = GMIME_MULTIPART(obj);
-        for (int i = g_mime_multipart_get_count(mp) - 1; i >= 0; i--)
-            g_ptr_array_add(stack, g_mime_multipart_get_part(mp, i));
-    } else if (GMIME_IS_MESSAGE_PART(obj)) {
-        visit_message_part(b, GMIME_MESSAGE_PART(obj));
-    } else if (GMIME_IS_PART(obj)) {
-        visit_leaf(b, GMIME_PART(obj));
-    }
-}
-
+/* Every part of the body visited once, in document order. */
 static void walk_body(body *b, GMimeMessage *msg)
 {
-    g_autoptr(GPtrArray) stack = g_ptr_array_new();
-    GMimeObject *top = g_mime_message_get_mime_part(msg);
-    if (top != NULL)
-        g_ptr_array_add(stack, top);
-    while (stack->len > 0)
-        visit_object(b, stack, g_ptr_array_steal_index(stack, stack->len - 1));
+    g_autoptr(GPtrArray) leaves = fbl_mime_leaves(msg);
+    for (guint i = 0; i < leaves->len; i++) {
+        GMimeObject *obj = g_ptr_array_index(leaves, i);
+        if (GMIME_IS_MESSAGE_PART(obj))
+            visit_message_part(b, GMIME_MESSAGE_PART(obj));
+        else if (GMIME_IS_PART(obj))
+            visit_leaf(b, GMIME_PART(obj));
+    }
 }
 
 static void take_body(fbl_message *m, GMimeMessage *msg, GPtrArray *recipient_names,

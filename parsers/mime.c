@@ -293,6 +293,30 @@ static bool check_object(fbl_mime_budget *budget, GMimeObject *object, unsigned 
     return true;
 }
 
+GPtrArray *fbl_mime_leaves(GMimeMessage *message)
+{
+    GPtrArray *leaves = g_ptr_array_new();
+    g_autoptr(GPtrArray) stack = g_ptr_array_new();
+    GMimeObject *top = g_mime_message_get_mime_part(message);
+    if (top != NULL)
+        g_ptr_array_add(stack, top);
+    while (stack->len > 0) {
+        GMimeObject *obj = g_ptr_array_steal_index(stack, stack->len - 1);
+        if (!GMIME_IS_MULTIPART(obj)) {
+            g_ptr_array_add(leaves, obj);
+            continue;
+        }
+        /* the first part on top: document order */
+        GMimeMultipart *mp = GMIME_MULTIPART(obj);
+        for (int i = g_mime_multipart_get_count(mp) - 1; i >= 0; i--) {
+            GMimeObject *part = g_mime_multipart_get_part(mp, i);
+            if (part != NULL)
+                g_ptr_array_add(stack, part);
+        }
+    }
+    return leaves;
+}
+
 GByteArray *fbl_mime_part_bytes(GMimePart *part)
 {
     GByteArray *out = g_byte_array_new();

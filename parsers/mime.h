@@ -81,6 +81,14 @@ GMimeMessage *fbl_mime_load(fbl_mime_budget *budget, const char *data, size_t le
  */
 GMimeMessage *fbl_mime_load_in_place(fbl_mime_budget *budget, const char *data, size_t len);
 
+/*
+ * fbl_mime_leaves - (transfer container) every object of @message's MIME tree
+ * that is not a multipart (parts and message/rfc822 parts, not opened), in
+ * document order; the objects are @message's. The tree is as large as the
+ * parse budget let it be loaded, so the list is bounded by it.
+ */
+GPtrArray *fbl_mime_leaves(GMimeMessage *message);
+
 /* fbl_mime_part_bytes - (transfer full) the decoded content of @part; never NULL */
 GByteArray *fbl_mime_part_bytes(GMimePart *part);
 
