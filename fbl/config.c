@@ -533,30 +533,51 @@ static bool set_vendor_type(const slot_ref *r, const char *v, GError **error)
 }
 
 /*
- * An http(s) URL that parses and names a host, here where the error can name
- * the file and the line (libcurl would only refuse it at the first request);
- * the forwarder judges plain http with a secret.
+ * @v as a URL of scheme @scheme or @scheme_s (its TLS form) that parses and
+ * names a host, here where the error can name the file and the line
+ * (@expected: the error when the scheme is neither).
+ * Returns: (transfer full) the parsed URL, or NULL with the error set.
+ */
+static GUri *parse_url(const slot_ref *r, const char *v, const char *scheme, const char *scheme_s,
+                       const char *expected, GError **error)
+{
+    if (!g_str_has_prefix(v, scheme) && !g_str_has_prefix(v, scheme_s)) {
+        (void) bad_value(r, expected, error);
+        return NULL;
+    }
+    /* GUri takes "https://exa mple.net/"; libcurl and libetpan would not. */
+    for (const char *p = v; *p != '\0'; p++) {
+        if ((unsigned char) *p <= ' ' || *p == 0x7f) {
+            (void) bad_value(r, "holds a blank or a control character (a blank is %20 in a URL)",
+                             error);
+            return NULL;
+        }
+    }
+    g_autoptr(GError) local = NULL;
+    g_autoptr(GUri) uri = g_uri_parse(v, G_URI_FLAGS_NONE, &local);
+    if (uri == NULL) {
+        (void) bad_value(r, local->message, error);
+        return NULL;
+    }
+    const char *host = g_uri_get_host(uri);
+    if (host == NULL || *host == '\0') {
+        (void) bad_value(r, "the URL names no host", error);
+        return NULL;
+    }
+    return g_steal_pointer(&uri);
+}
+
+/*
+ * An http(s) URL that parses and names a host (libcurl would only refuse it
+ * at the first request); the forwarder judges plain http with a secret.
  */
 static bool set_url(const slot_ref *r, const char *v, GError **error)
 {
     if (*v == '\0')
         return bad_value(r, "required", error);
-    if (!g_str_has_prefix(v, "http://") && !g_str_has_prefix(v, "https://"))
-        return bad_value(r, "expected an http:// or https:// URL", error);
-    /* GUri takes "https://exa mple.net/"; libcurl would not. */
-    for (const char *p = v; *p != '\0'; p++) {
-        if ((unsigned char) *p <= ' ' || *p == 0x7f)
-            return bad_value(r, "holds a blank or a control character (a blank is %20 in a URL)",
-                             error);
-    }
-    g_autoptr(GError) local = NULL;
-    g_autoptr(GUri) uri = g_uri_parse(v, G_URI_FLAGS_NONE, &local);
-    if (uri == NULL)
-        return bad_value(r, local->message, error);
-    const char *host = g_uri_get_host(uri);
-    if (host == NULL || *host == '\0')
-        return bad_value(r, "the URL names no host", error);
-    return set_string(r, v, error);
+    g_autoptr(GUri) uri =
+        parse_url(r, v, "http://", "https://", "expected an http:// or https:// URL", error);
+    return uri != NULL && set_string(r, v, error);
 }
 
 /*
@@ -568,20 +589,10 @@ static bool set_imap_url(const slot_ref *r, const char *v, GError **error)
 {
     if (*v == '\0')
         return set_string(r, v, error);
-    if (!g_str_has_prefix(v, "imap://") && !g_str_has_prefix(v, "imaps://"))
-        return bad_value(r, "expected an imap:// or imaps:// URL", error);
-    for (const char *p = v; *p != '\0'; p++) {
-        if ((unsigned char) *p <= ' ' || *p == 0x7f)
-            return bad_value(r, "holds a blank or a control character (a blank is %20 in a URL)",
-                             error);
-    }
-    g_autoptr(GError) local = NULL;
-    g_autoptr(GUri) uri = g_uri_parse(v, G_URI_FLAGS_NONE, &local);
+    g_autoptr(GUri) uri =
+        parse_url(r, v, "imap://", "imaps://", "expected an imap:// or imaps:// URL", error);
     if (uri == NULL)
-        return bad_value(r, local->message, error);
-    const char *host = g_uri_get_host(uri);
-    if (host == NULL || *host == '\0')
-        return bad_value(r, "the URL names no host", error);
+        return false;
     if (g_uri_get_userinfo(uri) != NULL)
         return bad_value(r, "holds a user or password: use user and password_file", error);
     return set_string(r, v, error);
