@@ -428,6 +428,8 @@ static bool check_imap(const fbl_config *c, bool all, bool login, GError **error
         if (all && !fbl_imap_watch_check(c, m, login, error))
             return false;
 #else
+        (void) all;
+        (void) login;
         g_autofree char *group = g_strconcat("mailbox:", m->name, NULL);
         return fbl_config_error_at(c, group, "imap", error,
                                    "this fbl was built without IMAP support (libetpan)");
