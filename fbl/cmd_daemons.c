@@ -47,10 +47,11 @@ typedef struct opts {
     char *log_level;
     char *metrics;
     GStrv maildirs;
-    GStrv connect;
+    GPtrArray *connect; /* --connect ENDPOINT values (fbl watch) */
     gboolean once;
     gboolean check_config;
-    gboolean login;
+    gboolean connect_imap;       /* --connect alone: --check-config logs in to IMAP mailboxes */
+    bool connect_takes_endpoint; /* fbl watch: --connect ENDPOINT names a sink */
     gboolean print_config;
     gboolean print_table;
     gboolean status;
@@ -68,7 +69,8 @@ static void opts_clear(opts *o)
     g_free(o->log_level);
     g_free(o->metrics);
     g_strfreev(o->maildirs);
-    g_strfreev(o->connect);
+    if (o->connect != NULL)
+        g_ptr_array_unref(o->connect);
     g_free(o->vendor);
     g_free(o->since);
     g_free(o->until);
@@ -94,6 +96,30 @@ static const char *summary(role r)
     return "";
 }
 
+/*
+ * --connect: with an ENDPOINT (fbl watch only) a sink to connect to; alone,
+ * --check-config's request to log in to the IMAP mailboxes too.
+ */
+static gboolean on_connect(const char *name, const char *value, gpointer data, GError **error)
+{
+    opts *o = data;
+    if (value == NULL) {
+        o->connect_imap = TRUE;
+        return TRUE;
+    }
+    if (!o->connect_takes_endpoint) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                    "%s takes no ENDPOINT here: fbl run's sink is in the process (fbl watch "
+                    "connects to sinks)",
+                    name);
+        return FALSE;
+    }
+    if (o->connect == NULL)
+        o->connect = g_ptr_array_new_with_free_func(g_free);
+    g_ptr_array_add(o->connect, g_strdup(value));
+    return TRUE;
+}
+
 static bool parse_args(role r, int *argc, char ***argv, opts *o)
 {
     GOptionEntry common[] = {
@@ -115,16 +141,21 @@ static bool parse_args(role r, int *argc, char ***argv, opts *o)
         {"maildir", 'm', 0, G_OPTION_ARG_FILENAME_ARRAY, &o->maildirs,
          "A Maildir to watch, besides the configured ones (repeatable)", "PATH"},
         {"once", 0, 0, G_OPTION_ARG_NONE, &o->once,
-         "Exit once new/ is empty and every mail is stored", NULL},
-        {"login", 0, 0, G_OPTION_ARG_NONE, &o->login,
+         "Exit once every mailbox (new/, IMAP folder) is empty and every mail is stored", NULL},
+        {NULL, 0, 0, 0, NULL, NULL, NULL},
+    };
+    GOptionEntry connect_watch[] = {
+        {"connect", 0, G_OPTION_FLAG_OPTIONAL_ARG, G_OPTION_ARG_CALLBACK, (void *) on_connect,
+         "Sink endpoint (repeatable; overrides [watch] connect); without ENDPOINT, with "
+         "--check-config: also log in to every IMAP mailbox (TLS, certificate, login, folder)",
+         "ENDPOINT"},
+        {NULL, 0, 0, 0, NULL, NULL, NULL},
+    };
+    GOptionEntry connect_run[] = {
+        {"connect", 0, G_OPTION_FLAG_OPTIONAL_ARG, G_OPTION_ARG_CALLBACK, (void *) on_connect,
          "With --check-config: also log in to every IMAP mailbox (TLS, certificate, login, "
          "folder)",
          NULL},
-        {NULL, 0, 0, 0, NULL, NULL, NULL},
-    };
-    GOptionEntry connect[] = {
-        {"connect", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o->connect,
-         "Sink endpoint (repeatable; overrides [watch] connect)", "ENDPOINT"},
         {NULL, 0, 0, 0, NULL, NULL, NULL},
     };
     GOptionEntry sink[] = {
@@ -156,6 +187,8 @@ static bool parse_args(role r, int *argc, char ***argv, opts *o)
         {NULL, 0, 0, 0, NULL, NULL, NULL},
     };
     g_autoptr(GOptionContext) ctx = g_option_context_new(NULL);
+    /* The main group carries @o to on_connect(). */
+    g_option_context_set_main_group(ctx, g_option_group_new(NULL, NULL, NULL, o, NULL));
     g_option_context_set_summary(ctx, summary(r));
     g_option_context_set_description(
         ctx, "Exit status: 0 after a clean stop (SIGTERM, SIGINT), 64 usage error, 69 a\n"
@@ -167,8 +200,9 @@ static bool parse_args(role r, int *argc, char ***argv, opts *o)
     g_option_context_add_main_entries(ctx, common, NULL);
     if (r & ROLE_WATCH)
         g_option_context_add_main_entries(ctx, watch, NULL);
-    if (r == ROLE_WATCH)
-        g_option_context_add_main_entries(ctx, connect, NULL);
+    o->connect_takes_endpoint = r == ROLE_WATCH;
+    if (r == ROLE_WATCH || r == ROLE_RUN)
+        g_option_context_add_main_entries(ctx, r == ROLE_WATCH ? connect_watch : connect_run, NULL);
     if (r & (ROLE_SINK | ROLE_FORWARD))
         g_option_context_add_main_entries(ctx, sink, NULL);
     if (r == ROLE_SINK)
@@ -198,6 +232,11 @@ static char **metrics_slot(role r, fbl_config *c)
 /* The flags on top of the file; false with @error (a usage error). */
 static bool apply_flags(role r, const opts *o, fbl_config *c, GError **error)
 {
+    if (o->connect_imap && !o->check_config) {
+        g_set_error(error, FBL_CONFIG_ERROR, FBL_CONFIG_ERROR_VALUE,
+                    "--connect without an ENDPOINT goes with --check-config");
+        return false;
+    }
     if (o->log_level != NULL && !fbl_log_level_from_string(o->log_level, &c->log_level)) {
         g_set_error(error, FBL_CONFIG_ERROR, FBL_CONFIG_ERROR_VALUE, "unknown log level '%s'",
                     o->log_level);
@@ -207,7 +246,9 @@ static bool apply_flags(role r, const opts *o, fbl_config *c, GError **error)
         fbl_config_add_mailbox(c, o->maildirs[i]);
     if (o->connect != NULL) {
         g_strfreev(c->watch_connect);
-        c->watch_connect = g_strdupv(o->connect);
+        c->watch_connect = g_new0(char *, o->connect->len + 1);
+        for (guint i = 0; i < o->connect->len; i++)
+            c->watch_connect[i] = g_strdup(g_ptr_array_index(o->connect, i));
     }
     if (o->db != NULL && !fbl_config_set_conninfo(c, o->db, error))
         return false;
@@ -664,7 +705,7 @@ static int act(role r, const opts *o, const fbl_config *c)
         (void) fprintf(stderr, "fbl: %s\n", error->message);
         return EX_CONFIG;
     }
-    if (!check_role(r, c, o->check_config, o->login, &error)) {
+    if (!check_role(r, c, o->check_config, o->connect_imap, &error)) {
         (void) fprintf(stderr, "fbl: %s\n", error->message);
         return EX_CONFIG;
     }

@@ -117,11 +117,13 @@ static void notify(const char *state)
 /* WATCHDOG=1 unless a thread that reports has been silent for a whole period. */
 static void watchdog(int64_t now, int64_t period_ms, int64_t *next_ping)
 {
-    static const char *const names[] = {"watch", "sink", "forward"};
+    static const char *const names[] = {"watch", "sink", "forward", "imap"};
+    G_STATIC_ASSERT(G_N_ELEMENTS(names) == FBL_DAEMON_LOOP_COUNT);
     static int stale = -1; /* the slot that stopped the pings, or -1 */
     if (now < *next_ping)
         return;
-    for (size_t i = 0; i < G_N_ELEMENTS(slots); i++) {
+    /* Stopping: loops end one by one while others drain; the stop has its own timeout. */
+    for (size_t i = 0; i < G_N_ELEMENTS(slots) && !atomic_load(&stop_requested); i++) {
         int64_t at = atomic_load(&slots[i].alive_at);
         if (at != 0 && now - at > period_ms) {
             int loop = atomic_load(&slots[i].loop);

@@ -13,7 +13,9 @@
  * starts a housekeeping thread that reopens the log file after SIGHUP, sends
  * WATCHDOG=1 every WatchdogSec/2 as long as every thread that has called
  * fbl_daemon_alive() did so within WatchdogSec (a thread stuck longer makes
- * systemd restart the service), and STOPPING=1 once a stop was requested.
+ * systemd restart the service), and STOPPING=1 once a stop was requested
+ * (from then on WATCHDOG=1 is sent without judging the threads: they end one
+ * by one while the others drain, and systemd's stop timeout bounds that).
  * Each such thread owns a watchdog slot of its own, so one stuck thread among
  * several running the same loop (the forwarder runs one per vendor) is seen.
  * Without NOTIFY_SOCKET only the SIGHUP part does anything.
@@ -34,7 +36,7 @@ void fbl_daemon_signals(void);
 bool fbl_daemon_stopping(void);
 void fbl_daemon_request_stop(void);
 
-/* Threads watched at once: the watcher, the sink, one forwarder per vendor. */
+/* Threads watched at once: the watcher, the sink, one per vendor and per IMAP mailbox. */
 #define FBL_DAEMON_MAX_WATCHED 64
 
 /* The loops that report to the watchdog: what a stuck thread's line names. */
@@ -42,6 +44,7 @@ typedef enum {
     FBL_DAEMON_LOOP_WATCH,
     FBL_DAEMON_LOOP_SINK,
     FBL_DAEMON_LOOP_FORWARD,
+    FBL_DAEMON_LOOP_IMAP,
     FBL_DAEMON_LOOP_COUNT
 } fbl_daemon_loop;
 

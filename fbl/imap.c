@@ -37,6 +37,7 @@ struct fbl_imap {
     unsigned poll_interval_ms;
     size_t max_fetch_bytes;
     unsigned batch_max_mails;
+    size_t batch_max_bytes;
     unsigned timeout_s;
     unsigned max_backoff_ms;
     uint32_t uidvalidity;
@@ -143,6 +144,8 @@ fbl_imap *fbl_imap_new(const fbl_imap_options *options, GError **error)
         options->max_fetch_bytes ? options->max_fetch_bytes : FBL_IMAP_DEFAULT_MAX_FETCH;
     imap->batch_max_mails =
         options->batch_max_mails ? options->batch_max_mails : FBL_IMAP_DEFAULT_BATCH;
+    imap->batch_max_bytes =
+        options->batch_max_bytes ? options->batch_max_bytes : FBL_IMAP_DEFAULT_BATCH_BYTES;
     imap->timeout_s = options->timeout_s ? options->timeout_s : FBL_IMAP_DEFAULT_TIMEOUT_S;
     imap->max_backoff_ms =
         options->max_backoff_ms ? options->max_backoff_ms : FBL_IMAP_DEFAULT_MAX_BACKOFF_MS;
@@ -661,21 +664,26 @@ static GBytes *concat(GBytes *a, GBytes *b)
     return g_byte_array_free_to_bytes(all);
 }
 
-/* The header block (bounded), then the body's first bytes when the whole block came. */
+/*
+ * The header block (bounded), then the body's first bytes when the whole
+ * block came: at most max_fetch_bytes in all, as the Maildir watcher keeps a
+ * too_large mail's start (the sink refuses a RAW over limits.max_mail_bytes).
+ */
 static bool fetch_prefix(fbl_imap *imap, fbl_imap_mail *mail, GError **error)
 {
+    size_t head_max = MIN(FBL_IMAP_PREFIX_HEADER_BYTES, imap->max_fetch_bytes);
     GBytes *head = NULL;
-    if (!fetch_section(imap, mail->uid, mailimap_section_new_header(), FBL_IMAP_PREFIX_HEADER_BYTES,
-                       &head, error))
+    if (!fetch_section(imap, mail->uid, mailimap_section_new_header(), head_max, &head, error))
         return false;
     mail->truncated = true;
-    if (head == NULL || g_bytes_get_size(head) >= FBL_IMAP_PREFIX_HEADER_BYTES) {
+    if (head == NULL || g_bytes_get_size(head) >= head_max) {
         mail->bytes = head;
         return true;
     }
+    size_t body_max =
+        MIN(FBL_IMAP_PREFIX_BODY_BYTES, imap->max_fetch_bytes - g_bytes_get_size(head));
     GBytes *body = NULL;
-    if (!fetch_section(imap, mail->uid, mailimap_section_new_text(), FBL_IMAP_PREFIX_BODY_BYTES,
-                       &body, error)) {
+    if (!fetch_section(imap, mail->uid, mailimap_section_new_text(), body_max, &body, error)) {
         g_bytes_unref(head);
         return false;
     }
@@ -691,6 +699,15 @@ static bool fetch_mail(fbl_imap *imap, fbl_imap_mail *mail, GError **error)
     if (mail->size > imap->max_fetch_bytes)
         return fetch_prefix(imap, mail, error);
     return fetch_section(imap, mail->uid, mailimap_section_new(NULL), 0, &mail->bytes, error);
+}
+
+/* What fetching @mail adds to a batch: its size, or the bound of its prefix. */
+static uint64_t fetch_cost(const fbl_imap *imap, const fbl_imap_mail *mail)
+{
+    if (mail->size > imap->max_fetch_bytes)
+        return MIN(FBL_IMAP_PREFIX_HEADER_BYTES + FBL_IMAP_PREFIX_BODY_BYTES,
+                   imap->max_fetch_bytes);
+    return mail->size;
 }
 
 static gint by_uid(gconstpointer a, gconstpointer b)
@@ -709,8 +726,12 @@ GPtrArray *fbl_imap_next_batch(fbl_imap *imap, uint32_t next_uid, GError **error
         return NULL;
     g_ptr_array_sort(listed, by_uid);
     GPtrArray *batch = g_ptr_array_new_with_free_func((GDestroyNotify) fbl_imap_mail_free);
+    uint64_t bytes = 0;
     for (guint i = 0; i < listed->len && batch->len < imap->batch_max_mails; i++) {
         fbl_imap_mail *mail = listed->pdata[i];
+        bytes += fetch_cost(imap, mail);
+        if (batch->len > 0 && bytes > imap->batch_max_bytes)
+            break; /* the next batch starts with it */
         if (!fetch_mail(imap, mail, error)) {
             g_ptr_array_unref(batch);
             return NULL;

@@ -18,18 +18,15 @@
  * code to end with (77 a refused login, 69 a certificate that is not
  * trusted, 78 a folder that is missing or a bad URL).
  *
- * Exactly once: the caller persists (UIDVALIDITY, next UID) after each
- * commit. The store is idempotent on the mail id, the SHA-256 of the bytes
- * fetched (doc/DESIGN.md, "Nothing is doubled"), and a mail leaves the folder
- * only after its commit (moved to done_folder). A crash between the commit
- * and the move leaves the mail in the folder: it is fetched again, sent again,
- * and the store's mail id makes that resend add nothing; likewise a crash
- * before next UID was persisted. If the folder's UIDVALIDITY changes (the
- * server renumbered it), the UIDs mean nothing any more:
- * FBL_IMAP_ERROR_UIDVALIDITY_CHANGED says so, the caller persists the new
- * value (fbl_imap_get_uidvalidity()) and reads the whole folder again from
- * UID 1, each mail still deduplicated by its hash. The delivery time is the
- * mail's INTERNALDATE, which a copy or move on the server keeps, so a
+ * Exactly once: the folder is the queue. The store is idempotent on the mail id, the SHA-256 of the
+ * bytes fetched (doc/DESIGN.md, "Nothing is doubled"), and a mail leaves the folder only after its
+ * commit (moved to done_folder), so the caller need persist nothing: a new session reads the folder
+ * from UID 1. A crash between the commit and the move leaves the mail in the folder: it is fetched
+ * again, sent again, and the store's mail id makes that resend add nothing. The folder's
+ * UIDVALIDITY is recorded at connect; if it changes on a reconnect (the server renumbered the
+ * folder), the UIDs the caller holds mean nothing any more: FBL_IMAP_ERROR_UIDVALIDITY_CHANGED says
+ * so, and the caller reads the folder again from UID 1, each mail still deduplicated by its hash.
+ * The delivery time is the mail's INTERNALDATE, which a copy or move on the server keeps, so a
  * re-fetched mail has the same (mail id, received_at) key.
  *
  * TLS: imaps:// (implicit TLS), or imap:// with starttls = true. The server's
@@ -42,10 +39,13 @@
  * (X509_verify_cert()). Plain imap:// without STARTTLS is accepted only to a
  * loopback address (a local Dovecot); otherwise fbl_imap_new() refuses it.
  *
- * Bounds: a batch holds at most batch_max_mails mails. A mail whose
+ * Bounds: a batch holds at most batch_max_mails mails, and at most
+ * batch_max_bytes of them by their RFC822.SIZE (a prefix counts its bound),
+ * but always one mail, so one as large as max_fetch_bytes still comes. A mail whose
  * RFC822.SIZE is over max_fetch_bytes is not fetched whole: only its header
  * block (at most FBL_IMAP_PREFIX_HEADER_BYTES of it) and the first
- * FBL_IMAP_PREFIX_BODY_BYTES of its body, a prefix of its bytes, with
+ * FBL_IMAP_PREFIX_BODY_BYTES of its body, never more than max_fetch_bytes
+ * in all, a prefix of its bytes, with
  * `truncated` set (the caller rejects it too_large and keeps those bytes, as
  * the Maildir watcher keeps a too_large mail's start).
  * XXX: a server that announces a small RFC822.SIZE and then sends more is
@@ -65,7 +65,6 @@
  *
  * XXX: folder names must be printable ASCII without '&' (IMAP's modified
  * UTF-7 is not encoded here); fbl_imap_new() refuses others.
- * XXX: XOAUTH2 (oauth2_token) is not tested against a server yet.
  */
 #ifndef FBL_IMAP_H
 #define FBL_IMAP_H
@@ -98,10 +97,12 @@ typedef enum {
 #define FBL_IMAP_STOP_CHECK_MS 200u
 
 /* Defaults for the options left 0. */
-#define FBL_IMAP_DEFAULT_POLL_MS        60000u
-#define FBL_IMAP_DEFAULT_MAX_FETCH      ((size_t) 10 * 1024 * 1024)
-#define FBL_IMAP_DEFAULT_BATCH          32u
-#define FBL_IMAP_DEFAULT_TIMEOUT_S      60u
+#define FBL_IMAP_DEFAULT_POLL_MS     60000u
+#define FBL_IMAP_DEFAULT_MAX_FETCH   ((size_t) 10 * 1024 * 1024)
+#define FBL_IMAP_DEFAULT_BATCH       32u
+#define FBL_IMAP_DEFAULT_BATCH_BYTES ((size_t) 64 * 1024 * 1024)
+/* Below systemd's WatchdogSec (60 s in etc/systemd): a stalled read is not a stuck thread. */
+#define FBL_IMAP_DEFAULT_TIMEOUT_S      30u
 #define FBL_IMAP_DEFAULT_MAX_BACKOFF_MS 60000u
 
 /* Everything is copied by fbl_imap_new(); the secrets are wiped when freed. */
@@ -116,9 +117,10 @@ typedef struct {
     unsigned poll_interval_ms; /* without IDLE; 0: FBL_IMAP_DEFAULT_POLL_MS */
     size_t max_fetch_bytes;    /* 0: FBL_IMAP_DEFAULT_MAX_FETCH */
     unsigned batch_max_mails;  /* 0: FBL_IMAP_DEFAULT_BATCH */
+    size_t batch_max_bytes;    /* 0: FBL_IMAP_DEFAULT_BATCH_BYTES */
     unsigned timeout_s;        /* network timeout per read or write; 0: default */
     unsigned max_backoff_ms;   /* fbl_imap_reconnect()'s cap; 0: default */
-    uint32_t uidvalidity;      /* the persisted value; 0: none yet */
+    uint32_t uidvalidity;      /* a value known from before; 0: none */
 } fbl_imap_options;
 
 /* One fetched mail. */
@@ -178,7 +180,8 @@ bool fbl_imap_reconnect(fbl_imap *imap, fbl_imap_stop_fn stopping, GError **erro
 
 /*
  * fbl_imap_next_batch - the folder's mails with UID >= @next_uid, lowest
- * first, at most batch_max_mails of them (call again for the rest)
+ * first, at most batch_max_mails of them and batch_max_bytes (call again
+ * for the rest)
  *
  * A mail expunged by someone else between the listing and its fetch is left
  * out. Returns: (transfer full) a GPtrArray of fbl_imap_mail (maybe empty),

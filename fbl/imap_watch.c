@@ -84,6 +84,7 @@ bool fbl_imap_watch_options(const fbl_config *c, const fbl_mailbox_config *m, fb
         .poll_interval_ms = m->poll_interval_ms,
         .max_fetch_bytes = c->max_mail_bytes,
         .batch_max_mails = MIN(FBL_IMAP_WATCH_BATCH, c->watch_window),
+        .batch_max_bytes = c->watch_window_bytes,
     };
     *out = o;
     return true;
@@ -128,6 +129,17 @@ bool fbl_imap_watch_check(const fbl_config *c, const fbl_mailbox_config *m, bool
 }
 
 /* ---- sending a batch and waiting for its acks ---------------------------------------- */
+
+/*
+ * The stop function handed to fbl/imap.h's waits (IDLE, polling, the pauses
+ * between reconnections), which call it every FBL_IMAP_STOP_CHECK_MS: each
+ * call is also this thread's turn for the systemd watchdog.
+ */
+static bool stopping_alive(void)
+{
+    fbl_daemon_alive(FBL_DAEMON_LOOP_IMAP);
+    return fbl_daemon_stopping();
+}
 
 static bool send_flight(fbl_imap_watch *iw, flight *f)
 {
@@ -257,7 +269,7 @@ static int await_acks(fbl_imap_watch *iw, GHashTable *flights)
     int64_t drain_until = 0;
     while (left > 0) {
         int64_t now = fbl_now_ms();
-        if (fbl_daemon_stopping() && drain_until == 0)
+        if (stopping_alive() && drain_until == 0)
             drain_until = now + iw->config->watch_ack_timeout_ms;
         if (drain_until != 0 && now >= drain_until)
             return -1;
@@ -363,7 +375,7 @@ static int recover(fbl_imap_watch *iw, GError *error)
             return fatal(iw, err);
         g_warning("mailbox=%s %s; reconnecting", iw->box->name, err->message);
         g_clear_error(&err);
-        if (fbl_imap_reconnect(iw->imap, fbl_daemon_stopping, &err)) {
+        if (fbl_imap_reconnect(iw->imap, stopping_alive, &err)) {
             fbl_metrics_imap_connected(iw->box->name, true);
             return 0;
         }
@@ -382,7 +394,7 @@ static int turn(fbl_imap_watch *iw, bool until_idle, GError **error)
         return take_batch(iw, batch, error) < 0 ? -1 : 1;
     if (until_idle)
         return 0;
-    return fbl_imap_wait(iw->imap, WAIT_MS, fbl_daemon_stopping, error) ? 1 : -1;
+    return fbl_imap_wait(iw->imap, WAIT_MS, stopping_alive, error) ? 1 : -1;
 }
 
 int fbl_imap_watch_run(fbl_imap_watch *iw, bool until_idle)
@@ -394,7 +406,7 @@ int fbl_imap_watch_run(fbl_imap_watch *iw, bool until_idle)
         g_message("mailbox=%s %s: connected (IDLE %s, MOVE %s)", iw->box->name, iw->box->imap,
                   fbl_imap_has_idle(iw->imap) ? "yes" : "no",
                   fbl_imap_has_move(iw->imap) ? "yes" : "no");
-    while (status == 0 && !fbl_daemon_stopping()) {
+    while (status == 0 && !stopping_alive()) {
         error = NULL;
         int r = turn(iw, until_idle, &error);
         if (r == 0)
@@ -468,6 +480,8 @@ void fbl_imap_watch_free(fbl_imap_watch *iw)
 static gpointer thread_main(gpointer data)
 {
     fbl_imap_watch *iw = data;
+    /* Watched from the start: a first connection that hangs is a stuck thread too. */
+    fbl_daemon_alive(FBL_DAEMON_LOOP_IMAP);
     iw->status = fbl_imap_watch_run(iw, iw->until_idle);
     if (iw->status != 0)
         fbl_daemon_request_stop(); /* the process ends with this mailbox's status */
