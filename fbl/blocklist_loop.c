@@ -60,9 +60,12 @@ bool fbl_blocklist_loop_wanted(const fbl_config *c)
 
 fbl_blocklist_loop *fbl_blocklist_loop_new(const fbl_config *c, GError **error)
 {
-    fbl_blocklist_policy *p = fbl_blocklist_policy_from_config(c, 0, error);
-    if (p == NULL)
+    g_autoptr(GError) local = NULL;
+    fbl_blocklist_policy *p = fbl_blocklist_policy_from_config(c, 0, &local);
+    if (p == NULL) {
+        (void) fbl_config_error_at(c, "blocklist", "allowlist_file", error, "%s", local->message);
         return NULL;
+    }
     fbl_blocklist_loop *l = g_new0(fbl_blocklist_loop, 1);
     l->config = c;
     l->policy = p;

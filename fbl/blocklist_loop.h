@@ -36,7 +36,8 @@ bool fbl_blocklist_loop_wanted(const fbl_config *config);
  * fbl_blocklist_loop_new - the loop for @config (which outlives it); reads
  * the allowlist file
  *
- * Returns: (transfer full) or NULL with FBL_BLOCKLIST_ERROR_ALLOWLIST.
+ * Returns: (transfer full) or NULL with FBL_CONFIG_ERROR_VALUE naming the
+ *   file and line of allowlist_file and what is wrong with the file it names.
  */
 fbl_blocklist_loop *fbl_blocklist_loop_new(const fbl_config *config, GError **error);
 void fbl_blocklist_loop_free(fbl_blocklist_loop *loop);

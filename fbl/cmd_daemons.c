@@ -17,7 +17,6 @@
 #include "fbl/config.h"
 #include "fbl/curve.h"
 #include "fbl/daemon.h"
-#include "fbl/blocklist.h"
 #include "fbl/blocklist_loop.h"
 #include "fbl/forward_loop.h"
 #ifdef FBL_HAVE_IMAP
@@ -466,8 +465,9 @@ static bool check_role(role r, const fbl_config *c, bool all, bool login, GError
         return false;
     if (all && (r & ROLE_SINK) && fbl_blocklist_loop_wanted(c)) {
         /* The re-export reads the allowlist file at start. */
-        g_autoptr(fbl_blocklist_policy) p = fbl_blocklist_policy_from_config(c, 0, error);
-        if (p == NULL)
+        fbl_blocklist_loop *b = fbl_blocklist_loop_new(c, error);
+        fbl_blocklist_loop_free(b);
+        if (b == NULL)
             return false;
     }
     return !(r & ROLE_WATCH) ||
