@@ -17,6 +17,7 @@
 #include "fbl/config.h"
 #include "fbl/curve.h"
 #include "fbl/daemon.h"
+#include "fbl/blocklist_loop.h"
 #include "fbl/forward_loop.h"
 #ifdef FBL_HAVE_IMAP
 #include "fbl/imap_watch.h"
@@ -321,6 +322,11 @@ static bool run_forward(void *loop, GError **error)
     return fbl_forward_loop_run(loop, error);
 }
 
+static bool run_blocklist(void *loop, GError **error)
+{
+    return fbl_blocklist_loop_run(loop, error);
+}
+
 static void start_worker(worker *w, const char *name, bool (*run)(void *, GError **), void *loop)
 {
     w->name = name;
@@ -362,6 +368,7 @@ typedef struct loops {
     fbl_watch *watch;
     GPtrArray *imap; /* fbl_imap_watch *, one per IMAP mailbox (FBL_HAVE_IMAP) */
     fbl_forward_loop *forward;
+    fbl_blocklist_loop *blocklist; /* the sink's re-export; NULL when no file is wanted */
 } loops;
 
 static void loops_clear(loops *l)
@@ -371,6 +378,7 @@ static void loops_clear(loops *l)
     fbl_watch_free(l->watch);
     fbl_sink_loop_free(l->sink);
     fbl_forward_loop_free(l->forward);
+    fbl_blocklist_loop_free(l->blocklist);
     fbl_parser_free(l->parser);
     if (l->zmq != NULL)
         zmq_ctx_term(l->zmq);
@@ -382,6 +390,11 @@ static int make_sink(role r, const fbl_config *c, loops *l, GError **error)
     /* Before the sink's first connection: its sessions set them. */
     fbl_pg_set_exempt_reporters((const char *const *) c->exempt_reporters);
     l->sink = fbl_sink_loop_new(c, l->zmq, r == ROLE_RUN ? RUN_ENDPOINT : c->sink_bind, error);
+    if (l->sink != NULL && fbl_blocklist_loop_wanted(c)) {
+        l->blocklist = fbl_blocklist_loop_new(c, error);
+        if (l->blocklist == NULL)
+            return EX_CONFIG; /* the allowlist file */
+    }
     if (l->sink != NULL)
         return EX_OK;
     /* Key files and the plaintext rule are configuration; a bind that fails is not. */
@@ -491,6 +504,13 @@ static bool check_role(role r, const fbl_config *c, bool all, bool login, GError
 {
     if (all && (!check_peers(r, c, error) || !fbl_config_check_log_file(c, error)))
         return false;
+    if (all && (r & ROLE_SINK) && fbl_blocklist_loop_wanted(c)) {
+        /* The re-export reads the allowlist file at start. */
+        fbl_blocklist_loop *b = fbl_blocklist_loop_new(c, error);
+        fbl_blocklist_loop_free(b);
+        if (b == NULL)
+            return false;
+    }
     return !(r & ROLE_WATCH) ||
            (fbl_config_check_mailboxes(c, error) && check_imap(c, all, login, error));
 }
@@ -627,9 +647,11 @@ static int join_imap(loops *l, int status)
 static int run_watch(const fbl_config *c, loops *l, bool once, GError **error)
 {
     int status = EX_OK;
-    worker sink = {0}, forward = {0};
+    worker sink = {0}, forward = {0}, blocklist = {0};
     if (l->sink != NULL)
         start_worker(&sink, "fbl-sink", run_sink, l->sink);
+    if (l->blocklist != NULL && !once)
+        start_worker(&blocklist, "fbl-blocklist", run_blocklist, l->blocklist);
     if (l->forward != NULL)
         start_worker(&forward, "fbl-forward", run_forward, l->forward);
 #ifdef FBL_HAVE_IMAP
@@ -646,7 +668,7 @@ static int run_watch(const fbl_config *c, loops *l, bool once, GError **error)
     status = join_imap(l, status);
 #endif
     fbl_daemon_request_stop(); /* after --once, or a failure: the threads end too */
-    if (!join_worker(&sink) || !join_worker(&forward))
+    if (!join_worker(&sink) || !join_worker(&forward) || !join_worker(&blocklist))
         status = EX_SOFTWARE;
     return status;
 }
@@ -656,10 +678,16 @@ static int run_loops(role r, const fbl_config *c, loops *l, bool once)
 {
     GError *error = NULL;
     int status = EX_OK;
+    worker blocklist = {0};
+    if (r == ROLE_SINK && l->blocklist != NULL)
+        start_worker(&blocklist, "fbl-blocklist", run_blocklist, l->blocklist);
     if (r & ROLE_WATCH)
         status = run_watch(c, l, once, &error);
     else if (!(r == ROLE_SINK ? fbl_sink_loop_run(l->sink, &error)
                               : fbl_forward_loop_run(l->forward, &error)))
+        status = EX_SOFTWARE;
+    fbl_daemon_request_stop(); /* the re-export ends with the sink */
+    if (!join_worker(&blocklist))
         status = EX_SOFTWARE;
     if (error != NULL) {
         g_critical("%s", error->message);

@@ -21,6 +21,8 @@ int fbl_cmd_forward(int argc, char **argv);
 int fbl_cmd_report(int argc, char **argv);
 int fbl_cmd_prune(int argc, char **argv);
 int fbl_cmd_keygen(int argc, char **argv);
+int fbl_cmd_export(int argc, char **argv);
+int fbl_cmd_blocklist(int argc, char **argv);
 
 /*
  * fbl_cmd_parse_options - parse @ctx's options out of @argc/@argv (argv[0]
@@ -40,5 +42,13 @@ bool fbl_cmd_parse_options(GOptionContext *ctx, int *argc, char ***argv, int max
  */
 struct fbl_config *fbl_cmd_load_config(const char *name, const char *path, const char *db,
                                        int *status);
+
+struct fbl_export_text;
+
+/*
+ * fbl_cmd_export_text - what the exported answers say: @config's [blocklist]
+ * org, url, nameservers, hostmaster and ttl (borrowed from @config)
+ */
+void fbl_cmd_export_text(const struct fbl_config *config, struct fbl_export_text *out);
 
 #endif /* FBL_COMMANDS_H */

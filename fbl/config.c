@@ -180,6 +180,44 @@ static const key_def keys[] = {
           "fbl prune drops the months that ended longer ago than this; 0: keep everything"),
     FIXED("retention", "raw_keep", T_DAYS, retention_raw_keep_days, "0", 0, 36500,
           "fbl prune clears raw mail older than this; 0: keep it while its month is kept"),
+    FIXED("blocklist", "window", T_DAYS, blocklist_window_days, "7d", 1, 365,
+          "complaints delivered within this many days count (fbl export --since)"),
+    FIXED("blocklist", "min_reporters", T_UINT, blocklist_min_reporters, "3", 1, 1000000,
+          "listed from this score on: distinct reporters, weighted (fbl export --min-reporters)"),
+    FIXED("blocklist", "verified_weight", T_UINT, blocklist_verified_weight, "2", 1, 1000,
+          "what a reporter our MTA verified counts for; others count 1"),
+    FIXED("blocklist", "not_spam_weight", T_UINT, blocklist_not_spam_weight, "1", 0, 1000,
+          "subtracted for each distinct reporter of a not-spam report about the same entry"),
+    FIXED("blocklist", "delist_after", T_DAYS, blocklist_delist_after_days, "3d", 1, 365,
+          "an entry is delisted this long after its last complaint"),
+    FIXED("blocklist", "allowlist_file", T_PATH, blocklist_allowlist_file, "", 0, 0,
+          "never listed: one network (CIDR), address or domain (and its subdomains) a line"),
+    FIXED("blocklist", "list_provider_relays", T_BOOL, blocklist_list_provider_relays, "false", 0,
+          0, "also list the big mailbox providers' published networks and their domains"),
+    FIXED("blocklist", "org", T_STRING, blocklist_org, "", 0, 0,
+          "who lists, in the answer text (required for the rbldnsd and postfix formats)"),
+    FIXED("blocklist", "url", T_STRING, blocklist_url, "", 0, 0,
+          "where listed parties read more: the answer text names URL/ENTRY (required as org)"),
+    FIXED("blocklist", "nameservers", T_STRV, blocklist_nameservers, "", 0, 0,
+          "rbldnsd: the zone's $NS names; the first is the $SOA origin (empty: localhost)"),
+    FIXED("blocklist", "hostmaster", T_STRING, blocklist_hostmaster, "hostmaster", 0, 0,
+          "rbldnsd: the $SOA contact, relative to the zone unless it ends with a dot"),
+    FIXED("blocklist", "ttl", T_MS, blocklist_ttl_ms, "5m", 1000, 86400000,
+          "rbldnsd: $TTL of the answers"),
+    FIXED("blocklist", "export_interval", T_MS, blocklist_export_interval_ms, "1m", 1000, 86400000,
+          "the sink re-exports when the listed set changed, at most this often"),
+    FIXED("blocklist", "export_ips_rbldnsd", T_PATH, blocklist_ips_rbldnsd, "", 0, 0,
+          "the sink keeps this ip4trie dataset (and FILE.ip6, ip6trie) up to date; empty: no"),
+    FIXED("blocklist", "export_domains_rbldnsd", T_PATH, blocklist_domains_rbldnsd, "", 0, 0,
+          "the sink keeps this dnset dataset up to date; empty: no"),
+    FIXED("blocklist", "export_ips_rspamd", T_PATH, blocklist_ips_rspamd, "", 0, 0,
+          "the sink keeps this rspamd radix map up to date; empty: no"),
+    FIXED("blocklist", "export_domains_rspamd", T_PATH, blocklist_domains_rspamd, "", 0, 0,
+          "the sink keeps this rspamd domain map up to date; empty: no"),
+    FIXED("blocklist", "export_ips_postfix", T_PATH, blocklist_ips_postfix, "", 0, 0,
+          "the sink keeps this Postfix cidr: table up to date; empty: no"),
+    FIXED("blocklist", "export_domains_postfix", T_PATH, blocklist_domains_postfix, "", 0, 0,
+          "the sink keeps this Postfix access table source up to date (postmap it); empty: no"),
 
     BOX("path", T_PATH, path, "", "the Maildir; a mailbox has either path or imap"),
     BOX("feedback_type", T_FEEDBACK, feedback_type, "abuse",
@@ -1005,6 +1043,23 @@ static bool load_group(fbl_config *c, GKeyFile *kf, const char *group, GError **
     return load_fixed(c, kf, group, error);
 }
 
+/* The sink's rbldnsd and Postfix files say "Listed by ORG ..., see URL/...": both needed. */
+static bool check_blocklist(const fbl_config *c, GError **error)
+{
+    const char *needs = c->blocklist_ips_rbldnsd       ? "export_ips_rbldnsd"
+                        : c->blocklist_domains_rbldnsd ? "export_domains_rbldnsd"
+                        : c->blocklist_ips_postfix     ? "export_ips_postfix"
+                        : c->blocklist_domains_postfix ? "export_domains_postfix"
+                                                       : NULL;
+    if (needs == NULL || (c->blocklist_org != NULL && c->blocklist_url != NULL))
+        return true;
+    g_autofree char *why = g_strdup_printf("required with %s (the answers name who lists and "
+                                           "where to read more)",
+                                           needs);
+    return fail(error, FBL_CONFIG_ERROR_VALUE, c, "blocklist",
+                c->blocklist_org == NULL ? "org" : "url", why);
+}
+
 /* Read and parse @c->file into @c. */
 static bool load_file(fbl_config *c, GError **error)
 {
@@ -1028,6 +1083,8 @@ static bool load_file(fbl_config *c, GError **error)
         if (!load_group(c, kf, groups[i], error))
             return false;
     }
+    if (!check_blocklist(c, error))
+        return false;
     g_autoptr(GError) bad = NULL;
     if (!fbl_config_check_conninfo(c->pg_conninfo, &bad))
         return fail(error, FBL_CONFIG_ERROR_VALUE, c, "postgres", "conninfo", bad->message);

@@ -12,7 +12,7 @@
  * where it differs). `fbl sink --print-config-table` prints the table;
  * ops_check.py keeps etc/fbl.conf.example and fbl.conf(5) in step with it. A
  * new key is one row there. Groups: [postgres], [limits], [parse], [watch],
- * [sink], [log], [metrics], [retention], and any number of [mailbox:NAME]
+ * [sink], [log], [metrics], [retention], [blocklist], and any number of [mailbox:NAME]
  * (path, or imap with its login keys) and [vendor:NAME] (type and url
  * required).
  *
@@ -119,8 +119,10 @@ typedef struct fbl_config {
     char *_text; /* its text, comments cut (line numbers kept); NULL without a file */
     char *pg_conninfo;
     unsigned pg_unreachable_timeout_ms; /* fbl run --once gives up on PostgreSQL after it */
-    GPtrArray *mailboxes;               /* fbl_mailbox_config * */
-    GPtrArray *vendors;                 /* fbl_vendor_config * */
+    /* [blocklist] export_interval: here, in what would be padding */
+    unsigned blocklist_export_interval_ms;
+    GPtrArray *mailboxes; /* fbl_mailbox_config * */
+    GPtrArray *vendors;   /* fbl_vendor_config * */
     /* [limits] and [parse] */
     size_t max_mail_bytes;
     unsigned max_mime_depth, max_mime_parts, max_headers;
@@ -150,6 +152,8 @@ typedef struct fbl_config {
     bool sink_allow_plaintext;
     /* read the secret key files even when others may read them (secret.h) */
     bool watch_allow_insecure_file_modes, sink_allow_insecure_file_modes;
+    /* [blocklist] list_provider_relays: here, in what would be padding */
+    bool blocklist_list_provider_relays;
     /* [log] */
     GLogLevelFlags log_level;
     char *log_file;   /* NULL: stderr */
@@ -158,6 +162,18 @@ typedef struct fbl_config {
     char *metrics_listen, *metrics_watch, *metrics_sink, *metrics_forward;
     /* [retention]: days; 0 = keep */
     unsigned retention_keep_days, retention_raw_keep_days;
+    /* [blocklist] (fbl/blocklist.h): the listing policy, the answer text, the re-export */
+    unsigned blocklist_window_days, blocklist_delist_after_days;
+    unsigned blocklist_min_reporters, blocklist_verified_weight, blocklist_not_spam_weight;
+    unsigned blocklist_ttl_ms;
+    char *blocklist_allowlist_file;      /* NULL: none */
+    char *blocklist_org, *blocklist_url; /* NULL: not set */
+    GStrv blocklist_nameservers;
+    char *blocklist_hostmaster;
+    /* the sink's re-export: files, NULL when not wanted */
+    char *blocklist_ips_rbldnsd, *blocklist_domains_rbldnsd;
+    char *blocklist_ips_rspamd, *blocklist_domains_rspamd;
+    char *blocklist_ips_postfix, *blocklist_domains_postfix;
 } fbl_config;
 
 /*

@@ -53,6 +53,9 @@ typedef enum {
     M_FORWARD_DEAD,
     M_FORWARD_LAG,
     M_CURVE_REFUSED,
+    M_BLOCKLIST_LISTED,
+    M_BLOCKLIST_EXPORTS,
+    M_BLOCKLIST_EXPORT_TIME,
     M_BUILD_INFO,
     M_START_TIME,
     M_COUNT
@@ -156,6 +159,17 @@ static const family families[M_COUNT] = {
     [M_CURVE_REFUSED] = {"fbl_curve_refused_total",
                          "Watchers refused by CURVE authentication (unknown public key)", COUNTER,
                          NULL, 0},
+    [M_BLOCKLIST_LISTED] = {"fbl_blocklist_listed",
+                            "Entries the blocklist policy lists, by kind (ip, domain), as last "
+                            "computed by the sink's re-export",
+                            GAUGE, NULL, 0},
+    [M_BLOCKLIST_EXPORTS] = {"fbl_blocklist_exports_total",
+                             "Times the sink rewrote a kind's blocklist files (its listed set "
+                             "changed)",
+                             COUNTER, NULL, 0},
+    [M_BLOCKLIST_EXPORT_TIME] = {"fbl_blocklist_last_export_timestamp_seconds",
+                                 "When the sink last rewrote a kind's blocklist files, Unix time",
+                                 GAUGE, NULL, 0},
     [M_BUILD_INFO] = {"fbl_build_info", "The fbl version (value 1)", GAUGE, NULL, 0},
     [M_START_TIME] = {"fbl_start_time_seconds", "Start of the process, Unix time", GAUGE, NULL, 0},
 };
@@ -194,6 +208,10 @@ static const unsigned family_roles[M_COUNT] = {
     [M_FORWARD_LAG] = FBL_METRICS_ROLE_FORWARD,
     /* The sink authenticates the watchers. */
     [M_CURVE_REFUSED] = FBL_METRICS_ROLE_SINK,
+    /* The sink re-exports the blocklists (fbl/blocklist_loop.h). */
+    [M_BLOCKLIST_LISTED] = FBL_METRICS_ROLE_SINK,
+    [M_BLOCKLIST_EXPORTS] = FBL_METRICS_ROLE_SINK,
+    [M_BLOCKLIST_EXPORT_TIME] = FBL_METRICS_ROLE_SINK,
 };
 
 typedef struct series {
@@ -579,6 +597,19 @@ void fbl_metrics_outbox(const char *vendor, guint64 pending, guint64 dead, doubl
     set(M_FORWARD_PENDING, l, (double) pending);
     set(M_FORWARD_DEAD, l, (double) dead);
     set(M_FORWARD_LAG, l, lag_seconds);
+}
+
+void fbl_metrics_blocklist_listed(const char *kind, unsigned entries)
+{
+    g_autofree char *l = labels_of("kind", kind, NULL);
+    set(M_BLOCKLIST_LISTED, l, (double) entries);
+}
+
+void fbl_metrics_blocklist_exported(const char *kind, double unix_time)
+{
+    g_autofree char *l = labels_of("kind", kind, NULL);
+    add(M_BLOCKLIST_EXPORTS, l, 1);
+    set(M_BLOCKLIST_EXPORT_TIME, l, unix_time);
 }
 
 void fbl_metrics_curve_refused(void)

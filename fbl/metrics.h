@@ -51,6 +51,9 @@
  *   forward_outbox_lag_seconds{vendor}                the outbox, as last queried
  *   curve_refused_total                               watchers refused by the
  *       sink's CURVE authentication (unknown public key)
+ *   blocklist_listed{kind}, blocklist_exports_total{kind},
+ *   blocklist_last_export_timestamp_seconds{kind}     the sink's blocklist
+ *       re-export (kind ip|domain): listed entries, rewrites, last rewrite
  *   build_info{version} (1), start_time_seconds       the process
  */
 #ifndef FBL_METRICS_H
@@ -169,5 +172,12 @@ void fbl_metrics_outbox(const char *vendor, guint64 pending, guint64 dead, doubl
 
 /* The transport (fbl/curve.c). */
 void fbl_metrics_curve_refused(void);
+
+/* The sink's blocklist re-export (fbl/blocklist_loop.c); @kind is "ip" or "domain". */
+
+/* fbl_metrics_blocklist_listed - the gauge: @entries of @kind listed, as last computed */
+void fbl_metrics_blocklist_listed(const char *kind, unsigned entries);
+/* fbl_metrics_blocklist_exported - @kind's files were rewritten at @unix_time */
+void fbl_metrics_blocklist_exported(const char *kind, double unix_time);
 
 #endif /* FBL_METRICS_H */

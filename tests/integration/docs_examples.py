@@ -154,6 +154,10 @@ def make_named(fbl, key, group, path):
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "w") as fh:
             fh.write("-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n")
+    elif key == "allowlist_file":
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as fh:
+            fh.write("# never listed\n198.51.100.0/24\npartner.example\n")
     elif key == "file" and group == "log":
         os.makedirs(os.path.dirname(path), exist_ok=True)
     else:
@@ -280,8 +284,9 @@ def mode_config(a):
 # ---- cli ---------------------------------------------------------------------------------
 
 COMMANDS = ["run", "watch", "sink", "forward", "migrate", "reparse", "report", "prune",
-            "parse", "keygen"]
-DB_COMMANDS = ["run", "sink", "forward", "migrate", "reparse", "report", "prune"]
+            "parse", "keygen", "export", "blocklist"]
+DB_COMMANDS = ["run", "sink", "forward", "migrate", "reparse", "report", "prune", "export",
+               "blocklist"]
 
 
 def mode_cli(a):
@@ -298,6 +303,9 @@ def mode_cli(a):
     for cmd in DB_COMMANDS:
         extra = ["--maildir", a.workdir] if cmd == "run" else []
         extra += ["--older-than", "180d"] if cmd == "prune" else []
+        extra += ["ips", "--format", "rspamd", "--output", os.path.join(a.workdir, "ips.map")] \
+            if cmd == "export" else []
+        extra += ["explain", "203.0.113.7"] if cmd == "blocklist" else []
         out = run([a.fbl, cmd, "--db", "host=/nonexistent dbname=fbl password=hunter2"] + extra)
         check(out.returncode == 64 and "holds a password" in out.stdout
               and "hunter2" not in out.stdout,

@@ -134,25 +134,28 @@ static void test_roles(void **state)
     fbl_metrics_pg_error("sink", true);
     fbl_metrics_pg_error("forward", false);
     fbl_metrics_vendor_sent("roles", 1);
+    fbl_metrics_blocklist_listed("ip", 2);
     static const struct {
         unsigned roles;
         const char *want[3];
-        const char *never[4];
+        const char *never[5];
     } rows[] = {
         {FBL_METRICS_ROLE_WATCH,
          {"# TYPE fbl_watch_mails_total", "# TYPE fbl_build_info", NULL},
-         {"fbl_sink_", "fbl_forward_", "fbl_pg_errors_total", "fbl_curve_refused_total"}},
+         {"fbl_sink_", "fbl_forward_", "fbl_pg_errors_total", "fbl_curve_refused_total",
+          "fbl_blocklist_"}},
         {FBL_METRICS_ROLE_SINK,
-         {"# TYPE fbl_sink_batches_total", "fbl_pg_errors_total{role=\"sink\"", NULL},
-         {"fbl_watch_", "fbl_forward_", "role=\"forward\"", NULL}},
+         {"# TYPE fbl_sink_batches_total", "fbl_pg_errors_total{role=\"sink\"",
+          "fbl_blocklist_listed{kind=\"ip\"} 2"},
+         {"fbl_watch_", "fbl_forward_", "role=\"forward\"", NULL, NULL}},
         {FBL_METRICS_ROLE_FORWARD,
          {"fbl_forward_reports_sent_total{vendor=\"roles\"} 1",
           "fbl_pg_errors_total{role=\"forward\"", NULL},
-         {"fbl_watch_", "fbl_sink_", "role=\"sink\"", "fbl_curve_refused_total"}},
+         {"fbl_watch_", "fbl_sink_", "role=\"sink\"", "fbl_curve_refused_total", "fbl_blocklist_"}},
         {FBL_METRICS_ROLE_ALL,
          {"# TYPE fbl_watch_acked_total", "# TYPE fbl_sink_mails_total",
           "# TYPE fbl_forward_outbox_lag_seconds"},
-         {NULL, NULL, NULL, NULL}},
+         {NULL, NULL, NULL, NULL, NULL}},
     };
     for (size_t i = 0; i < G_N_ELEMENTS(rows); i++) {
         fbl_metrics_set_roles(rows[i].roles);
