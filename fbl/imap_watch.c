@@ -390,6 +390,7 @@ static int turn(fbl_imap_watch *iw, bool until_idle, GError **error)
     g_autoptr(GPtrArray) batch = fbl_imap_next_batch(iw->imap, iw->next_uid, error);
     if (batch == NULL)
         return -1;
+    fbl_metrics_imap_woke(iw->box->name);
     if (batch->len > 0)
         return take_batch(iw, batch, error) < 0 ? -1 : 1;
     if (until_idle)

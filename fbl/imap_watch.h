@@ -35,7 +35,10 @@
  * or a reconnection may block for the network timeout.
  *
  * Metrics (fbl/metrics.h): fbl_imap_connected, fbl_imap_fetched_total,
- * fbl_imap_moved_total, fbl_imap_errors_total, by mailbox.
+ * fbl_imap_moved_total, fbl_imap_errors_total and
+ * fbl_imap_last_wakeup_timestamp_seconds (set at each turn that fetched a
+ * batch or ended a wait: every WAIT_MS at least while the session is up), by
+ * mailbox.
  *
  * Errors: a transient IMAP error (fbl_imap_error_is_transient()) reconnects
  * with capped backoff and reads from UID 1 again; a permanent one (a refused

@@ -38,6 +38,7 @@ typedef enum {
     M_IMAP_FETCHED,
     M_IMAP_MOVED,
     M_IMAP_ERRORS,
+    M_IMAP_LAST_WAKEUP,
     M_SINK_BATCHES,
     M_SINK_MAILS,
     M_SINK_REPORTS,
@@ -121,6 +122,11 @@ static const family families[M_COUNT] = {
                        "IMAP errors, by kind (connect, protocol, auth, tls, no_folder, "
                        "uidvalidity_changed, invalid)",
                        COUNTER, NULL, 0},
+    [M_IMAP_LAST_WAKEUP] = {"fbl_imap_last_wakeup_timestamp_seconds",
+                            "When the IMAP session last heard from the server (a batch listed "
+                            "after a wait, IDLE or poll), Unix time: at least every 5 s while "
+                            "the session is up",
+                            GAUGE, NULL, 0},
     [M_SINK_BATCHES] = {"fbl_sink_batches_total", "Batches committed to PostgreSQL", COUNTER, NULL,
                         0},
     [M_SINK_MAILS] = {"fbl_sink_mails_total", "Mails committed to PostgreSQL (resends included)",
@@ -191,6 +197,7 @@ static const unsigned family_roles[M_COUNT] = {
     [M_IMAP_FETCHED] = FBL_METRICS_ROLE_WATCH,
     [M_IMAP_MOVED] = FBL_METRICS_ROLE_WATCH,
     [M_IMAP_ERRORS] = FBL_METRICS_ROLE_WATCH,
+    [M_IMAP_LAST_WAKEUP] = FBL_METRICS_ROLE_WATCH,
     [M_SINK_BATCHES] = FBL_METRICS_ROLE_SINK,
     [M_SINK_MAILS] = FBL_METRICS_ROLE_SINK,
     [M_SINK_REPORTS] = FBL_METRICS_ROLE_SINK,
@@ -545,6 +552,12 @@ void fbl_metrics_imap_error(const char *mailbox, const char *kind)
 {
     g_autofree char *l = labels_of("mailbox", mailbox, "kind", kind, NULL);
     add(M_IMAP_ERRORS, l, 1);
+}
+
+void fbl_metrics_imap_woke(const char *mailbox)
+{
+    g_autofree char *l = labels_of("mailbox", mailbox, NULL);
+    set(M_IMAP_LAST_WAKEUP, l, (double) g_get_real_time() / G_USEC_PER_SEC);
 }
 
 void fbl_metrics_sink_batch(unsigned mails, unsigned reports, size_t bytes, double seconds)

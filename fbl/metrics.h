@@ -138,6 +138,8 @@ void fbl_metrics_imap_fetched(const char *mailbox);
 void fbl_metrics_imap_moved(const char *mailbox, unsigned mails);
 /* fbl_metrics_imap_error - one IMAP error; @kind: connect, protocol, auth, tls, ... */
 void fbl_metrics_imap_error(const char *mailbox, const char *kind);
+/* fbl_metrics_imap_woke - @mailbox's session heard from the server now (a batch listed) */
+void fbl_metrics_imap_woke(const char *mailbox);
 
 /* The sink (fbl/sink_loop.c). */
 

@@ -192,7 +192,8 @@ def case_idle(dc, ca, db, p):
 
 
 def case_metrics(args):
-    """The last `fbl run` moved at least the idle mail, fetched what it moved, is connected."""
+    """The last `fbl run` moved at least the idle mail, fetched what it moved, is connected,
+    and its idle session woke up within the last 5 s (IDLE renewed, the folder listed)."""
     status, _, text = scrape(args.metrics_port)
     check(status == 200, "metrics: HTTP %d" % status)
     got = parse_metrics(text)
@@ -203,7 +204,11 @@ def case_metrics(args):
     check(connected == 1, "fbl_imap_connected%s = %s, want 1" % (label, connected))
     check(moved >= 1 and fetched >= moved, "fbl_imap_fetched_total %s, fbl_imap_moved_total %s"
           % (fetched, moved))
-    log(NAME, "metrics: connected 1, fetched %d, moved %d" % (fetched, moved))
+    # idling: the session hears from the server at least every 5 s
+    age = time.time() - got.get("fbl_imap_last_wakeup_timestamp_seconds" + label, 0)
+    check(0 <= age <= 7, "fbl_imap_last_wakeup_timestamp_seconds is %.1f s old" % age)
+    log(NAME, "metrics: connected 1, fetched %d, moved %d, last wake-up %.1f s ago"
+        % (fetched, moved, age))
 
 
 def expect_exit(args, conf, work, what, status, hint):
