@@ -24,6 +24,7 @@
 #include <jansson.h>
 
 #include "fbl/config.h"
+#include "fbl/report_format.h"
 #include "fbl/timearg.h"
 #include "sink/report_query.h"
 
@@ -219,37 +220,6 @@ static unsigned col_count(const table *t)
 
 /* ---- values ------------------------------------------------------------ */
 
-/* "1234567" -> "1,234,567" (a leading '-' kept); other text as it is. */
-static char *group_digits(const char *digits)
-{
-    size_t len = strlen(digits), start = digits[0] == '-' ? 1 : 0;
-    for (size_t i = start; i < len; i++) {
-        if (!g_ascii_isdigit(digits[i]))
-            return g_strdup(digits);
-    }
-    GString *out = g_string_new(NULL);
-    g_string_append_len(out, digits, (gssize) start);
-    for (size_t i = start; i < len; i++) {
-        if (i > start && (len - i) % 3 == 0)
-            g_string_append_c(out, ',');
-        g_string_append_c(out, digits[i]);
-    }
-    return g_string_free(out, FALSE);
-}
-
-static char *format_seconds(gint64 s)
-{
-    if (s < 60)
-        return g_strdup_printf("%" G_GINT64_FORMAT "s", s);
-    if (s < 3600)
-        return g_strdup_printf("%" G_GINT64_FORMAT "m %02" G_GINT64_FORMAT "s", s / 60, s % 60);
-    if (s < 86400)
-        return g_strdup_printf("%" G_GINT64_FORMAT "h %02" G_GINT64_FORMAT "m", s / 3600,
-                               s % 3600 / 60);
-    return g_strdup_printf("%" G_GINT64_FORMAT "d %" G_GINT64_FORMAT "h", s / 86400,
-                           s % 86400 / 3600);
-}
-
 /*
  * Text for a terminal: valid UTF-8, control characters (C0, DEL, C1: a
  * hostile subject could carry escape sequences) as U+FFFD, at most @cut
@@ -281,13 +251,13 @@ static char *text_cell(const col *c, const char *v)
         return g_strdup("-");
     switch (c->kind) {
     case C_INT:
-        return group_digits(v);
+        return fbl_report_format_count(v);
     case C_SHARE:
         return g_strdup_printf("%.1f%%", g_ascii_strtod(v, NULL) * 100.0);
     case C_TIME: /* 2026-01-15T10:00:00Z -> 2026-01-15 10:00 */
         return strlen(v) >= 16 ? g_strdup_printf("%.10s %.5s", v, v + 11) : g_strdup(v);
     case C_SECONDS:
-        return format_seconds(g_ascii_strtoll(v, NULL, 10));
+        return fbl_report_format_seconds(g_ascii_strtoll(v, NULL, 10));
     case C_BYTES:
         return g_format_size(g_ascii_strtoull(v, NULL, 10));
     case C_TEXT:
@@ -419,7 +389,7 @@ static void grid_add_line(grid *g, const table *t, const fbl_report_rows *res, i
 {
     int kind = kind_of(res, r);
     const char *rank = cell(res, r, 1);
-    g_autofree char *count = group_digits(rank);
+    g_autofree char *count = fbl_report_format_count(rank);
     if (kind == 0)
         g_ptr_array_add(g->cells, g_strdup(rank));
     else
@@ -584,7 +554,7 @@ static void text_heading(GString *out, gint64 since, gint64 until, bool until_no
     g_autofree char *span = s % 3600 == 0 && s <= HOURLY_MAX_SECONDS
                                 ? g_strdup_printf("%" G_GINT64_FORMAT "h", s / 3600)
                             : s % 86400 == 0 ? g_strdup_printf("%" G_GINT64_FORMAT "d", s / 86400)
-                                             : format_seconds(s);
+                                             : fbl_report_format_seconds(s);
     g_string_append_printf(out, "fbl report: %s to %s UTC (%s%s)\n", from, to,
                            until_now ? "the last " : "", span);
 }
