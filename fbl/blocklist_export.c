@@ -185,6 +185,11 @@ static bool write_atomically(const char *path, const char *data, GError **error)
     return true;
 }
 
+bool fbl_export_write_text(const char *path, const char *data, GError **error)
+{
+    return write_atomically(path, data, error);
+}
+
 bool fbl_export_write(const char *path, fbl_blocklist_kind kind, fbl_export_format format,
                       const GPtrArray *entries, const fbl_export_text *text, GError **error)
 {

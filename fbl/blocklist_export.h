@@ -70,6 +70,14 @@ char *fbl_export_render(fbl_blocklist_kind kind, fbl_export_format format, const
 bool fbl_export_write(const char *path, fbl_blocklist_kind kind, fbl_export_format format,
                       const GPtrArray *entries, const fbl_export_text *text, GError **error);
 
+/*
+ * fbl_export_write_text - @data into @path atomically, as every export is
+ * written (above)
+ *
+ * Returns: false with FBL_BLOCKLIST_ERROR_WRITE naming the file and errno's text.
+ */
+bool fbl_export_write_text(const char *path, const char *data, GError **error);
+
 /* fbl_export_ip6_path - (transfer full) where rbldnsd's IPv6 dataset goes: @path.ip6 */
 char *fbl_export_ip6_path(const char *path);
 

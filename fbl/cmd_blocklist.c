@@ -124,6 +124,10 @@ static bool has_answer_text(const fbl_config *c, fbl_export_format format)
 
 int fbl_cmd_export(int argc, char **argv)
 {
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "accounts") == 0)
+            return fbl_cmd_export_accounts(argc, argv);
+    }
     g_autofree char *config_file = NULL, *db = NULL, *since = NULL, *format = NULL;
     g_autofree char *output = NULL;
     gint min_reporters = 0;
@@ -142,7 +146,8 @@ int fbl_cmd_export(int argc, char **argv)
          "N"},
         {NULL, 0, 0, 0, NULL, NULL, NULL},
     };
-    g_autoptr(GOptionContext) ctx = g_option_context_new("ips|domains");
+    g_autoptr(GOptionContext) ctx =
+        g_option_context_new("ips|domains (accounts: see fbl export accounts --help)");
     g_autofree char *summary =
         g_strconcat("Write the listed IPs (source IPs of the stored reports) or domains (From\n"
                     "domains and URL hosts) as a file for rbldnsd (IPs: an ip4trie dataset, and\n"

@@ -138,7 +138,7 @@ int fbl_cmd_parse(int argc, char **argv)
     gboolean pretty = FALSE, with_path = FALSE, raw = FALSE;
     g_autofree char *mailbox = NULL, *feedback = NULL, *received_at = NULL, *level = NULL;
     g_autofree char *authserv_id = NULL;
-    g_auto(GStrv) trusted = NULL, trusted_hosts = NULL;
+    g_auto(GStrv) trusted = NULL, trusted_hosts = NULL, local_nets = NULL, local_domains = NULL;
     gint64 max_bytes = FBL_DEFAULT_MAX_MAIL_BYTES;
     GOptionEntry entries[] = {
         {"pretty", 0, 0, G_OPTION_ARG_NONE, &pretty, "Indent the JSON documents", NULL},
@@ -149,6 +149,11 @@ int fbl_cmd_parse(int argc, char **argv)
          "Delivery time to record (ISO-8601 or epoch seconds; default: from the file)", "TIME"},
         {"trusted-network", 0, 0, G_OPTION_ARG_STRING_ARRAY, &trusted,
          "A network of our own relays, skipped when finding the source IP (repeatable)", "CIDR"},
+        {"local-network", 0, 0, G_OPTION_ARG_STRING_ARRAY, &local_nets,
+         "A network our users send from ([local] networks): its reports are outbound (repeatable)",
+         "CIDR"},
+        {"local-domain", 0, 0, G_OPTION_ARG_STRING_ARRAY, &local_domains,
+         "One of our domains ([local] domains): its reports are outbound (repeatable)", "DOMAIN"},
         {"trusted-host", 0, 0, G_OPTION_ARG_STRING_ARRAY, &trusted_hosts,
          "A domain whose hosts hand mail among themselves (repeatable)", "DOMAIN"},
         {"authserv-id", 0, 0, G_OPTION_ARG_STRING, &authserv_id,
@@ -208,6 +213,8 @@ int fbl_cmd_parse(int argc, char **argv)
     opts.max_mail_bytes = (size_t) max_bytes;
     opts.trusted_networks = (const char *const *) trusted;
     opts.trusted_hosts = (const char *const *) trusted_hosts;
+    opts.local_networks = (const char *const *) local_nets;
+    opts.local_domains = (const char *const *) local_domains;
     opts.authserv_id = authserv_id;
     r.meta.raw = raw;
 

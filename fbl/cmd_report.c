@@ -206,6 +206,63 @@ static const table tables[] = {
       {"bytes", "bytes", C_BYTES, true, 0}}},
 };
 
+/*
+ * The outbound section ([local] set): accounts and sending IPs of the
+ * complaints about our own users' mail (schema/011_outbound.sql). The
+ * accounts' SELECT is made at run time with [outbound]'s thresholds; a role
+ * that may not read names (fbl_analyst) gets the pseudonymised table.
+ */
+#define OUTBOUND_ACCOUNT_COLS                                                                      \
+    "state, complaints, reporters, complaints_last_hour AS last_hour, "                            \
+    "peak_hour_complaints AS peak_hour, sent, rate_percent::text || '%%' AS rate, "                \
+    "to_char(last_seen AT TIME ZONE 'UTC', " ISO_FORMAT ") AS last_seen"
+
+static const table outbound_accounts_table = {
+    "outbound_accounts",
+    "Outbound: accounts with complaints about their mail",
+    "accounts",
+    NULL, /* made by outbound_accounts_select() */
+    "complaints DESC, account",
+    {{"account", "account", C_TEXT, false, 40},
+     {"state", "state", C_TEXT, false, 0},
+     {"complaints", "complaints", C_INT, true, 0},
+     {"reporters", "reporters", C_INT, false, 0},
+     {"last_hour", "last hour", C_INT, true, 0},
+     {"peak_hour", "peak hour", C_INT, false, 0},
+     {"sent", "sent", C_INT, true, 0},
+     {"rate", "rate", C_TEXT, false, 0},
+     {"last_seen", "last seen", C_TIME, false, 0}},
+};
+
+static const table outbound_ips_table = {
+    "outbound_ips",
+    "Outbound: our sending IPs with complaints",
+    "IPs",
+    "SELECT host(source_ip) AS source_ip, complaints, reporters, accounts, "
+    "complaints_last_hour AS last_hour, peak_hour_complaints AS peak_hour, "
+    "to_char(last_seen AT TIME ZONE 'UTC', " ISO_FORMAT ") AS last_seen, source_ip AS fbl_ip "
+    "FROM fbl.outbound_ips($1, $2)",
+    "complaints DESC, fbl_ip",
+    {{"source_ip", "source IP", C_TEXT, false, 0},
+     {"complaints", "complaints", C_INT, true, 0},
+     {"reporters", "reporters", C_INT, false, 0},
+     {"accounts", "accounts", C_INT, false, 0},
+     {"last_hour", "last hour", C_INT, true, 0},
+     {"peak_hour", "peak hour", C_INT, false, 0},
+     {"last_seen", "last seen", C_TIME, false, 0}},
+};
+
+/* The accounts' SELECT: names, or (@keys) "domain/key" pseudonyms as fbl.reporters shows. */
+static char *outbound_accounts_select(const fbl_config *c, bool keys)
+{
+    const char *who =
+        keys ? "coalesce(account_domain, '-') || '/' || account_key AS account" : "account";
+    return g_strdup_printf("SELECT %s, " OUTBOUND_ACCOUNT_COLS " FROM fbl.%s($1, $2, %u, %u, %u)",
+                           who, keys ? "outbound_account_keys" : "outbound_accounts",
+                           c->outbound_warn_rate_ppm, c->outbound_act_rate_ppm,
+                           c->outbound_min_complaints);
+}
+
 /* Tables that list every row whatever --top says (they are short by nature). */
 static bool shows_all(const table *t)
 {
@@ -486,6 +543,7 @@ static void render_summary_text(GString *out, const table *t, const fbl_report_r
 
 typedef struct run {
     fbl_report_query *db;
+    const fbl_config *config;
     out_format format;
     gint64 since, until; /* until 0: now and on */
     guint top;
@@ -493,6 +551,7 @@ typedef struct run {
     GString *out;
     json_t *json_tables;
     fbl_report_html_window html; /* the html format's window */
+    bool quiet_privilege;        /* a missing right is an answer, not an error (report_outbound) */
 } run;
 
 /* The sysexits code of @error (sink/pgconn.h), with a message on stderr. */
@@ -523,6 +582,31 @@ static void html_section(run *r, const table *t, const char *title, const fbl_re
     fbl_report_html_add(r->out, &r->html, &section, res);
 }
 
+static int report_table(run *r, const table *t, const char *title);
+
+/*
+ * The outbound tables, when [local] says what is ours: the accounts by name
+ * when the role may read them, else pseudonymised.
+ */
+static int report_outbound(run *r)
+{
+    const fbl_config *c = r->config;
+    if (c == NULL || (c->local_networks == NULL && c->local_domains == NULL))
+        return EX_OK;
+    table t = outbound_accounts_table;
+    g_autofree char *names = outbound_accounts_select(c, false);
+    g_autofree char *keys = outbound_accounts_select(c, true);
+    t.select = names;
+    r->quiet_privilege = true;
+    int rc = report_table(r, &t, t.title);
+    r->quiet_privilege = false;
+    if (rc == EX_NOPERM) {
+        t.select = keys;
+        rc = report_table(r, &t, t.title);
+    }
+    return rc == EX_OK ? report_table(r, &outbound_ips_table, outbound_ips_table.title) : rc;
+}
+
 static int report_table(run *r, const table *t, const char *title)
 {
     fbl_report_column columns[MAX_COLS];
@@ -533,6 +617,8 @@ static int report_table(run *r, const table *t, const char *title)
     g_autoptr(fbl_report_rows) res = NULL;
     if (!fbl_report_query_table(r->db, t->select, t->order, columns, n, r->since, r->until,
                                 shows_all(t) ? 0 : r->top, r->period, &res, &error)) {
+        if (r->quiet_privilege && error->code == FBL_PG_ERROR_PRIVILEGE)
+            return EX_NOPERM;
         g_prefix_error(&error, "%s: ", t->name);
         return failed(error);
     }
@@ -599,7 +685,7 @@ static int write_report(run *r, gint64 since, gint64 until, bool until_now)
             title = "Reports per day (UTC)";
         rc = report_table(r, &tables[i], title);
     }
-    return rc;
+    return rc == EX_OK ? report_outbound(r) : rc;
 }
 
 static bool parse_format(const char *name, out_format *out)
@@ -653,14 +739,15 @@ static int print_output(run *r, gint64 since, gint64 until, bool until_now, cons
     return EX_OK;
 }
 
-static int report(const char *conninfo, out_format format, gint64 since, gint64 until,
+static int report(const fbl_config *config, out_format format, gint64 since, gint64 until,
                   bool until_now, int top, const char *path)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(fbl_report_query) db = fbl_report_query_new(conninfo, &error);
+    g_autoptr(fbl_report_query) db = fbl_report_query_new(config->pg_conninfo, &error);
     if (db == NULL)
         return failed(error);
     run r = {.db = db,
+             .config = config,
              .format = format,
              .since = since,
              .until = until_now ? 0 : until,
@@ -704,7 +791,9 @@ int fbl_cmd_report(int argc, char **argv)
              "hosts, campaigns and reporters (pseudonymized), false positives, the vendor\n"
              "feed and rejected mails, with totals; --format html makes one self-contained\n"
              "page with charts. Reads only the analyst views, so a role\n"
-             "with fbl_analyst's rights is enough.\n"
+             "with fbl_analyst's rights is enough. With [local] set, an outbound section:\n"
+             "our accounts with complaints (state ok, warn, act or cleared; pseudonymised\n"
+             "unless the role may read names: fbl_security) and our sending IPs.\n"
              "T is epoch seconds, ISO-8601 (UTC unless it says otherwise; 2026-01-31 is its\n"
              "midnight UTC) or an age: 90s, 30m, 24h, 7d, 2w ago.\n"
              "Exit status: 0 on success, 64 on a usage error, 69 when PostgreSQL cannot be\n"
@@ -740,5 +829,5 @@ int fbl_cmd_report(int argc, char **argv)
     g_autoptr(fbl_config) config = fbl_cmd_load_config("report", config_file, db, &status);
     if (config == NULL)
         return status;
-    return report(config->pg_conninfo, fmt, since_t, until_t, until == NULL, top, output);
+    return report(config, fmt, since_t, until_t, until == NULL, top, output);
 }

@@ -23,6 +23,9 @@ int fbl_cmd_prune(int argc, char **argv);
 int fbl_cmd_keygen(int argc, char **argv);
 int fbl_cmd_export(int argc, char **argv);
 int fbl_cmd_blocklist(int argc, char **argv);
+int fbl_cmd_outbound(int argc, char **argv);
+/* fbl_cmd_export_accounts - `fbl export accounts` (fbl_cmd_export hands it over) */
+int fbl_cmd_export_accounts(int argc, char **argv);
 
 /*
  * fbl_cmd_parse_options - parse @ctx's options out of @argc/@argv (argv[0]
@@ -44,6 +47,10 @@ struct fbl_config *fbl_cmd_load_config(const char *name, const char *path, const
                                        int *status);
 
 struct fbl_export_text;
+struct fbl_outbound_rules;
+
+/* fbl_cmd_outbound_rules - @config's [outbound] thresholds */
+void fbl_cmd_outbound_rules(const struct fbl_config *config, struct fbl_outbound_rules *out);
 
 /*
  * fbl_cmd_export_text - what the exported answers say: @config's [blocklist]

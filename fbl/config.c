@@ -19,6 +19,7 @@
 #include "fbl/metrics.h"
 #include "fbl/value.h"
 #include "parsers/ip.h"
+#include "parsers/outbound.h"
 #include "sink/pgconn.h"
 
 GQuark fbl_config_error_quark(void)
@@ -42,6 +43,7 @@ typedef enum {
     T_VENDOR_TYPE, /* http-json or rspamd (sink/vendor.h) */
     T_URL,         /* an http:// or https:// URL naming a host */
     T_IMAP_URL,    /* an imap:// or imaps:// URL naming a host */
+    T_PERCENT,     /* a percentage: 0.3% (kept in parts per million) */
 } key_type;
 
 /* The vendor types a [vendor:NAME] key is for. */
@@ -218,6 +220,22 @@ static const key_def keys[] = {
           "the sink keeps this Postfix cidr: table up to date; empty: no"),
     FIXED("blocklist", "export_domains_postfix", T_PATH, blocklist_domains_postfix, "", 0, 0,
           "the sink keeps this Postfix access table source up to date (postmap it); empty: no"),
+    FIXED("local", "networks", T_NETS, local_networks, "", 0, 0,
+          "networks our users send from: a report about mail from one is outbound"),
+    FIXED("local", "domains", T_STRV, local_domains, "", 0, 0,
+          "our domains (and their subdomains): a report about mail From or DKIM-signed by one "
+          "is outbound"),
+    FIXED("outbound", "window", T_DAYS, outbound_window_days, "1d", 1, 365,
+          "complaints and sent volumes of this many days make an account's rate and state"),
+    FIXED("outbound", "warn_rate", T_PERCENT, outbound_warn_rate_ppm, "0.1%", 1, 1000000,
+          "an account with sent volumes is in state warn from this complaint rate on"),
+    FIXED("outbound", "act_rate", T_PERCENT, outbound_act_rate_ppm, "0.3%", 1, 1000000,
+          "an account with sent volumes is locked (state act) from this complaint rate on"),
+    FIXED("outbound", "min_complaints", T_UINT, outbound_min_complaints, "3", 1, 1000000,
+          "an account without sent volumes is locked from this many complaints on (1 warns)"),
+    FIXED("outbound", "lock_text", T_STRING, outbound_lock_text,
+          "CHTR 301: account locked after spam complaints; contact the abuse desk", 0, 0,
+          "what Postfix answers a locked account, after REJECT 5.7.1 (fbl export accounts)"),
 
     BOX("path", T_PATH, path, "", "the Maildir; a mailbox has either path or imap"),
     BOX("feedback_type", T_FEEDBACK, feedback_type, "abuse",
@@ -514,7 +532,10 @@ static const struct number_type {
     [T_BYTES] = {fbl_value_parse_size, "expected a size: a number with B, KiB, MiB or GiB"},
     [T_MS] = {fbl_value_parse_duration, "expected a duration: a number with ms, s, m or h"},
     [T_DAYS] = {fbl_value_parse_days, "expected a number of days: 180d, 26w or 180"},
+    [T_PERCENT] = {fbl_value_parse_percent, "expected a percentage: 0.3% (at most 4 decimals)"},
 };
+
+static void print_percent(GString *out, const void *slot);
 
 static bool set_number(const slot_ref *r, const char *v, GError **error)
 {
@@ -529,6 +550,16 @@ static bool set_number(const slot_ref *r, const char *v, GError **error)
         bool vendor = strcmp(k->group, VENDOR) == 0;
         g_autofree char *why =
             g_strdup_printf("%s%s", vendor ? "bad unit: " : "", number_types[k->type].expected);
+        return bad_value(r, why, error);
+    }
+    if (k->type == T_PERCENT && (st == FBL_VALUE_TOO_LARGE || n < k->min || n > k->max)) {
+        GString *lo = g_string_new(NULL), *hi = g_string_new(NULL);
+        unsigned min = (unsigned) k->min, max = (unsigned) k->max;
+        print_percent(lo, &min);
+        print_percent(hi, &max);
+        g_autofree char *why = g_strdup_printf("%s is out of range [%s, %s]", v, lo->str, hi->str);
+        g_string_free(lo, TRUE);
+        g_string_free(hi, TRUE);
         return bad_value(r, why, error);
     }
     if (st == FBL_VALUE_TOO_LARGE || n < k->min || n > k->max) {
@@ -703,6 +734,17 @@ static void print_days(GString *out, const void *slot)
     g_string_append_printf(out, "%ud", *(const unsigned *) slot);
 }
 
+/* 0.3%, 1%, 0.0125% (parts per million as a percentage) */
+static void print_percent(GString *out, const void *slot)
+{
+    unsigned ppm = *(const unsigned *) slot;
+    g_autofree char *frac = g_strdup_printf("%04u", ppm % 10000);
+    size_t n = strlen(frac);
+    while (n > 0 && frac[n - 1] == '0')
+        frac[--n] = '\0';
+    g_string_append_printf(out, "%u%s%s%%", ppm / 10000, n > 0 ? "." : "", frac);
+}
+
 static void print_bool(GString *out, const void *slot)
 {
     g_string_append(out, *(const bool *) slot ? "true" : "false");
@@ -755,6 +797,7 @@ static const struct type_def {
     [T_VENDOR_TYPE] = {"string", set_vendor_type, print_vendor_type, NULL},
     [T_URL] = {"string", set_url, print_string, clear_string},
     [T_IMAP_URL] = {"string", set_imap_url, print_string, clear_string},
+    [T_PERCENT] = {"percent", set_number, print_percent, NULL},
 };
 
 /* Set key @k of the struct at @base from its text @v (trimmed), as [@group] says it. */
@@ -1060,6 +1103,25 @@ static bool check_blocklist(const fbl_config *c, GError **error)
                 c->blocklist_org == NULL ? "org" : "url", why);
 }
 
+/*
+ * [local] domains: names the parser can match (parsers/outbound.h); [outbound]
+ * lock_text: one line of a Postfix access table.
+ */
+static bool check_local(const fbl_config *c, GError **error)
+{
+    for (const char *p = c->outbound_lock_text; p != NULL && *p != '\0'; p++) {
+        if ((unsigned char) *p < 0x20 || *p == 0x7f)
+            return fail(error, FBL_CONFIG_ERROR_VALUE, c, "outbound", "lock_text",
+                        "a control character cannot be in a Postfix access table's answer");
+    }
+    g_autoptr(GError) bad = NULL;
+    g_autoptr(fbl_outbound_scope) s =
+        fbl_outbound_scope_new(NULL, (const char *const *) c->local_domains, &bad);
+    if (bad == NULL)
+        return true;
+    return fail(error, FBL_CONFIG_ERROR_VALUE, c, "local", "domains", bad->message);
+}
+
 /* Read and parse @c->file into @c. */
 static bool load_file(fbl_config *c, GError **error)
 {
@@ -1083,7 +1145,7 @@ static bool load_file(fbl_config *c, GError **error)
         if (!load_group(c, kf, groups[i], error))
             return false;
     }
-    if (!check_blocklist(c, error))
+    if (!check_blocklist(c, error) || !check_local(c, error))
         return false;
     g_autoptr(GError) bad = NULL;
     if (!fbl_config_check_conninfo(c->pg_conninfo, &bad))
@@ -1115,6 +1177,8 @@ void fbl_config_parse_options(const fbl_config *c, fbl_parse_options *o)
     o->trusted_networks = (const char *const *) c->trusted_networks;
     o->trusted_hosts = (const char *const *) c->trusted_hosts;
     o->authserv_id = c->authserv_id;
+    o->local_networks = (const char *const *) c->local_networks;
+    o->local_domains = (const char *const *) c->local_domains;
 }
 
 void fbl_config_add_mailbox(fbl_config *c, const char *path)

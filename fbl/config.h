@@ -12,7 +12,8 @@
  * where it differs). `fbl sink --print-config-table` prints the table;
  * ops_check.py keeps etc/fbl.conf.example and fbl.conf(5) in step with it. A
  * new key is one row there. Groups: [postgres], [limits], [parse], [watch],
- * [sink], [log], [metrics], [retention], [blocklist], and any number of [mailbox:NAME]
+ * [sink], [log], [metrics], [retention], [blocklist], [local], [outbound], and any number
+ * of [mailbox:NAME]
  * (path, or imap with its login keys) and [vendor:NAME] (type and url
  * required).
  *
@@ -162,6 +163,12 @@ typedef struct fbl_config {
     char *metrics_listen, *metrics_watch, *metrics_sink, *metrics_forward;
     /* [retention]: days; 0 = keep */
     unsigned retention_keep_days, retention_raw_keep_days;
+    /* [local] (parsers/outbound.h): what is ours */
+    GStrv local_networks, local_domains;
+    /* [outbound] (schema/011_outbound.sql): an account's state, the lock answer */
+    unsigned outbound_window_days, outbound_warn_rate_ppm, outbound_act_rate_ppm;
+    unsigned outbound_min_complaints;
+    char *outbound_lock_text;
     /* [blocklist] (fbl/blocklist.h): the listing policy, the answer text, the re-export */
     unsigned blocklist_window_days, blocklist_delist_after_days;
     unsigned blocklist_min_reporters, blocklist_verified_weight, blocklist_not_spam_weight;

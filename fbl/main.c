@@ -22,8 +22,10 @@ static const struct {
     {"migrate", fbl_cmd_migrate, "apply the database schema migrations"},
     {"reparse", fbl_cmd_reparse, "re-run today's parsers over stored raw mail"},
     {"keygen", fbl_cmd_keygen, "make a CURVE key pair for encrypted watcher-sink links"},
-    {"export", fbl_cmd_export, "write the blocklists for rbldnsd, rspamd or Postfix"},
+    {"export", fbl_cmd_export,
+     "write the blocklists (rbldnsd, rspamd, Postfix) or the locked accounts (Postfix)"},
     {"blocklist", fbl_cmd_blocklist, "explain why an IP or domain is or is not listed"},
+    {"outbound", fbl_cmd_outbound, "load our users' send volumes, clear a locked account"},
 };
 
 /*

@@ -78,6 +78,38 @@ fbl_value_status fbl_value_parse_days(const char *text, guint64 *days)
     return with_unit(text, day_units, G_N_ELEMENTS(day_units), days);
 }
 
+fbl_value_status fbl_value_parse_percent(const char *text, guint64 *ppm)
+{
+    if (!g_ascii_isdigit(*text))
+        return FBL_VALUE_NOT_A_NUMBER;
+    guint64 whole = 0, frac = 0, scale = 10000; /* 1 % is 10,000 ppm */
+    const char *p = text;
+    for (; g_ascii_isdigit(*p); p++) {
+        if (whole > G_MAXUINT64 / 100000)
+            return FBL_VALUE_TOO_LARGE;
+        whole = whole * 10 + (guint64) (*p - '0');
+    }
+    if (*p == '.') {
+        p++;
+        if (!g_ascii_isdigit(*p))
+            return FBL_VALUE_NOT_A_NUMBER;
+        for (; g_ascii_isdigit(*p); p++) {
+            if (scale == 1)
+                return FBL_VALUE_BAD_UNIT; /* finer than a ppm */
+            scale /= 10;
+            frac += (guint64) (*p - '0') * scale;
+        }
+    }
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (*p == '%')
+        p++;
+    if (*p != '\0')
+        return FBL_VALUE_BAD_UNIT;
+    *ppm = whole * 10000 + frac;
+    return FBL_VALUE_OK;
+}
+
 bool fbl_value_parse_bool(const char *text, bool *out)
 {
     static const struct {

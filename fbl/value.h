@@ -43,6 +43,12 @@ fbl_value_status fbl_value_parse_duration(const char *text, guint64 *ms);
 fbl_value_status fbl_value_parse_days(const char *text, guint64 *days);
 
 /*
+ * fbl_value_parse_percent - parts per million of a percentage: "0.3%",
+ * "0.3 %" or "0.3" (a percent; at most four decimals: "0.0001%" is 1)
+ */
+fbl_value_status fbl_value_parse_percent(const char *text, guint64 *ppm);
+
+/*
  * fbl_value_parse_bool - true, yes, on, 1 and false, no, off, 0, in any case
  * (GKeyFile's own true/false/1/0 and what INI users write)
  *

@@ -12,6 +12,7 @@
 #include "parsers/ip.h"
 #include "parsers/message.h"
 #include "parsers/mime.h"
+#include "parsers/outbound.h"
 #include "parsers/parse_internal.h"
 #include "parsers/provider.h"
 #include "parsers/source.h"
@@ -22,6 +23,7 @@ struct fbl_parser {
     GStrv trusted_hosts;
     char *authserv_id;
     fbl_netset *trusted;
+    fbl_outbound_scope *local; /* NULL: none; the options' local_* are not kept */
 };
 
 GQuark fbl_parse_error_quark(void)
@@ -54,8 +56,19 @@ fbl_parser *fbl_parser_new(const fbl_parse_options *options, GError **error)
                     local->message);
         return NULL;
     }
+    g_autoptr(GError) scope_error = NULL;
+    fbl_outbound_scope *scope =
+        fbl_outbound_scope_new(options->local_networks, options->local_domains, &scope_error);
+    if (scope_error != NULL) {
+        fbl_netset_free(trusted);
+        g_propagate_error(error, g_steal_pointer(&scope_error));
+        return NULL;
+    }
     fbl_parser *p = g_new0(fbl_parser, 1);
     p->options = *options;
+    p->options.local_networks = NULL;
+    p->options.local_domains = NULL;
+    p->local = scope;
     p->trusted_networks = g_strdupv((char **) options->trusted_networks);
     p->options.trusted_networks = (const char *const *) p->trusted_networks;
     p->trusted_hosts = g_strdupv((char **) options->trusted_hosts);
@@ -74,6 +87,7 @@ void fbl_parser_free(fbl_parser *parser)
     g_strfreev(parser->trusted_hosts);
     g_free(parser->authserv_id);
     fbl_netset_free(parser->trusted);
+    fbl_outbound_scope_free(parser->local);
     g_free(parser);
 }
 
@@ -494,6 +508,7 @@ static void finish(fbl_parse_ctx *c, fbl_report *r, GMimeMessage *reported, bool
     r->redacted =
         (r->arf != NULL && (r->arf->redacted_address || any_masked(r->arf->original_rcpt_to))) ||
         any_masked(r->message.to) || (reported != NULL && headers_masked(reported));
+    r->outbound = fbl_outbound_detect(c->local, r, reported);
     /* A mailbox for false positives makes every report in it not-spam. */
     if (c->meta->default_feedback_type == FBL_FEEDBACK_NOT_SPAM)
         r->feedback_type = FBL_FEEDBACK_NOT_SPAM;
@@ -582,6 +597,7 @@ fbl_parse_result *fbl_parser_parse(const fbl_parser *parser, const void *data, s
     fbl_parse_ctx c = {.options = o,
                        .meta = meta,
                        .trust = {parser->trusted, parser->options.trusted_hosts},
+                       .local = parser->local,
                        .result = fbl_parse_result_new(mail_id),
                        .size = len};
     if (is_blank(data, len)) {

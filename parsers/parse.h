@@ -51,6 +51,11 @@ typedef struct fbl_parse_options {
     /* Our MTA's Authentication-Results authserv-id; with it, reporter.verified
      * says whether the reporter passed aligned DKIM or SPF (auth.h). Copied. */
     const char *authserv_id;
+    /* What is ours ([local]): networks our users send from and our domains;
+     * a report about such mail gets an outbound block (outbound.h).
+     * NULL-terminated, may be NULL. Copied. */
+    const char *const *local_networks;
+    const char *const *local_domains;
 } fbl_parse_options;
 
 /* Per mail: where and when it arrived. */

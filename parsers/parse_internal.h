@@ -25,6 +25,7 @@
 typedef struct fbl_parse_ctx {
     const fbl_parse_options *options;
     fbl_trust trust;
+    const struct fbl_outbound_scope *local; /* NULL: no [local] scope */
     const fbl_mail_meta *meta;
     fbl_mime_budget budget;
     fbl_parse_result *result;

@@ -230,8 +230,20 @@ void fbl_report_free(fbl_report *report)
     g_free(report->source_ip);
     g_free(report->source_ip_from);
     message_clear(&report->message);
+    fbl_outbound_free(report->outbound);
     g_ptr_array_unref(report->warnings);
     g_free(report);
+}
+
+void fbl_outbound_free(fbl_outbound *outbound)
+{
+    if (outbound == NULL)
+        return;
+    g_free(outbound->account);
+    g_free(outbound->account_from);
+    g_free(outbound->auth_header);
+    g_free(outbound->matched);
+    g_free(outbound);
 }
 
 void fbl_report_set_ids(fbl_report *report, const char *mail_id, unsigned part)

@@ -139,6 +139,14 @@ typedef struct fbl_reporter {
     int verified; /* -1 unknown (null), 0 false, 1 true */
 } fbl_reporter;
 
+/* A report about mail our own users sent (outbound.h): whose account, and why ours. */
+typedef struct fbl_outbound {
+    char *account;      /* lower case; NULL when the message names nobody */
+    char *account_from; /* "auth", "envelope" or "from"; NULL with account */
+    char *auth_header;  /* account_from auth: "received", "x-authenticated-user", ... */
+    char *matched;      /* why ours: "source_ip", "from_domain" or "dkim" */
+} fbl_outbound;
+
 typedef struct fbl_report {
     char id[FBL_SHA256_HEX_LEN + 1];
     char mail_id[FBL_SHA256_HEX_LEN + 1];
@@ -153,7 +161,8 @@ typedef struct fbl_report {
     char *source_ip_from; /* "arf", "received", "x-originating-ip", … */
     bool redacted;
     fbl_message message;
-    GPtrArray *warnings; /* char * */
+    fbl_outbound *outbound; /* NULL unless the parse options' [local] scope says it is ours */
+    GPtrArray *warnings;    /* char * */
 } fbl_report;
 
 typedef struct fbl_reject {
@@ -200,6 +209,7 @@ void fbl_report_add_warning(fbl_report *report, const char *format, ...) G_GNUC_
 
 fbl_arf *fbl_arf_new(void);
 void fbl_arf_free(fbl_arf *arf);
+void fbl_outbound_free(fbl_outbound *outbound);
 fbl_hop *fbl_hop_new(void);
 void fbl_hop_free(fbl_hop *hop);
 void fbl_dkim_free(fbl_dkim *dkim);

@@ -156,6 +156,18 @@ static json_t *message_to_json(const fbl_message *m)
     return o;
 }
 
+static json_t *outbound_to_json(const fbl_outbound *b)
+{
+    if (b == NULL)
+        return json_null();
+    json_t *o = json_object();
+    json_object_set_new(o, "account", jstr(b->account));
+    json_object_set_new(o, "account_from", jstr(b->account_from));
+    json_object_set_new(o, "auth_header", jstr(b->auth_header));
+    json_object_set_new(o, "matched", jstr(b->matched));
+    return o;
+}
+
 json_t *fbl_report_to_json(const fbl_report *r)
 {
     json_t *o = json_object();
@@ -175,6 +187,7 @@ json_t *fbl_report_to_json(const fbl_report *r)
     json_object_set_new(o, "source_ip_from", jstr(r->source_ip_from));
     json_object_set_new(o, "redacted", json_boolean(r->redacted));
     json_object_set_new(o, "message", message_to_json(&r->message));
+    json_object_set_new(o, "outbound", outbound_to_json(r->outbound));
     json_object_set_new(o, "warnings", jstrv(r->warnings));
     return o;
 }
@@ -489,6 +502,21 @@ static bool parse_reason(const char *s, void *out)
     return fbl_reject_reason_from_string(s, out);
 }
 
+/* "outbound": absent (a document of an older writer) or null is none. */
+static bool outbound_from_json(const json_t *o, fbl_outbound **out, GError **error)
+{
+    if (o == NULL || json_is_null(o))
+        return true;
+    if (!json_is_object(o))
+        return field_error(error, "", "outbound", "an object or null");
+    fbl_outbound *b = g_new0(fbl_outbound, 1);
+    *out = b;
+    return get_str(o, "outbound", "account", &b->account, error) &&
+           get_str(o, "outbound", "account_from", &b->account_from, error) &&
+           get_str(o, "outbound", "auth_header", &b->auth_header, error) &&
+           get_str(o, "outbound", "matched", &b->matched, error);
+}
+
 fbl_report *fbl_report_from_json(const json_t *doc, GError **error)
 {
     if (!check_header(doc, "report", error))
@@ -512,6 +540,7 @@ fbl_report *fbl_report_from_json(const json_t *doc, GError **error)
         !get_str(doc, "", "source_ip_from", &r->source_ip_from, error) ||
         !get_bool(doc, "", "redacted", &r->redacted, error) ||
         !message_from_json(json_object_get(doc, "message"), &r->message, error) ||
+        !outbound_from_json(json_object_get(doc, "outbound"), &r->outbound, error) ||
         !get_strv(doc, "", "warnings", r->warnings, error))
         return NULL;
     return g_steal_pointer(&r);
