@@ -10,7 +10,9 @@
  * Formats: text (aligned tables with totals, for a terminal: numbers with
  * thousands separators, control characters of hostile subjects replaced),
  * csv (one block per table, blank line between, data rows only, RFC 4180
- * quoting, LF line ends) and json (one document, typed values, "others" and "total").
+ * quoting, LF line ends), json (one document, typed values, "others" and "total")
+ * and html (one self-contained page with charts: fbl/report_html.h, given
+ * the same lines). --output FILE writes any of them to FILE (atomically).
  */
 #define G_LOG_DOMAIN "fbl"
 #include "fbl/commands.h"
@@ -24,6 +26,8 @@
 #include <jansson.h>
 
 #include "fbl/config.h"
+#include "fbl/report_format.h"
+#include "fbl/report_html.h"
 #include "fbl/timearg.h"
 #include "sink/report_query.h"
 
@@ -35,7 +39,7 @@
 /* Windows longer than this are shown per day, shorter ones per hour. */
 #define HOURLY_MAX_SECONDS (G_GINT64_CONSTANT(48) * 3600)
 
-typedef enum { FMT_TEXT, FMT_CSV, FMT_JSON } out_format;
+typedef enum { FMT_TEXT, FMT_CSV, FMT_JSON, FMT_HTML } out_format;
 
 typedef enum {
     C_TEXT,    /* a string */
@@ -276,37 +280,6 @@ static unsigned col_count(const table *t)
 
 /* ---- values ------------------------------------------------------------ */
 
-/* "1234567" -> "1,234,567" (a leading '-' kept); other text as it is. */
-static char *group_digits(const char *digits)
-{
-    size_t len = strlen(digits), start = digits[0] == '-' ? 1 : 0;
-    for (size_t i = start; i < len; i++) {
-        if (!g_ascii_isdigit(digits[i]))
-            return g_strdup(digits);
-    }
-    GString *out = g_string_new(NULL);
-    g_string_append_len(out, digits, (gssize) start);
-    for (size_t i = start; i < len; i++) {
-        if (i > start && (len - i) % 3 == 0)
-            g_string_append_c(out, ',');
-        g_string_append_c(out, digits[i]);
-    }
-    return g_string_free(out, FALSE);
-}
-
-static char *format_seconds(gint64 s)
-{
-    if (s < 60)
-        return g_strdup_printf("%" G_GINT64_FORMAT "s", s);
-    if (s < 3600)
-        return g_strdup_printf("%" G_GINT64_FORMAT "m %02" G_GINT64_FORMAT "s", s / 60, s % 60);
-    if (s < 86400)
-        return g_strdup_printf("%" G_GINT64_FORMAT "h %02" G_GINT64_FORMAT "m", s / 3600,
-                               s % 3600 / 60);
-    return g_strdup_printf("%" G_GINT64_FORMAT "d %" G_GINT64_FORMAT "h", s / 86400,
-                           s % 86400 / 3600);
-}
-
 /*
  * Text for a terminal: valid UTF-8, control characters (C0, DEL, C1: a
  * hostile subject could carry escape sequences) as U+FFFD, at most @cut
@@ -338,13 +311,13 @@ static char *text_cell(const col *c, const char *v)
         return g_strdup("-");
     switch (c->kind) {
     case C_INT:
-        return group_digits(v);
+        return fbl_report_format_count(v);
     case C_SHARE:
         return g_strdup_printf("%.1f%%", g_ascii_strtod(v, NULL) * 100.0);
     case C_TIME: /* 2026-01-15T10:00:00Z -> 2026-01-15 10:00 */
         return strlen(v) >= 16 ? g_strdup_printf("%.10s %.5s", v, v + 11) : g_strdup(v);
     case C_SECONDS:
-        return format_seconds(g_ascii_strtoll(v, NULL, 10));
+        return fbl_report_format_seconds(g_ascii_strtoll(v, NULL, 10));
     case C_BYTES:
         return g_format_size(g_ascii_strtoull(v, NULL, 10));
     case C_TEXT:
@@ -476,7 +449,7 @@ static void grid_add_line(grid *g, const table *t, const fbl_report_rows *res, i
 {
     int kind = kind_of(res, r);
     const char *rank = cell(res, r, 1);
-    g_autofree char *count = group_digits(rank);
+    g_autofree char *count = fbl_report_format_count(rank);
     if (kind == 0)
         g_ptr_array_add(g->cells, g_strdup(rank));
     else
@@ -577,7 +550,8 @@ typedef struct run {
     const char *period; /* "hour" or "day" */
     GString *out;
     json_t *json_tables;
-    bool quiet_privilege; /* a missing right is an answer, not an error (report_outbound) */
+    fbl_report_html_window html; /* the html format's window */
+    bool quiet_privilege;        /* a missing right is an answer, not an error (report_outbound) */
 } run;
 
 /* The sysexits code of @error (sink/pgconn.h), with a message on stderr. */
@@ -589,6 +563,23 @@ static int failed(const GError *error)
     else
         (void) fprintf(stderr, "fbl report: %s\n", error->message);
     return fbl_pg_error_exit_code(error);
+}
+
+/* A table for the html format (fbl/report_html.h): the same lines, described. */
+static void html_section(run *r, const table *t, const char *title, const fbl_report_rows *res)
+{
+    static const fbl_report_html_kind kinds[] = {
+        [C_TEXT] = FBL_REPORT_HTML_TEXT,       [C_INT] = FBL_REPORT_HTML_INT,
+        [C_SHARE] = FBL_REPORT_HTML_SHARE,     [C_TIME] = FBL_REPORT_HTML_TIME,
+        [C_SECONDS] = FBL_REPORT_HTML_SECONDS, [C_BYTES] = FBL_REPORT_HTML_BYTES,
+    };
+    fbl_report_html_column columns[MAX_COLS];
+    unsigned n = col_count(t);
+    for (unsigned i = 0; i < n; i++)
+        columns[i] = (fbl_report_html_column){t->cols[i].name, t->cols[i].title,
+                                              kinds[t->cols[i].kind], t->cols[i].sum};
+    fbl_report_html_section section = {t->name, title, t->unit, columns, n};
+    fbl_report_html_add(r->out, &r->html, &section, res);
 }
 
 static int report_table(run *r, const table *t, const char *title);
@@ -641,6 +632,8 @@ static int report_table(run *r, const table *t, const char *title)
         } else {
             json_object_set_new(r->json_tables, t->name, o);
         }
+    } else if (r->format == FMT_HTML) {
+        html_section(r, t, title, res);
     } else if (r->format == FMT_CSV) {
         if (r->out->len > 0)
             g_string_append_c(r->out, '\n');
@@ -670,7 +663,7 @@ static void text_heading(GString *out, gint64 since, gint64 until, bool until_no
     g_autofree char *span = s % 3600 == 0 && s <= HOURLY_MAX_SECONDS
                                 ? g_strdup_printf("%" G_GINT64_FORMAT "h", s / 3600)
                             : s % 86400 == 0 ? g_strdup_printf("%" G_GINT64_FORMAT "d", s / 86400)
-                                             : format_seconds(s);
+                                             : fbl_report_format_seconds(s);
     g_string_append_printf(out, "fbl report: %s to %s UTC (%s%s)\n", from, to,
                            until_now ? "the last " : "", span);
 }
@@ -682,6 +675,9 @@ static int write_report(run *r, gint64 since, gint64 until, bool until_now)
     r->period = hourly ? "hour" : "day";
     if (r->format == FMT_TEXT)
         text_heading(r->out, since, until, until_now);
+    r->html = (fbl_report_html_window){since, until, until_now, r->period};
+    if (r->format == FMT_HTML)
+        fbl_report_html_begin(r->out, &r->html);
     rc = report_table(r, &summary_table, summary_table.title);
     for (size_t i = 0; rc == EX_OK && i < G_N_ELEMENTS(tables); i++) {
         const char *title = tables[i].title;
@@ -694,7 +690,7 @@ static int write_report(run *r, gint64 since, gint64 until, bool until_now)
 
 static bool parse_format(const char *name, out_format *out)
 {
-    static const char *const names[] = {"text", "csv", "json"};
+    static const char *const names[] = {"text", "csv", "json", "html"};
     for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
         if (name != NULL && strcmp(name, names[i]) == 0) {
             *out = (out_format) i;
@@ -704,7 +700,18 @@ static bool parse_format(const char *name, out_format *out)
     return name == NULL;
 }
 
-static int print_output(run *r, gint64 since, gint64 until, bool until_now)
+/* The report into @path: a temporary file beside it, then rename (no reader sees half). */
+static int write_file(const char *path, const GString *out)
+{
+    g_autoptr(GError) error = NULL;
+    if (g_file_set_contents_full(path, out->str, (gssize) out->len, G_FILE_SET_CONTENTS_CONSISTENT,
+                                 0644, &error))
+        return EX_OK;
+    (void) fprintf(stderr, "fbl report: %s\n", error->message);
+    return EX_IOERR;
+}
+
+static int print_output(run *r, gint64 since, gint64 until, bool until_now, const char *path)
 {
     if (r->format == FMT_JSON) {
         g_autofree char *a = iso_utc(since);
@@ -723,13 +730,17 @@ static int print_output(run *r, gint64 since, gint64 until, bool until_now)
         g_string_append_c(r->out, '\n');
         free(text);
     }
+    if (r->format == FMT_HTML)
+        fbl_report_html_end(r->out);
+    if (path != NULL)
+        return write_file(path, r->out);
     if (fwrite(r->out->str, 1, r->out->len, stdout) != r->out->len || fflush(stdout) != 0)
         return EX_IOERR;
     return EX_OK;
 }
 
 static int report(const fbl_config *config, out_format format, gint64 since, gint64 until,
-                  bool until_now, int top)
+                  bool until_now, int top, const char *path)
 {
     g_autoptr(GError) error = NULL;
     g_autoptr(fbl_report_query) db = fbl_report_query_new(config->pg_conninfo, &error);
@@ -746,7 +757,7 @@ static int report(const fbl_config *config, out_format format, gint64 since, gin
              .json_tables = json_object()};
     int rc = write_report(&r, since, until, until_now);
     if (rc == EX_OK)
-        rc = print_output(&r, since, until, until_now);
+        rc = print_output(&r, since, until, until_now, path);
     json_decref(r.json_tables);
     g_string_free(r.out, TRUE);
     return rc;
@@ -755,7 +766,7 @@ static int report(const fbl_config *config, out_format format, gint64 since, gin
 int fbl_cmd_report(int argc, char **argv)
 {
     g_autofree char *config_file = NULL, *db = NULL, *since = NULL, *until = NULL;
-    g_autofree char *format = NULL;
+    g_autofree char *format = NULL, *output = NULL;
     gint top = DEFAULT_TOP;
     GOptionEntry entries[] = {
         {"config", 'c', 0, G_OPTION_ARG_FILENAME, &config_file,
@@ -766,7 +777,10 @@ int fbl_cmd_report(int argc, char **argv)
          "Reports delivered at or after T (default: 24h)", "T"},
         {"until", 0, 0, G_OPTION_ARG_STRING, &until, "Reports delivered before T (default: now)",
          "T"},
-        {"format", 0, 0, G_OPTION_ARG_STRING, &format, "text (default), csv or json", "FORMAT"},
+        {"format", 0, 0, G_OPTION_ARG_STRING, &format, "text (default), csv, json or html",
+         "FORMAT"},
+        {"output", 'o', 0, G_OPTION_ARG_FILENAME, &output,
+         "Write the report to FILE (atomically) instead of stdout", "FILE"},
         {"top", 0, 0, G_OPTION_ARG_INT, &top, "Rows of each top table (default: 10; 0: all)", "N"},
         {NULL, 0, 0, 0, NULL, NULL, NULL},
     };
@@ -775,7 +789,8 @@ int fbl_cmd_report(int argc, char **argv)
         ctx, "Print the analysts' headline tables for a window of delivery times: reports by\n"
              "mailbox and feedback type and over time, top source IPs, sender domains, URL\n"
              "hosts, campaigns and reporters (pseudonymized), false positives, the vendor\n"
-             "feed and rejected mails, with totals. Reads only the analyst views, so a role\n"
+             "feed and rejected mails, with totals; --format html makes one self-contained\n"
+             "page with charts. Reads only the analyst views, so a role\n"
              "with fbl_analyst's rights is enough. With [local] set, an outbound section:\n"
              "our accounts with complaints (state ok, warn, act or cleared; pseudonymised\n"
              "unless the role may read names: fbl_security) and our sending IPs.\n"
@@ -789,7 +804,7 @@ int fbl_cmd_report(int argc, char **argv)
         return EX_USAGE;
     out_format fmt = FMT_TEXT;
     if (!parse_format(format, &fmt)) {
-        (void) fprintf(stderr, "fbl report: --format must be text, csv or json\n");
+        (void) fprintf(stderr, "fbl report: --format must be text, csv, json or html\n");
         return EX_USAGE;
     }
     if (top < 0 || top > MAX_TOP) {
@@ -814,5 +829,5 @@ int fbl_cmd_report(int argc, char **argv)
     g_autoptr(fbl_config) config = fbl_cmd_load_config("report", config_file, db, &status);
     if (config == NULL)
         return status;
-    return report(config, fmt, since_t, until_t, until == NULL, top);
+    return report(config, fmt, since_t, until_t, until == NULL, top, output);
 }

@@ -1,0 +1,31 @@
+/*
+ * report_format.h - how `fbl report` writes numbers for people (text and
+ * html formats alike, so both show a value the same way)
+ *
+ * Layer: fbl/. Pure; no state, thread-safe.
+ */
+#ifndef FBL_REPORT_FORMAT_H
+#define FBL_REPORT_FORMAT_H
+
+#include <glib.h>
+
+/*
+ * fbl_report_format_count - "1234567" -> "1,234,567" (a leading '-' kept);
+ * text that is not an integer is returned as it is
+ *
+ * Returns: (transfer full)
+ */
+char *fbl_report_format_count(const char *digits);
+
+/* fbl_report_format_int - (transfer full) fbl_report_format_count() of @n */
+char *fbl_report_format_int(gint64 n);
+
+/*
+ * fbl_report_format_seconds - a duration for people: "42s", "3m 12s",
+ * "2h 05m", "3d 4h"
+ *
+ * Returns: (transfer full)
+ */
+char *fbl_report_format_seconds(gint64 s);
+
+#endif /* FBL_REPORT_FORMAT_H */
