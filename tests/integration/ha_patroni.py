@@ -46,8 +46,11 @@ SKIP = 77
 PG_BIN = "/usr/lib/postgresql/15/bin"
 
 
+T0 = time.monotonic()
+
+
 def log(msg):
-    print("ha_patroni: %s" % msg, flush=True)
+    print("ha_patroni: [%5.1f s] %s" % (time.monotonic() - T0, msg), flush=True)
 
 
 def as_postgres(argv):
@@ -268,6 +271,9 @@ type = http-json
 url = %s
 token_file = %s
 batch_size = 50
+# a loopback vendor: a short timeout, and so a short lease (fbl/forward_loop.c), the
+# at-least-once window in which a batch whose marking was lost is sent again
+timeout = 2s
 
 [watch]
 window = 64
@@ -396,6 +402,7 @@ def test(a):
         errors = pipeline.verify(cluster, manifest, mbox)
         if errors:
             raise SystemExit("FAIL: " + "; ".join(errors))
+        log("new/ empty, the store verified")
         repeats = check_vendor(cluster, vendor)
         rc = fbl.stop()
         if rc != 0:
@@ -409,6 +416,7 @@ def test(a):
             fbl.kill9()
         vendor.stop()
         cluster.destroy()
+        log("cluster stopped")
     return None
 
 
