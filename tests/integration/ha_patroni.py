@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """PostgreSQL failover under a running `fbl run`: Patroni + etcd as Debian ships them.
 
-usage: ha_patroni.py failover|switchover --fbl BIN --workdir DIR [--mails N] [--seed S]
+usage: ha_patroni.py failover|switchover|replica --fbl BIN --workdir DIR [--mails N] [--seed S]
 
 The test starts a single-member etcd and two Patroni nodes, each managing a
 PostgreSQL 15 instance on a loopback port (synchronous_mode: a commit is on the
@@ -16,8 +16,13 @@ failover    once a random part of the mails is stored, the primary's Patroni and
             promoted after the leader key's TTL; the dead node is started again
             and rejoins as a standby.
 switchover  the same moment, `patronictl switchover` to the standby instead.
+replica     no disruption; while the mails arrive, the standby's replay lag is
+            sampled (pg_stat_replication on the primary) and printed; then `fbl
+            report --format json` through `target_session_attrs=prefer-standby`
+            (which lands on the hot standby: pg_is_in_recovery) equals the same
+            report on the primary once the standby has replayed the primary's WAL.
 
-Either way `fbl run` is never restarted: in the end it still runs, new/ is empty,
+In every mode `fbl run` is never restarted: in the end it still runs, new/ is empty,
 and the new primary holds every mail of the generator's manifest exactly once,
 with the expected reports or reject (pipeline.py's verify), cur/ every file;
 every outbox row is sent and every report reached the vendor, a repeat only in a
@@ -289,6 +294,65 @@ level = notice
 """ % (conninfo, mbox, vendor_url, token_file))
 
 
+class LagSampler(threading.Thread):
+    """The standby's replay lag on the primary (pg_stat_replication), every 0.2 s."""
+
+    def __init__(self, cluster):
+        super().__init__(daemon=True)
+        self.cluster, self.samples, self.stop = cluster, [], threading.Event()
+
+    def run(self):
+        sql = ("SELECT coalesce(extract(epoch FROM replay_lag), 0), "
+               "pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn) FROM pg_stat_replication")
+        while not self.stop.wait(0.2):
+            out = subprocess.run(["psql", self.cluster.conninfo, "-XAtq", "-F", " ", "-c", sql],
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            for line in out.stdout.split("\n"):
+                if line.strip():
+                    secs, lag_bytes = line.split()
+                    self.samples.append((float(secs), float(lag_bytes)))
+
+
+def report_json(a, conninfo, since, until):
+    out = subprocess.run([a.fbl, "report", "--db", conninfo, "--format", "json", "--since",
+                          since, "--until", until, "--top", "0"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    if out.returncode != 0:
+        raise SystemExit("FAIL: fbl report on %s exited %d: %s"
+                         % (conninfo, out.returncode, out.stderr))
+    return json.loads(out.stdout)
+
+
+def check_replica(a, cluster):
+    """fbl report on the hot standby equals the primary's once it has replayed."""
+    standby = next(n for n in cluster.nodes if n.role() == "replica")
+    reader = cluster.conninfo.replace("read-write", "prefer-standby")
+    on = subprocess.run(["psql", reader, "-XAtq", "-c", "SELECT pg_is_in_recovery()"],
+                        stdout=subprocess.PIPE, text=True).stdout.strip()
+    if on != "t":
+        raise SystemExit("FAIL: prefer-standby did not land on the standby (%s)" % on)
+    target = cluster.query("SELECT pg_current_wal_lsn()")
+    t0 = time.monotonic()
+    while True:
+        behind = subprocess.run(
+            ["psql", reader, "-XAtq", "-c",
+             "SELECT pg_wal_lsn_diff('%s', pg_last_wal_replay_lsn()) > 0" % target],
+            stdout=subprocess.PIPE, text=True).stdout.strip()
+        if behind == "f":
+            break
+        if time.monotonic() - t0 > 60:
+            raise SystemExit("FAIL: the standby has not replayed %s after 60 s" % target)
+        time.sleep(0.1)
+    caught_up = time.monotonic() - t0
+    since, until = "2000-01-01T00:00:00Z", "2100-01-01T00:00:00Z"
+    primary = report_json(a, cluster.conninfo, since, until)
+    replica = report_json(a, reader, since, until)
+    if primary != replica:
+        diff = [k for k in set(primary) | set(replica) if primary.get(k) != replica.get(k)]
+        raise SystemExit("FAIL: fbl report differs on the standby %s: %s" % (standby.name, diff))
+    return standby.name, caught_up, len(json.dumps(primary))
+
+
 def disrupt(mode, cluster):
     """Take the primary away; returns a line saying what happened."""
     old = cluster.primary()
@@ -393,8 +457,13 @@ def test(a):
                                  % (cluster.stored(), target, fbl.p.poll()))
             time.sleep(0.05)
         at = cluster.stored()
-        what = disrupt(a.mode, cluster)
-        log("%s at %d of %d mails stored" % (what, at, a.mails))
+        sampler = None
+        if a.mode == "replica":
+            sampler = LagSampler(cluster)
+            sampler.start()
+        else:
+            what = disrupt(a.mode, cluster)
+            log("%s at %d of %d mails stored" % (what, at, a.mails))
         done.wait(120)
         pipeline.wait_drained(mbox, [fbl], 300)
         if fbl.p.poll() is not None:
@@ -403,11 +472,23 @@ def test(a):
         if errors:
             raise SystemExit("FAIL: " + "; ".join(errors))
         log("new/ empty, the store verified")
+        if sampler is not None:
+            sampler.stop.set()
+            sampler.join()
+            lags = sorted(s[0] for s in sampler.samples) or [0.0]
+            lag_bytes = max((s[1] for s in sampler.samples), default=0.0)
+            log("replica: replay lag while ingesting (%d samples): median %.3f s, max %.3f s, "
+                "max %.0f bytes of WAL behind" % (len(lags), lags[len(lags) // 2], lags[-1],
+                                                   lag_bytes))
+            name, caught_up, size = check_replica(a, cluster)
+            log("replica: fbl report --format json on the standby %s equals the primary's "
+                "(%d bytes), replayed %.2f s after the last commit was read" % (name, size,
+                                                                               caught_up))
         repeats = check_vendor(cluster, vendor)
         rc = fbl.stop()
         if rc != 0:
             raise SystemExit("FAIL: fbl run exited %d after SIGTERM" % rc)
-        log("%s: every one of %d mails stored once on the new primary (%s), every report "
+        log("%s: every one of %d mails stored once on the primary (%s), every report "
             "delivered to the vendor (%d delivered again, each in a batch of the same "
             "Idempotency-Key), fbl run never restarted"
             % (a.mode, a.mails, cluster.primary().name, repeats))
@@ -422,7 +503,7 @@ def test(a):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=("failover", "switchover"))
+    ap.add_argument("mode", choices=("failover", "switchover", "replica"))
     ap.add_argument("--fbl", required=True)
     ap.add_argument("--workdir", required=True)
     ap.add_argument("--mails", type=int, default=5000)
