@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """PostgreSQL failover under a running `fbl run`: Patroni + etcd as Debian ships them.
 
-usage: ha_patroni.py failover|switchover|replica --fbl BIN --workdir DIR [--mails N] [--seed S]
+usage: ha_patroni.py failover|switchover|replica|commit-unknown --fbl BIN --workdir DIR [--mails N] [--seed S]
 
 The test starts a single-member etcd and two Patroni nodes, each managing a
 PostgreSQL 15 instance on a loopback port (synchronous_mode: a commit is on the
@@ -21,6 +21,15 @@ replica     no disruption; while the mails arrive, the standby's replay lag is
             report --format json` through `target_session_attrs=prefer-standby`
             (which lands on the hot standby: pg_is_in_recovery) equals the same
             report on the primary once the standby has replayed the primary's WAL.
+
+commit-unknown
+            a COMMIT whose outcome the sink cannot know: the synchronous
+            standby's processes are stopped (SIGSTOP), so the primary's COMMITs
+            wait for it (wait event SyncRep); the waiting sink backends are then
+            terminated (pg_terminate_backend): their transactions committed
+            locally, their connections broke before the answer. The standby is
+            continued; the sink writes those batches again, and the store's
+            idempotency keeps each mail once.
 
 In every mode `fbl run` is never restarted: in the end it still runs, new/ is empty,
 and the new primary holds every mail of the generator's manifest exactly once,
@@ -102,6 +111,27 @@ class Node:
                 return int(fh.readline())
         except (OSError, ValueError):
             return None
+
+    def processes(self):
+        """The postmaster and its children."""
+        pm = self.postmaster_pid()
+        out = [pm] if pm else []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open("/proc/%s/stat" % pid) as fh:
+                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if pm and ppid == pm:
+                out.append(int(pid))
+        return out
+
+    def signal_all(self, sig):
+        for pid in self.processes():
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
 
     def crash(self):
         """SIGKILL Patroni and the postmaster: the host is gone."""
@@ -353,6 +383,32 @@ def check_replica(a, cluster):
     return standby.name, caught_up, len(json.dumps(primary))
 
 
+def unknown_commits(cluster):
+    """Break connections in the middle of their COMMIT (see commit-unknown above);
+    returns how many backends were terminated while waiting for the standby."""
+    standby = next(n for n in cluster.nodes if n.role() == "replica")
+    primary = cluster.primary()
+    standby.signal_all(signal.SIGSTOP)
+    waiting = "SELECT pid FROM pg_stat_activity WHERE wait_event = 'SyncRep'"
+    try:
+        deadline = time.monotonic() + 60
+        pids = []
+        while not pids and time.monotonic() < deadline:
+            pids = cluster.psql("fbl", waiting).split()
+            time.sleep(0.05)
+        if not pids:
+            raise SystemExit("FAIL: no COMMIT waited for the stopped standby in 60 s")
+        time.sleep(0.5)  # let every writer reach its COMMIT
+        pids = cluster.psql("fbl", waiting).split()
+        cluster.psql("fbl", "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                            "WHERE wait_event = 'SyncRep'")
+    finally:
+        standby.signal_all(signal.SIGCONT)
+    if cluster.primary() is not primary:
+        raise SystemExit("FAIL: the primary changed while the standby was stopped")
+    return len(pids)
+
+
 def disrupt(mode, cluster):
     """Take the primary away; returns a line saying what happened."""
     old = cluster.primary()
@@ -461,6 +517,10 @@ def test(a):
         if a.mode == "replica":
             sampler = LagSampler(cluster)
             sampler.start()
+        elif a.mode == "commit-unknown":
+            n = unknown_commits(cluster)
+            log("%d connection(s) terminated in their COMMIT, committed locally, at %d "
+                "of %d mails stored" % (n, at, a.mails))
         else:
             what = disrupt(a.mode, cluster)
             log("%s at %d of %d mails stored" % (what, at, a.mails))
@@ -484,6 +544,12 @@ def test(a):
             log("replica: fbl report --format json on the standby %s equals the primary's "
                 "(%d bytes), replayed %.2f s after the last commit was read" % (name, size,
                                                                                caught_up))
+        if a.mode == "commit-unknown":
+            with open(os.path.join(a.workdir, "run.1.log"), errors="replace") as fh:
+                lost = [l for l in fh if "writing a batch failed" in l and "commit:" in l]
+            if not lost:
+                raise SystemExit("FAIL: the sink never saw a COMMIT without an answer")
+            log("the sink: %s" % lost[0].split("msg=", 1)[1].strip()[:160])
         repeats = check_vendor(cluster, vendor)
         rc = fbl.stop()
         if rc != 0:
@@ -503,7 +569,7 @@ def test(a):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=("failover", "switchover", "replica"))
+    ap.add_argument("mode", choices=("failover", "switchover", "replica", "commit-unknown"))
     ap.add_argument("--fbl", required=True)
     ap.add_argument("--workdir", required=True)
     ap.add_argument("--mails", type=int, default=5000)
