@@ -148,6 +148,8 @@ def wait_drained(mbox, procs, timeout):
 
 
 def verify(cluster, manifest, mbox):
+    """The checks above; @mbox is a Maildir or a list of them (cur/ counted over all)."""
+    mboxes = [mbox] if isinstance(mbox, str) else list(mbox)
     errors = []
     want = {m["mail_id"]: m for m in manifest}
     stored = cluster.query("SELECT mail_id FROM fbl.mails").split()
@@ -180,9 +182,9 @@ def verify(cluster, manifest, mbox):
             wrong += 1
     if wrong:
         errors.append("%d mail(s) with the wrong reports or reject" % wrong)
-    if os.listdir(os.path.join(mbox, "new")):
+    if any(os.listdir(os.path.join(m, "new")) for m in mboxes):
         errors.append("new/ is not empty")
-    cur = len(os.listdir(os.path.join(mbox, "cur")))
+    cur = sum(len(os.listdir(os.path.join(m, "cur"))) for m in mboxes)
     if cur != len(want):
         errors.append("cur/ holds %d files, expected %d" % (cur, len(want)))
     total = cluster.query("SELECT count(*) FROM fbl.reports")
