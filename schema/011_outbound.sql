@@ -237,7 +237,15 @@ REVOKE EXECUTE ON FUNCTION
     fbl.outbound_account_keys(timestamptz, timestamptz, integer, integer, integer)
     FROM PUBLIC;
 GRANT USAGE ON SCHEMA fbl TO fbl_security;
-GRANT fbl_analyst TO fbl_security;
+-- Made by a superuser as the setup says (CREATE ROLE fbl_security IN ROLE
+-- fbl_analyst), the membership is there: a database owner may not grant it.
+DO $$
+BEGIN
+    IF NOT pg_has_role('fbl_security', 'fbl_analyst', 'MEMBER') THEN
+        GRANT fbl_analyst TO fbl_security;
+    END IF;
+END
+$$;
 GRANT EXECUTE ON FUNCTION
     fbl.outbound_accounts(timestamptz, timestamptz, integer, integer, integer),
     fbl.outbound_ips(timestamptz, timestamptz),

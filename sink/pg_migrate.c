@@ -71,20 +71,33 @@ static bool apply_migration(fbl_pg *pg, const fbl_schema_sql_migration *m, const
 }
 
 /*
- * check_roles - the cluster roles the schema grants to (005) exist, or the
- * connected role may create them. A database owner can do everything else
+ * check_roles - the cluster roles the schema grants to (005, 011) exist,
+ * fbl_security as a member of fbl_analyst, or the connected role may make
+ * them. A database owner can do everything else
  * the migrations do; this it cannot, so the error gives the SQL to run as a
  * superuser. Checked before the first migration, so that a database is never
  * left half migrated for it.
  */
 static bool check_roles(fbl_pg *pg, GError **error)
 {
-    PGresult *res =
-        PQexec(pg->conn, "SELECT string_agg(r, ' ' ORDER BY r), current_user "
-                         "FROM unnest(ARRAY['fbl_analyst', 'fbl_writer']) AS r "
-                         "WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = r) "
-                         "AND NOT (SELECT rolsuper OR rolcreaterole FROM pg_catalog.pg_roles "
-                         "WHERE rolname = current_user)");
+    /* The roles in the order they must be made (fbl_security is made a member of fbl_analyst),
+     * and, for an existing fbl_security outside fbl_analyst, the GRANT only an admin may run. */
+    PGresult *res = PQexec(
+        pg->conn,
+        "WITH need(r, n, make) AS (VALUES ('fbl_analyst', 1, 'CREATE ROLE fbl_analyst NOLOGIN;'), "
+        "('fbl_writer', 2, 'CREATE ROLE fbl_writer NOLOGIN;'), "
+        "('fbl_security', 3, 'CREATE ROLE fbl_security NOLOGIN IN ROLE fbl_analyst;')), "
+        "can AS (SELECT rolsuper OR rolcreaterole AS ok FROM pg_catalog.pg_roles "
+        "WHERE rolname = current_user), "
+        "todo AS (SELECT r, n, make FROM need WHERE NOT EXISTS "
+        "(SELECT FROM pg_catalog.pg_roles WHERE rolname = r) "
+        "UNION ALL SELECT 'fbl_security in fbl_analyst', 4, 'GRANT fbl_analyst TO fbl_security;' "
+        "WHERE EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'fbl_security') "
+        "AND EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'fbl_analyst') "
+        "AND NOT pg_catalog.pg_has_role('fbl_security', 'fbl_analyst', 'MEMBER') "
+        "AND NOT pg_catalog.pg_has_role(current_user, 'fbl_analyst', 'USAGE WITH ADMIN OPTION')) "
+        "SELECT string_agg(r, ' and ' ORDER BY n), string_agg(make, ' ' ORDER BY n), "
+        "current_user FROM todo WHERE NOT (SELECT ok FROM can)");
     bool ok = res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
     if (!ok) {
         fbl_pgconn_set_error(pg->conn, res, "check the roles", error);
@@ -95,15 +108,10 @@ static bool check_roles(fbl_pg *pg, GError **error)
         PQclear(res);
         return true;
     }
-    g_auto(GStrv) missing = g_strsplit(PQgetvalue(res, 0, 0), " ", -1);
-    g_autofree char *names = g_strjoinv(" and ", missing);
-    g_autoptr(GString) sql = g_string_new(NULL);
-    for (size_t i = 0; missing[i] != NULL; i++)
-        g_string_append_printf(sql, "%sCREATE ROLE %s NOLOGIN;", i > 0 ? " " : "", missing[i]);
     g_set_error(error, FBL_PG_ERROR, FBL_PG_ERROR_PRIVILEGE,
-                "the schema needs the role%s %s, which the role %s may not create; as a "
-                "PostgreSQL superuser, run: %s then start fbl (or fbl migrate) again",
-                missing[1] != NULL ? "s" : "", names, PQgetvalue(res, 0, 1), sql->str);
+                "the schema needs %s, which the role %s may not make; as a PostgreSQL "
+                "superuser, run: %s then start fbl (or fbl migrate) again",
+                PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 1));
     PQclear(res);
     return false;
 }

@@ -7,8 +7,9 @@
 #  3. on every start, on a server that listens on the Unix socket only: the role
 #     POSTGRES_USER (not a superuser) with the password in the file (so the file is always
 #     the truth), the database POSTGRES_DB it owns, and the NOLOGIN roles that
-#     POSTGRES_NOLOGIN_ROLES names (fbl's schema grants to fbl_analyst and fbl_writer but
-#     may not create them);
+#     POSTGRES_NOLOGIN_ROLES names, each ROLE or ROLE:PARENT (made a member of PARENT), as
+#     fbl's schema grants to fbl_analyst, fbl_writer and fbl_security (a member of
+#     fbl_analyst) but may not create them;
 #  4. exec postgres as the user postgres, listening on every address.
 set -eu
 : "${PGDATA:=/var/lib/postgresql/data}"
@@ -74,8 +75,13 @@ SELECT NOT EXISTS (SELECT FROM pg_database WHERE datname = :'db') AS make_db \gs
 \if :make_db
 CREATE DATABASE :"db" OWNER :"user";
 \endif
-SELECT format('CREATE ROLE %I NOLOGIN', r) FROM regexp_split_to_table(:'nologin', '[\s,]+') AS r
- WHERE r <> '' AND NOT EXISTS (SELECT FROM pg_roles WHERE rolname = r) \gexec
+SELECT format('CREATE ROLE %I NOLOGIN', split_part(r, ':', 1))
+  FROM regexp_split_to_table(:'nologin', '[\s,]+') AS r
+ WHERE r <> '' AND NOT EXISTS (SELECT FROM pg_roles WHERE rolname = split_part(r, ':', 1)) \gexec
+SELECT format('GRANT %I TO %I', split_part(r, ':', 2), split_part(r, ':', 1))
+  FROM regexp_split_to_table(:'nologin', '[\s,]+') AS r
+ WHERE split_part(r, ':', 2) <> ''
+   AND NOT pg_has_role(split_part(r, ':', 1), split_part(r, ':', 2), 'MEMBER') \gexec
 SQL
 as_postgres pg_ctl -D "$PGDATA" -m fast -w -s stop
 log "ready: database $POSTGRES_DB, role $POSTGRES_USER (password from $POSTGRES_PASSWORD_FILE)"

@@ -137,6 +137,7 @@ class Dovecot:
         self._edit("conf.d/10-ssl.conf", "</etc/dovecot/private/dovecot.key", "<" + key)
         self.conf = os.path.join(self.etc, "dovecot.conf")
         self.capability = None
+        self.extra = ""  # more of local.conf (e.g. an auth listener for Postfix's SASL)
 
     def _edit(self, name, old, new):
         path = os.path.join(self.etc, name)
@@ -192,9 +193,9 @@ service imap-login {
     port = %(imaps)d
   }
 }
-%(caps)s""" % dict(base=self.base, work=self.work, pid=os.getpid(), log=self.log,
+%(caps)s%(extra)s""" % dict(base=self.base, work=self.work, pid=os.getpid(), log=self.log,
                    rawlog=self.rawlog, imap=self.imap_port, imaps=self.imaps_port,
-                   caps=caps))
+                   caps=caps, extra=self.extra))
 
     def start(self, capability=None):
         self.capability = capability

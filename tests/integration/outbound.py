@@ -27,9 +27,12 @@ postfix  a Postfix of its own (peers.py's) with check_sender_access on the
          exported, postmapped postfix-sender table: swaks MAIL FROM the locked
          account is refused with 554 5.7.1 and lock_text; an unlocked account
          is accepted; after `fbl outbound clear` and a re-export (postmap,
-         postfix reload) the cleared account is accepted. check_sasl_access is
-         not exercised: it needs a SASL server in the test Postfix (skipped,
-         said so).
+         postfix reload) the cleared account is accepted. The same Postfix
+         authenticates with SASL against a Dovecot of its own (imap_dovecot.py's,
+         Postfix's smtpd_sasl_type = dovecot over the auth service's inet
+         listener) and has check_sasl_access on the exported postfix-sasl table:
+         the locked login is refused with lock_text after AUTH, and accepted
+         after its clear and a re-export (skipped, said so, without dovecot).
 
 Exit 77 (skip) when postfix/swaks are missing or (postfix) the test is not root.
 Standard library only.
@@ -357,20 +360,56 @@ def swaks(port, sender):
     return out.stdout
 
 
+def sasl_dovecot(work):
+    """A Dovecot whose auth service listens for Postfix's SASL on a loopback port, or None
+    (and why) when Dovecot is missing."""
+    if not (shutil.which("dovecot") or os.path.exists("/usr/sbin/dovecot")):
+        return None, "dovecot is not installed"
+    import imap_dovecot as dv
+    from ops_common import free_port
+    nobody = pwd.getpwnam("nobody")
+    home = os.path.join(work, "dovecot-home")
+    os.makedirs(home)
+    os.chown(home, nobody.pw_uid, nobody.pw_gid)
+    ca_key, ca = dv.make_ca(work, "sasl-ca")
+    key, cert = dv.make_server_cert(work, ca_key, ca)
+    dc = dv.Dovecot(work, home, cert, key, nobody.pw_uid, nobody.pw_gid)
+    dc.sasl_port = free_port()
+    dc.extra = ("service auth {\n  inet_listener postfix-sasl {\n    address = 127.0.0.1\n"
+                "    port = %d\n  }\n}\n" % dc.sasl_port)
+    dc.start()
+    return dc, None
+
+
+def swaks_auth(port, user, password):
+    out = subprocess.run(["swaks", "--server", "127.0.0.1", "--port", str(port), "--from",
+                          "someone@example.com", "--to", "spamalert@fbl.test", "--auth",
+                          "PLAIN", "--auth-user", user, "--auth-password", password,
+                          "--quit-after", "RCPT", "--timeout", "30"],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
+    return out.stdout
+
+
 def test_postfix(args, work):
     for tool in ("postfix", "postconf", "postmap", "swaks"):
         need(shutil.which(tool), "%s is not installed (Debian packages postfix and swaks)" % tool)
     need(os.getuid() == 0, "postfix -c DIR start needs root")
     import peers
     w = World(args, work, "t_outbound_postfix")
+    dc, no_sasl = sasl_dovecot(work)
+    import imap_dovecot as dv
     w.complaints("locked@example.com", 3, prefix="l")
     w.complaints("fine@example.com", 1, prefix="f")
+    w.complaints(dv.USER, 3, prefix="s")  # the SASL login Dovecot knows
     w.store()
     tables = os.path.join(work, "tables")
     os.makedirs(tables)
     senders = os.path.join(tables, "locked-senders")
+    logins = os.path.join(tables, "locked-logins")
     w.export("postfix-sender", senders)
+    w.export("postfix-sasl", logins)
     run(["postmap", "hash:" + senders])
+    run(["postmap", "hash:" + logins])
     nobody = pwd.getpwnam("nobody")
     home = peers.mail_home(work, "nobody")
     peers.make_maildir(os.path.join(home, "mail", "spamalert"), nobody.pw_uid, nobody.pw_gid)
@@ -379,7 +418,12 @@ def test_postfix(args, work):
     except peers.Skip as e:
         raise Skip(str(e))
     pf.postconf("smtpd_authorized_xclient_hosts=127.0.0.1",
-                "smtpd_sender_restrictions=check_sender_access hash:%s" % senders)
+                "smtpd_sender_restrictions=check_sasl_access hash:%s, "
+                "check_sender_access hash:%s" % (logins, senders))
+    if dc is not None:
+        pf.postconf("smtpd_sasl_auth_enable=yes", "smtpd_sasl_type=dovecot",
+                    "smtpd_sasl_path=inet:127.0.0.1:%d" % dc.sasl_port,
+                    "smtpd_tls_auth_only=no")
     pf.start()
     try:
         out = swaks(pf.port, "locked@example.com")
@@ -402,13 +446,38 @@ def test_postfix(args, work):
         log(NAME, "postfix %s refused the locked account with the lock text, accepted it after "
             "the clear, accepted the other throughout"
             % run(["postconf", "-c", pf.dir, "-h", "mail_version"]).strip())
-        log(NAME, "check_sasl_access not exercised: the test Postfix has no SASL server "
-            "(the postfix-sasl table is checked in the store mode)")
+        if dc is None:
+            log(NAME, "check_sasl_access not exercised: %s" % no_sasl)
+        else:
+            sasl_case(w, pf, senders, logins, dv)
     except Failure:
         log(NAME, "postfix log:\n%s" % pf.logs())
         raise
     finally:
         pf.stop()
+        if dc is not None:
+            dc.cleanup()
+
+
+def sasl_case(w, pf, senders, logins, dv):
+    """check_sasl_access: the locked SASL login refused after AUTH; accepted once cleared."""
+    out = swaks_auth(pf.port, dv.USER, dv.PASSWORD)
+    check("235 2.7.0 Authentication successful" in out,
+          "AUTH PLAIN through Dovecot failed:\n%s" % out)
+    check("554 5.7.1" in out and "SASL login name rejected: %s" % LOCK in out,
+          "MAIL FROM by the locked SASL login is not refused with the lock text:\n%s" % out)
+    out = swaks_auth(pf.port, dv.USER, "not-the-password")
+    check("535 5.7.8" in out, "a wrong SASL password was not refused:\n%s" % out)
+    w.fbl("outbound", "clear", dv.USER, "--reason", "test")
+    w.export("postfix-sasl", logins)
+    run(["postmap", "hash:" + logins])
+    run(["postfix", "-c", pf.dir, "reload"])
+    time.sleep(1)
+    out = swaks_auth(pf.port, dv.USER, dv.PASSWORD)
+    check("235 2.7.0" in out and "250 2.1.5" in out,
+          "the cleared SASL login is still refused after the re-export:\n%s" % out)
+    log(NAME, "check_sasl_access: the locked login %s refused after AUTH (Dovecot SASL) with "
+        "the lock text, accepted after the clear and a re-export" % dv.USER)
 
 
 def main():
