@@ -54,35 +54,6 @@ void fbl_blocklist_query_free(fbl_blocklist_query *query)
     g_free(query);
 }
 
-/* Unix seconds as a timestamptz literal; the results come back as epoch numbers. */
-static char *timestamp_param(gint64 t)
-{
-    g_autoptr(GDateTime) dt = g_date_time_new_from_unix_utc(t);
-    return dt != NULL ? g_date_time_format(dt, "%Y-%m-%dT%H:%M:%SZ") : g_strdup("infinity");
-}
-
-static guint64 uint_cell(const PGresult *res, int row, int col)
-{
-    guint64 n = 0;
-    if (!PQgetisnull(res, row, col))
-        (void) g_ascii_string_to_unsigned(PQgetvalue(res, row, col), 10, 0, G_MAXUINT64, &n, NULL);
-    return n;
-}
-
-static gint64 int_cell(const PGresult *res, int row, int col)
-{
-    gint64 n = 0;
-    if (!PQgetisnull(res, row, col))
-        (void) g_ascii_string_to_signed(PQgetvalue(res, row, col), 10, G_MININT64, G_MAXINT64, &n,
-                                        NULL);
-    return n;
-}
-
-static char *text_cell(const PGresult *res, int row, int col)
-{
-    return PQgetisnull(res, row, col) ? NULL : g_strdup(PQgetvalue(res, row, col));
-}
-
 /*
  * Run @sql; once more after a reconnect when the connection was lost (the
  * sink's exporter keeps one connection for days).
@@ -108,8 +79,8 @@ bool fbl_blocklist_query_counts(fbl_blocklist_query *query, fbl_blocklist_kind k
                                 guint min_complainers, GPtrArray **out, GError **error)
 {
     *out = NULL;
-    g_autofree char *since_text = timestamp_param(since);
-    g_autofree char *until_text = timestamp_param(until);
+    g_autofree char *since_text = fbl_pgconn_timestamp_param(since);
+    g_autofree char *until_text = fbl_pgconn_timestamp_param(until);
     g_autofree char *min_text = g_strdup_printf("%u", min_complainers);
     const char *params[] = {fbl_blocklist_kind_to_string(kind), since_text, until_text, min_text,
                             entry};
@@ -125,11 +96,11 @@ bool fbl_blocklist_query_counts(fbl_blocklist_query *query, fbl_blocklist_kind k
     for (int i = 0; i < PQntuples(res); i++) {
         fbl_blocklist_counts *c = g_new0(fbl_blocklist_counts, 1);
         c->entry = g_strdup(PQgetvalue(res, i, 0));
-        c->complainers = uint_cell(res, i, 1);
-        c->verified = uint_cell(res, i, 2);
-        c->not_spam = uint_cell(res, i, 3);
-        c->first_complaint = int_cell(res, i, 4);
-        c->last_complaint = int_cell(res, i, 5);
+        c->complainers = fbl_pgconn_cell_uint(res, i, 1);
+        c->verified = fbl_pgconn_cell_uint(res, i, 2);
+        c->not_spam = fbl_pgconn_cell_uint(res, i, 3);
+        c->first_complaint = fbl_pgconn_cell_int(res, i, 4, 0);
+        c->last_complaint = fbl_pgconn_cell_int(res, i, 5, 0);
         g_ptr_array_add(a, c);
     }
     PQclear(res);
@@ -142,8 +113,8 @@ bool fbl_blocklist_query_reports(fbl_blocklist_query *query, fbl_blocklist_kind 
                                  GError **error)
 {
     *out = NULL;
-    g_autofree char *since_text = timestamp_param(since);
-    g_autofree char *until_text = timestamp_param(until);
+    g_autofree char *since_text = fbl_pgconn_timestamp_param(since);
+    g_autofree char *until_text = fbl_pgconn_timestamp_param(until);
     const char *params[] = {fbl_blocklist_kind_to_string(kind), entry, since_text, until_text};
     PGresult *res = run(query,
                         "SELECT floor(extract(epoch FROM received_at))::bigint, "
@@ -155,14 +126,14 @@ bool fbl_blocklist_query_reports(fbl_blocklist_query *query, fbl_blocklist_kind 
     GPtrArray *a = g_ptr_array_new_with_free_func((GDestroyNotify) fbl_blocklist_report_free);
     for (int i = 0; i < PQntuples(res); i++) {
         fbl_blocklist_report *r = g_new0(fbl_blocklist_report, 1);
-        r->received_at = int_cell(res, i, 0);
-        r->feedback_type = text_cell(res, i, 1);
-        r->reporter_domain = text_cell(res, i, 2);
-        r->reporter_key = text_cell(res, i, 3);
+        r->received_at = fbl_pgconn_cell_int(res, i, 0, 0);
+        r->feedback_type = fbl_pgconn_cell_text(res, i, 1);
+        r->reporter_domain = fbl_pgconn_cell_text(res, i, 2);
+        r->reporter_key = fbl_pgconn_cell_text(res, i, 3);
         const char *v = PQgetisnull(res, i, 4) ? NULL : PQgetvalue(res, i, 4);
         r->verified = v == NULL ? -1 : v[0] == 't' ? 1 : 0;
-        r->found_in = text_cell(res, i, 5);
-        r->report_id = text_cell(res, i, 6);
+        r->found_in = fbl_pgconn_cell_text(res, i, 5);
+        r->report_id = fbl_pgconn_cell_text(res, i, 6);
         g_ptr_array_add(a, r);
     }
     PQclear(res);

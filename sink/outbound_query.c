@@ -57,34 +57,6 @@ void fbl_outbound_query_free(fbl_outbound_query *query)
     g_free(query);
 }
 
-static char *timestamp_param(gint64 t)
-{
-    g_autoptr(GDateTime) dt = g_date_time_new_from_unix_utc(t);
-    return dt != NULL ? g_date_time_format(dt, "%Y-%m-%dT%H:%M:%SZ") : g_strdup("infinity");
-}
-
-static guint64 uint_cell(const PGresult *res, int row, int col)
-{
-    guint64 n = 0;
-    if (!PQgetisnull(res, row, col))
-        (void) g_ascii_string_to_unsigned(PQgetvalue(res, row, col), 10, 0, G_MAXUINT64, &n, NULL);
-    return n;
-}
-
-static gint64 int_cell(const PGresult *res, int row, int col, gint64 null_value)
-{
-    gint64 n = null_value;
-    if (!PQgetisnull(res, row, col))
-        (void) g_ascii_string_to_signed(PQgetvalue(res, row, col), 10, G_MININT64, G_MAXINT64, &n,
-                                        NULL);
-    return n;
-}
-
-static char *text_cell(const PGresult *res, int row, int col)
-{
-    return PQgetisnull(res, row, col) ? NULL : g_strdup(PQgetvalue(res, row, col));
-}
-
 /* The columns of both account functions after the account, in account_row()'s order. */
 static const char account_columns[] =
     "state, complaints, reporters, complaints_last_hour, complaints_last_day, "
@@ -95,22 +67,22 @@ static const char account_columns[] =
 static fbl_outbound_account *account_row(const PGresult *res, int i)
 {
     fbl_outbound_account *a = g_new0(fbl_outbound_account, 1);
-    a->account = text_cell(res, i, 0);
-    a->domain = text_cell(res, i, 1);
-    a->state = text_cell(res, i, 2);
-    a->complaints = uint_cell(res, i, 3);
-    a->reporters = uint_cell(res, i, 4);
-    a->last_hour = uint_cell(res, i, 5);
-    a->last_day = uint_cell(res, i, 6);
-    a->peak_hour = uint_cell(res, i, 7);
-    a->source_ips = uint_cell(res, i, 8);
-    a->first_seen = int_cell(res, i, 9, 0);
-    a->last_seen = int_cell(res, i, 10, 0);
-    a->fingerprints = text_cell(res, i, 11);
-    a->sent = int_cell(res, i, 12, -1);
-    a->rate = text_cell(res, i, 13);
-    a->cleared_at = int_cell(res, i, 14, 0);
-    a->counted = uint_cell(res, i, 15);
+    a->account = fbl_pgconn_cell_text(res, i, 0);
+    a->domain = fbl_pgconn_cell_text(res, i, 1);
+    a->state = fbl_pgconn_cell_text(res, i, 2);
+    a->complaints = fbl_pgconn_cell_uint(res, i, 3);
+    a->reporters = fbl_pgconn_cell_uint(res, i, 4);
+    a->last_hour = fbl_pgconn_cell_uint(res, i, 5);
+    a->last_day = fbl_pgconn_cell_uint(res, i, 6);
+    a->peak_hour = fbl_pgconn_cell_uint(res, i, 7);
+    a->source_ips = fbl_pgconn_cell_uint(res, i, 8);
+    a->first_seen = fbl_pgconn_cell_int(res, i, 9, 0);
+    a->last_seen = fbl_pgconn_cell_int(res, i, 10, 0);
+    a->fingerprints = fbl_pgconn_cell_text(res, i, 11);
+    a->sent = fbl_pgconn_cell_int(res, i, 12, -1);
+    a->rate = fbl_pgconn_cell_text(res, i, 13);
+    a->cleared_at = fbl_pgconn_cell_int(res, i, 14, 0);
+    a->counted = fbl_pgconn_cell_uint(res, i, 15);
     return a;
 }
 
@@ -119,8 +91,8 @@ bool fbl_outbound_query_accounts(fbl_outbound_query *query, gint64 since, gint64
                                  GPtrArray **out, GError **error)
 {
     *out = NULL;
-    g_autofree char *since_text = timestamp_param(since);
-    g_autofree char *until_text = timestamp_param(until);
+    g_autofree char *since_text = fbl_pgconn_timestamp_param(since);
+    g_autofree char *until_text = fbl_pgconn_timestamp_param(until);
     g_autofree char *warn = g_strdup_printf("%u", rules->warn_ppm);
     g_autofree char *act = g_strdup_printf("%u", rules->act_ppm);
     g_autofree char *min = g_strdup_printf("%u", rules->min_complaints);
@@ -150,8 +122,8 @@ bool fbl_outbound_query_ips(fbl_outbound_query *query, gint64 since, gint64 unti
                             GError **error)
 {
     *out = NULL;
-    g_autofree char *since_text = timestamp_param(since);
-    g_autofree char *until_text = timestamp_param(until);
+    g_autofree char *since_text = fbl_pgconn_timestamp_param(since);
+    g_autofree char *until_text = fbl_pgconn_timestamp_param(until);
     const char *params[] = {since_text, until_text};
     PGresult *res = fbl_pgconn_query(
         query->conn,
@@ -164,15 +136,15 @@ bool fbl_outbound_query_ips(fbl_outbound_query *query, gint64 since, gint64 unti
     GPtrArray *a = g_ptr_array_new_with_free_func((GDestroyNotify) fbl_outbound_ip_free);
     for (int i = 0; i < PQntuples(res); i++) {
         fbl_outbound_ip *ip = g_new0(fbl_outbound_ip, 1);
-        ip->ip = text_cell(res, i, 0);
-        ip->complaints = uint_cell(res, i, 1);
-        ip->reporters = uint_cell(res, i, 2);
-        ip->accounts = uint_cell(res, i, 3);
-        ip->last_hour = uint_cell(res, i, 4);
-        ip->last_day = uint_cell(res, i, 5);
-        ip->peak_hour = uint_cell(res, i, 6);
-        ip->first_seen = int_cell(res, i, 7, 0);
-        ip->last_seen = int_cell(res, i, 8, 0);
+        ip->ip = fbl_pgconn_cell_text(res, i, 0);
+        ip->complaints = fbl_pgconn_cell_uint(res, i, 1);
+        ip->reporters = fbl_pgconn_cell_uint(res, i, 2);
+        ip->accounts = fbl_pgconn_cell_uint(res, i, 3);
+        ip->last_hour = fbl_pgconn_cell_uint(res, i, 4);
+        ip->last_day = fbl_pgconn_cell_uint(res, i, 5);
+        ip->peak_hour = fbl_pgconn_cell_uint(res, i, 6);
+        ip->first_seen = fbl_pgconn_cell_int(res, i, 7, 0);
+        ip->last_seen = fbl_pgconn_cell_int(res, i, 8, 0);
         g_ptr_array_add(a, ip);
     }
     PQclear(res);
@@ -225,7 +197,7 @@ bool fbl_outbound_query_clear(fbl_outbound_query *query, const char *account, co
     if (res == NULL)
         return false;
     if (cleared_at != NULL)
-        *cleared_at = PQntuples(res) > 0 ? int_cell(res, 0, 0, 0) : 0;
+        *cleared_at = PQntuples(res) > 0 ? fbl_pgconn_cell_int(res, 0, 0, 0) : 0;
     PQclear(res);
     return true;
 }

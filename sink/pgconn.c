@@ -297,3 +297,31 @@ void fbl_pgconn_rollback(PGconn *conn)
         g_debug("rollback failed: %s", res != NULL ? PQresultErrorMessage(res) : "no result");
     PQclear(res);
 }
+
+char *fbl_pgconn_timestamp_param(gint64 t)
+{
+    g_autoptr(GDateTime) dt = g_date_time_new_from_unix_utc(t);
+    return dt != NULL ? g_date_time_format(dt, "%Y-%m-%dT%H:%M:%SZ") : g_strdup("infinity");
+}
+
+guint64 fbl_pgconn_cell_uint(const PGresult *res, int row, int col)
+{
+    guint64 n = 0;
+    if (!PQgetisnull(res, row, col))
+        (void) g_ascii_string_to_unsigned(PQgetvalue(res, row, col), 10, 0, G_MAXUINT64, &n, NULL);
+    return n;
+}
+
+gint64 fbl_pgconn_cell_int(const PGresult *res, int row, int col, gint64 if_null)
+{
+    gint64 n = if_null;
+    if (!PQgetisnull(res, row, col) &&
+        !g_ascii_string_to_signed(PQgetvalue(res, row, col), 10, G_MININT64, G_MAXINT64, &n, NULL))
+        n = if_null;
+    return n;
+}
+
+char *fbl_pgconn_cell_text(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? NULL : g_strdup(PQgetvalue(res, row, col));
+}

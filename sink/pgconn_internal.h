@@ -59,6 +59,18 @@ void fbl_pgconn_set_error(PGconn *conn, const PGresult *res, const char *what, G
 PGresult *fbl_pgconn_query(PGconn *conn, const char *sql, int n_params, const char *const *params,
                            const char *what, GError **error);
 
+/* fbl_pgconn_timestamp_param - Unix seconds @t as a timestamptz parameter (ISO-8601 UTC) */
+char *fbl_pgconn_timestamp_param(gint64 t);
+
+/*
+ * fbl_pgconn_cell_uint, fbl_pgconn_cell_int, fbl_pgconn_cell_text - cell
+ * (@row, @col) of a text result: a number (0, or @if_null, for SQL NULL or
+ * a value out of range), or a copy of the text ((transfer full), NULL for SQL NULL)
+ */
+guint64 fbl_pgconn_cell_uint(const PGresult *res, int row, int col);
+gint64 fbl_pgconn_cell_int(const PGresult *res, int row, int col, gint64 if_null);
+char *fbl_pgconn_cell_text(const PGresult *res, int row, int col);
+
 /* fbl_pgconn_query_binary - fbl_pgconn_query() with binary results (bytea as stored) */
 PGresult *fbl_pgconn_query_binary(PGconn *conn, const char *sql, int n_params,
                                   const char *const *params, const char *what, GError **error);
