@@ -464,6 +464,37 @@ def check_vendor(cluster, vendor, timeout=120):
     return sum(1 for i in ids if ok[i] > 1)
 
 
+def semaphores_work():
+    """Whether the user postgres can make a POSIX semaphore (Patroni's thread pools do)."""
+    # Debian's python3, as Patroni's own (a test runner's may be one postgres cannot run)
+    probe = as_postgres(["/usr/bin/python3", "-c",
+                         "import multiprocessing; multiprocessing.Lock()"])
+    return subprocess.run(probe, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL).returncode == 0
+
+
+def provide_shm():
+    """A chroot may have /dev/shm as a plain directory: POSIX semaphores fail (EACCES) and
+    Patroni with them. Mount a tmpfs there for the test. Returns (mounted, why not)."""
+    if semaphores_work():
+        return False, None
+    with open("/proc/mounts") as fh:
+        if any(line.split()[1] == "/dev/shm" for line in fh):
+            return False, "POSIX semaphores fail for the user postgres although /dev/shm is a " \
+                "mount of its own (its mode?)"
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=1777,size=64m", "fbl-test-shm",
+                        "/dev/shm"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if r.returncode != 0:
+        return False, "POSIX semaphores fail and a tmpfs on /dev/shm cannot be mounted: %s" \
+            % r.stdout.strip()
+    if not semaphores_work():
+        subprocess.run(["umount", "/dev/shm"], check=False)
+        return False, "POSIX semaphores fail even on a tmpfs at /dev/shm"
+    log("/dev/shm did not take POSIX semaphores (a chroot?): a tmpfs mounted there for "
+        "this test")
+    return True, None
+
+
 def test(a):
     if os.getuid() != 0:
         return "not root (the nodes run as postgres)"
@@ -472,6 +503,17 @@ def test(a):
             return "%s is not installed (Debian packages patroni, etcd-server)" % tool
     if not os.path.exists(os.path.join(PG_BIN, "postgres")):
         return "PostgreSQL 15 is not installed"
+    mounted, why = provide_shm()
+    if why:
+        return why
+    try:
+        return run_test(a)
+    finally:
+        if mounted:
+            subprocess.run(["umount", "/dev/shm"], check=False)
+
+
+def run_test(a):
     rnd = random.Random(a.seed)
     shutil.rmtree(a.workdir, ignore_errors=True)
     os.makedirs(a.workdir)
