@@ -11,7 +11,7 @@ each with a veth link (eth0) into a switch namespace that bridges them, on
 that network; the sinks reach PostgreSQL (the "pg" fixture's cluster) over its
 Unix socket, as a sink next to its database would.
 
-- `fbl sink` runs in s1 and in s2 (`ip netns exec`), bound to tcp://ADDR:5771
+- `fbl sink` runs in s1 and in s2 (nsenter --net), bound to tcp://ADDR:5771
   with CURVE. fbl's watcher has one curve_server_public_file for all its
   endpoints, so both sinks share one key pair (fbl keygen); their
   curve_clients_dir holds the two watchers' public keys.
@@ -78,10 +78,18 @@ def check(cond, what):
         raise Failure(what)
 
 
+def in_ns(name, argv):
+    """@argv run in network namespace @name. nsenter(1) enters only the network namespace;
+    `ip netns exec` and `ip -n` also remount / and /sys, which a chroot refuses."""
+    return ["nsenter", "--net=/run/netns/" + name] + list(argv)
+
+
 def ip(*argv):
-    """Run ip(8); (exit status, output)."""
-    p = subprocess.run(["ip"] + list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                       text=True)
+    """Run ip(8) (`-n NS ...`: inside namespace NS); (exit status, output)."""
+    cmd = ["ip"] + list(argv)
+    if argv[:1] == ("-n",):
+        cmd = in_ns(argv[1], ["ip"] + list(argv[2:]))
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     return p.returncode, p.stdout.strip()
 
 
@@ -116,8 +124,9 @@ class Network:
     def up(self):
         if os.getuid() != 0:
             raise Skip("network namespaces need root (uid %d)" % os.getuid())
-        if shutil.which("ip") is None:
-            raise Skip("ip(8) from iproute2 is not installed")
+        for tool in ("ip", "nsenter"):
+            if shutil.which(tool) is None:
+                raise Skip("%s is not installed (iproute2, util-linux)" % tool)
         self._add(self.switch)
         steps = [("-n", self.switch, "link", "add", "br0", "type", "bridge")]
         for host, addr in HOSTS.items():
@@ -226,8 +235,7 @@ def test(a, net):
     procs = {}
 
     def start(name, host, role, conf, level):
-        argv = ["ip", "netns", "exec", net.ns(host), a.fbl, role, "--config", conf,
-                "--log-level", level]
+        argv = in_ns(net.ns(host), [a.fbl, role, "--config", conf, "--log-level", level])
         procs[name] = Proc(argv, os.path.join(logs, name + ".log"))
 
     try:
