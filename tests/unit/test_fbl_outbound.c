@@ -214,7 +214,7 @@ static const real_row real_rows[] = {
 
 static char *real_path(const char *file)
 {
-    return g_build_filename(FBL_SOURCE_DIR, "..", "shared", "corpus", "real", file, NULL);
+    return g_build_filename(FBL_CORPUS_DIR, file, NULL); /* CMake's FBL_CORPUS_DIR */
 }
 
 static void test_real(void **state)
