@@ -73,10 +73,8 @@ static fbl_blocklist_query *connect_to(const char *cmd, const fbl_config *c, int
     g_autoptr(GError) error = NULL;
     g_autofree char *app = g_strconcat("fbl ", cmd, NULL);
     fbl_blocklist_query *q = fbl_blocklist_query_new(c->pg_conninfo, app, &error);
-    if (q == NULL) {
-        (void) fprintf(stderr, "fbl %s: %s\n", cmd, error->message);
-        *status = fbl_pg_error_exit_code(error);
-    }
+    if (q == NULL)
+        *status = fbl_cmd_pg_failed(cmd, error);
     return q;
 }
 
@@ -95,10 +93,8 @@ static int export(const fbl_config *c, fbl_blocklist_kind kind, fbl_export_forma
     gint64 now = g_get_real_time() / G_USEC_PER_SEC;
     g_autoptr(GPtrArray) listed = NULL;
     g_autoptr(GError) error = NULL;
-    if (!fbl_blocklist_listed(policy, q, kind, since, now, &listed, &error)) {
-        (void) fprintf(stderr, "fbl export: %s\n", error->message);
-        return fbl_pg_error_exit_code(error);
-    }
+    if (!fbl_blocklist_listed(policy, q, kind, since, now, &listed, &error))
+        return fbl_cmd_pg_failed("export", error);
     fbl_export_text text;
     fbl_cmd_export_text(c, &text);
     if (!fbl_export_write(output, kind, format, listed, &text, &error)) {
@@ -273,10 +269,8 @@ static int explain(const fbl_config *c, fbl_blocklist_kind kind, const char *ent
     g_autoptr(GPtrArray) counts = NULL, reports = NULL;
     g_autoptr(GError) error = NULL;
     if (!fbl_blocklist_query_counts(q, kind, entry, since, now + 1, 0, &counts, &error) ||
-        !fbl_blocklist_query_reports(q, kind, entry, since, now + 1, &reports, &error)) {
-        (void) fprintf(stderr, "fbl blocklist: %s\n", error->message);
-        return fbl_pg_error_exit_code(error);
-    }
+        !fbl_blocklist_query_reports(q, kind, entry, since, now + 1, &reports, &error))
+        return fbl_cmd_pg_failed("blocklist", error);
     fbl_blocklist_counts none = {(char *) entry, 0, 0, 0, 0, 0};
     const fbl_blocklist_counts *cn = counts->len > 0 ? g_ptr_array_index(counts, 0) : &none;
     fbl_blocklist_verdict v;

@@ -50,15 +50,11 @@ int fbl_cmd_migrate(int argc, char **argv)
 
     fbl_pg_options options = {.conninfo = config->pg_conninfo, .store_raw = config->sink_store_raw};
     g_autoptr(fbl_pg) pg = fbl_pg_new(&options, &error);
-    if (pg == NULL) {
-        (void) fprintf(stderr, "fbl migrate: %s\n", error->message);
-        return fbl_pg_error_exit_code(error);
-    }
+    if (pg == NULL)
+        return fbl_cmd_pg_failed("migrate", error);
     unsigned applied = 0;
-    if (!fbl_pg_migrate(pg, &applied, &error)) {
-        (void) fprintf(stderr, "fbl migrate: %s\n", error->message);
-        return fbl_pg_error_exit_code(error);
-    }
+    if (!fbl_pg_migrate(pg, &applied, &error))
+        return fbl_cmd_pg_failed("migrate", error);
     g_assert(fbl_schema_sql_count > 0);
     const fbl_schema_sql_migration *last = &fbl_schema_sql_migrations[fbl_schema_sql_count - 1];
     if (applied == 0)

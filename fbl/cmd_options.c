@@ -6,6 +6,7 @@
 
 #include "fbl/commands.h"
 #include "fbl/config.h"
+#include "sink/pgconn.h"
 
 bool fbl_cmd_parse_options(GOptionContext *ctx, int *argc, char ***argv, int max_args)
 {
@@ -38,4 +39,10 @@ fbl_config *fbl_cmd_load_config(const char *name, const char *path, const char *
         return NULL;
     }
     return g_steal_pointer(&config);
+}
+
+int fbl_cmd_pg_failed(const char *name, const GError *error)
+{
+    (void) fprintf(stderr, "fbl %s: %s\n", name, error->message);
+    return fbl_pg_error_exit_code(error);
 }

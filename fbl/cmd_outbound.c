@@ -44,10 +44,8 @@ static fbl_outbound_query *connect_to(const char *cmd, const fbl_config *c, int 
     g_autoptr(GError) error = NULL;
     g_autofree char *app = g_strconcat("fbl ", cmd, NULL);
     fbl_outbound_query *q = fbl_outbound_query_new(c->pg_conninfo, app, &error);
-    if (q == NULL) {
-        (void) fprintf(stderr, "fbl %s: %s\n", cmd, error->message);
-        *status = fbl_pg_error_exit_code(error);
-    }
+    if (q == NULL)
+        *status = fbl_cmd_pg_failed(cmd, error);
     return q;
 }
 
@@ -65,10 +63,8 @@ static int export_accounts(const fbl_config *c, fbl_accounts_format format, cons
     gint64 since = now - (gint64) c->outbound_window_days * 86400;
     g_autoptr(GPtrArray) accounts = NULL;
     g_autoptr(GError) error = NULL;
-    if (!fbl_outbound_query_accounts(q, since, now + 1, &rules, false, &accounts, &error)) {
-        (void) fprintf(stderr, "fbl export: %s\n", error->message);
-        return fbl_pg_error_exit_code(error);
-    }
+    if (!fbl_outbound_query_accounts(q, since, now + 1, &rules, false, &accounts, &error))
+        return fbl_cmd_pg_failed("export", error);
     g_autoptr(GPtrArray) locked = g_ptr_array_new();
     for (guint i = 0; i < accounts->len; i++) {
         const fbl_outbound_account *a = g_ptr_array_index(accounts, i);
@@ -229,10 +225,8 @@ static int import_volumes(const fbl_config *c, const char *path, const char *day
     g_autoptr(fbl_outbound_query) q = connect_to("outbound", c, &status);
     if (q == NULL)
         return status;
-    if (!fbl_outbound_query_import_volumes(q, volumes, &error)) {
-        (void) fprintf(stderr, "fbl outbound: %s\n", error->message);
-        return fbl_pg_error_exit_code(error);
-    }
+    if (!fbl_outbound_query_import_volumes(q, volumes, &error))
+        return fbl_cmd_pg_failed("outbound", error);
     (void) printf("fbl outbound: %u volumes loaded from %s\n", volumes->len, path);
     return EX_OK;
 }
@@ -248,10 +242,8 @@ static int clear(const fbl_config *c, const char *account, const char *reason)
     const char *os_user = g_get_user_name();
     gint64 at = 0;
     g_autoptr(GError) error = NULL;
-    if (!fbl_outbound_query_clear(q, account, os_user, reason, &at, &error)) {
-        (void) fprintf(stderr, "fbl outbound: %s\n", error->message);
-        return fbl_pg_error_exit_code(error);
-    }
+    if (!fbl_outbound_query_clear(q, account, os_user, reason, &at, &error))
+        return fbl_cmd_pg_failed("outbound", error);
     g_autoptr(GDateTime) dt = g_date_time_new_from_unix_utc(at);
     g_autofree char *when = dt != NULL ? g_date_time_format(dt, "%Y-%m-%dT%H:%M:%SZ") : NULL;
     (void) printf("fbl outbound: %s cleared at %s by %s; re-export the accounts table\n", account,

@@ -61,10 +61,8 @@ static int reparse(const fbl_config *config, int64_t since, int64_t until, unsig
     fbl_pg_options options = {
         .conninfo = config->pg_conninfo, .vendors = vendors, .store_raw = config->sink_store_raw};
     g_autoptr(fbl_pg) pg = fbl_pg_new(&options, &error);
-    if (pg == NULL) {
-        (void) fprintf(stderr, "fbl reparse: %s\n", error->message);
-        return fbl_pg_error_exit_code(error);
-    }
+    if (pg == NULL)
+        return fbl_cmd_pg_failed("reparse", error);
     run r = {.config = config, .progress = isatty(STDERR_FILENO)};
     guint64 changed = 0;
     gint64 start = g_get_monotonic_time();

@@ -46,6 +46,13 @@ bool fbl_cmd_parse_options(GOptionContext *ctx, int *argc, char ***argv, int max
 struct fbl_config *fbl_cmd_load_config(const char *name, const char *path, const char *db,
                                        int *status);
 
+/*
+ * fbl_cmd_pg_failed - say "fbl @name: @error's message" on stderr
+ *
+ * Returns: the sysexits code of the PostgreSQL error (fbl_pg_error_exit_code()).
+ */
+int fbl_cmd_pg_failed(const char *name, const GError *error);
+
 struct fbl_export_text;
 struct fbl_outbound_rules;
 
