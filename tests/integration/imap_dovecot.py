@@ -57,7 +57,8 @@ import tempfile
 import threading
 import time
 
-from ops_common import Failure, check, free_port, fresh_dir, log, run_main
+from ops_common import (Failure, check, edit_conf, free_port, fresh_dir, log, run_main,
+                        start_dovecot)
 
 NAME = "peers imap-dovecot"
 SKIP = 77
@@ -140,12 +141,7 @@ class Dovecot:
         self.extra = ""  # more of local.conf (e.g. an auth listener for Postfix's SASL)
 
     def _edit(self, name, old, new):
-        path = os.path.join(self.etc, name)
-        with open(path) as fh:
-            text = fh.read()
-        check(old in text, "Debian's %s no longer has %r" % (name, old))
-        with open(path, "w") as fh:
-            fh.write(text.replace(old, new))
+        edit_conf(self.etc, name, old, new)
 
     def enable_xoauth2(self):
         """XOAUTH2 as Dovecot checks it with no other server: its oauth2 passdb validating
@@ -200,19 +196,7 @@ service imap-login {
     def start(self, capability=None):
         self.capability = capability
         self._local()
-        with open(os.path.join(self.work, "dovecot.out"), "w") as out:
-            rc = subprocess.run(["dovecot", "-c", self.conf], stdout=out,
-                                stderr=subprocess.STDOUT).returncode
-        check(rc == 0, "dovecot exited %d:\n%s" % (rc, open(out.name).read()))
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.imap_port), timeout=2) as s:
-                    if s.recv(512).startswith(b"* OK"):
-                        return
-            except OSError:
-                time.sleep(0.2)
-        raise Failure("dovecot does not answer on %d:\n%s" % (self.imap_port, self.logs()))
+        start_dovecot(self.conf, self.work, self.imap_port, self.logs)
 
     def stop(self):
         subprocess.run(["dovecot", "-c", self.conf, "stop"], stdout=subprocess.DEVNULL,

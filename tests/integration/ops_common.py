@@ -164,3 +164,33 @@ def run_main(name, fn):
         print("0 passed, 1 failed", flush=True)
         sys.exit(1)
     print("1 passed, 0 failed", flush=True)
+
+
+def edit_conf(etc, name, old, new):
+    """Replace @old by @new in the copied Debian config file @etc/@name; fail if Debian's
+    file no longer has @old (the test would silently run on another configuration)."""
+    path = os.path.join(etc, name)
+    with open(path) as fh:
+        text = fh.read()
+    check(old in text, "Debian's %s no longer has %r" % (name, old))
+    with open(path, "w") as fh:
+        fh.write(text.replace(old, new))
+
+
+def start_dovecot(conf, work, imap_port, logs):
+    """`dovecot -c CONF`, then wait (30 s at most) for its IMAP greeting on @imap_port;
+    @logs() gives its log for the failure message."""
+    # Its daemon keeps our stdout: a pipe would never end.
+    with open(os.path.join(work, "dovecot.out"), "w") as out:
+        rc = subprocess.run(["dovecot", "-c", conf], stdout=out,
+                            stderr=subprocess.STDOUT).returncode
+    check(rc == 0, "dovecot exited %d:\n%s" % (rc, open(out.name).read()))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", imap_port), timeout=2) as s:
+                if s.recv(512).startswith(b"* OK"):
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise Failure("dovecot does not answer on port %d:\n%s" % (imap_port, logs()))

@@ -44,8 +44,8 @@ import tempfile
 import threading
 import time
 
-from ops_common import (SAMPLES, Database, Failure, Proc, check, free_port, fresh_dir, log,
-                        run_main, wait_for)
+from ops_common import (SAMPLES, Database, Failure, Proc, check, edit_conf, free_port, fresh_dir,
+                        log, run_main, start_dovecot, wait_for)
 
 SKIP = 77
 MAILBOX = "spamalert"
@@ -425,28 +425,10 @@ service lmtp {
         self.conf = os.path.join(self.etc, "dovecot.conf")
 
     def _edit(self, name, old, new):
-        path = os.path.join(self.etc, name)
-        with open(path) as fh:
-            text = fh.read()
-        check(old in text, "Debian's %s no longer has %r" % (name, old))
-        with open(path, "w") as fh:
-            fh.write(text.replace(old, new))
+        edit_conf(self.etc, name, old, new)
 
     def start(self):
-        # Its daemon keeps our stdout: a pipe would never end.
-        with open(os.path.join(self.work, "dovecot.out"), "w") as out:
-            rc = subprocess.run(["dovecot", "-c", self.conf], stdout=out,
-                                stderr=subprocess.STDOUT).returncode
-        check(rc == 0, "dovecot exited %d:\n%s" % (rc, open(out.name).read()))
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.imap_port), timeout=2) as s:
-                    if s.recv(512).startswith(b"* OK"):
-                        return
-            except OSError:
-                time.sleep(0.2)
-        raise Failure("dovecot does not answer on port %d:\n%s" % (self.imap_port, self.logs()))
+        start_dovecot(self.conf, self.work, self.imap_port, self.logs)
 
     def stop(self):
         subprocess.run(["dovecot", "-c", self.conf, "stop"], stdout=subprocess.DEVNULL,
