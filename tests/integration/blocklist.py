@@ -53,30 +53,14 @@ import sys
 import time
 import urllib.request
 
-from ops_common import (Database, Failure, Proc, check, free_port, fresh_dir, log, parse_metrics,
-                        run_main, scrape, wait_for)
+from ops_common import (Database, Failure, Proc, Skip, check, free_port, fresh_dir, log, need,
+                        parse_metrics, run, run_main, scrape, wait_for)
 
 SKIP = 77
 NAME = "blocklist"
 AUTHSERV = "mx.bl.test"
 ORG = "Example Abuse Desk"
 URL = "https://abuse.example.net/bl"
-
-
-class Skip(Exception):
-    pass
-
-
-def need(cond, why):
-    if not cond:
-        raise Skip(why)
-
-
-def run(argv, **kw):
-    out = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
-    if out.returncode != 0:
-        raise Failure("%s exited %d:\n%s" % (" ".join(argv), out.returncode, out.stdout))
-    return out.stdout
 
 
 # ---- the reports -------------------------------------------------------------------------

@@ -57,8 +57,8 @@ import tempfile
 import threading
 import time
 
-from ops_common import (Failure, check, edit_conf, free_port, fresh_dir, log, run_main,
-                        start_dovecot)
+from ops_common import (Failure, Skip, check, edit_conf, free_port, fresh_dir, log, run,
+                        run_main, start_dovecot)
 
 NAME = "peers imap-dovecot"
 SKIP = 77
@@ -69,19 +69,8 @@ IDLE_BOUND = 1.0  # seconds from APPEND to the probe's fetch, while it idles
 POLL_MS = 1500
 
 
-class Skip(Exception):
-    pass
-
-
 def sha(data):
     return hashlib.sha256(data).hexdigest()
-
-
-def run(argv):
-    out = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    if out.returncode != 0:
-        raise Failure("%s exited %d:\n%s" % (" ".join(argv), out.returncode, out.stdout))
-    return out.stdout
 
 
 # --- certificates ----------------------------------------------------------------------

@@ -19,6 +19,23 @@ class Failure(Exception):
     pass
 
 
+class Skip(Exception):
+    """The test cannot run here (a program, root or a kernel feature missing): exit 77."""
+
+
+def need(cond, why):
+    if not cond:
+        raise Skip(why)
+
+
+def run(argv, **kw):
+    """Run @argv, its output kept; a failure names the command and says what it printed."""
+    out = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+    if out.returncode != 0:
+        raise Failure("%s exited %d:\n%s" % (" ".join(argv), out.returncode, out.stdout))
+    return out.stdout
+
+
 def check(cond, what):
     if not cond:
         raise Failure(what)

@@ -45,27 +45,11 @@ import subprocess
 import sys
 import time
 
-from ops_common import Database, Failure, check, fresh_dir, log, run_main
+from ops_common import Database, Failure, Skip, check, fresh_dir, log, need, run, run_main
 
 SKIP = 77
 NAME = "outbound"
 LOCK = "CHTR 301: account locked after spam complaints; contact abuse@example.com"
-
-
-class Skip(Exception):
-    pass
-
-
-def need(cond, why):
-    if not cond:
-        raise Skip(why)
-
-
-def run(argv, **kw):
-    out = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
-    if out.returncode != 0:
-        raise Failure("%s exited %d:\n%s" % (" ".join(argv), out.returncode, out.stdout))
-    return out.stdout
 
 
 _n = [0]

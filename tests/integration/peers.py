@@ -44,8 +44,8 @@ import tempfile
 import threading
 import time
 
-from ops_common import (SAMPLES, Database, Failure, Proc, check, edit_conf, free_port, fresh_dir,
-                        log, run_main, start_dovecot, wait_for)
+from ops_common import (SAMPLES, Database, Failure, Proc, Skip, check, edit_conf, free_port,
+                        fresh_dir, log, need, run, run_main, start_dovecot, wait_for)
 
 SKIP = 77
 MAILBOX = "spamalert"
@@ -55,29 +55,12 @@ BOUND = 2.0  # seconds from delivery to the row, for every mail
 POSTFIX_LIMIT = 10240000  # Debian's message_size_limit
 
 
-class Skip(Exception):
-    pass
-
-
 def name_of(args):
     return "peers %s" % args.mode
 
 
 def sha(data):
     return hashlib.sha256(data).hexdigest()
-
-
-def need(condition, why):
-    if not condition:
-        raise Skip(why)
-
-
-def run(argv, **kw):
-    """Run @argv, its output kept; a failure names the command and says what it printed."""
-    out = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
-    if out.returncode != 0:
-        raise Failure("%s exited %d:\n%s" % (" ".join(argv), out.returncode, out.stdout))
-    return out.stdout
 
 
 def reachable_by(user, path):
