@@ -2,7 +2,7 @@
 --
 -- Defines the schema fbl_bench: fbl_bench.load(lo, hi, n, t0, t1) writes the
 -- reports number lo to hi - 1 of n, delivered evenly from t0 to t1, with what
--- the analyst views read: fbl.reports (a compact document: the real one is
+-- the analyst views read (the hourly rollups follow through their triggers): fbl.reports (a compact document: the real one is
 -- larger), fbl.report_urls, fbl.report_dkim, one vendor's fbl.vendor_outbox
 -- row each, and a reject for about one mail in twenty. fbl.mails, hops and
 -- attachments are left out: no view reads them, and they would double the
@@ -139,6 +139,11 @@ BEGIN
         ) b
     ) x;
 
+    INSERT INTO fbl.report_dkim (report_id, received_at, position, d, s)
+    SELECT id, at, 0, dkim1, 's1' FROM chunk WHERE dkim_n >= 1
+    UNION ALL
+    SELECT id, at, 1, dkim2, 's2' FROM chunk WHERE dkim_n = 2;
+
     INSERT INTO fbl.reports (id, received_at, mail_id, part, mailbox, format, feedback_type,
                              reporter_address, reporter_verified, reporting_mta, user_agent,
                              source_ip, source_ip_from, redacted, headers_only, message_id,
@@ -156,7 +161,11 @@ BEGIN
            CASE WHEN format = 'arf' THEN ip END,
            CASE WHEN NOT full_doc THEN
                jsonb_build_object('v', 1, 'kind', 'report', 'id', id, 'format', format,
-                                  'feedback_type', feedback, 'source_ip', ip)
+                                  'feedback_type', feedback, 'source_ip', ip,
+                                  'message', jsonb_build_object('dkim', CASE
+                                      WHEN dkim_n = 0 THEN '[]'::jsonb
+                                      ELSE jsonb_build_array(jsonb_build_object('d', dkim1))
+                                  END))
            ELSE jsonb_build_object(
                'v', 1, 'kind', 'report', 'id', id, 'mail_id', mail_id, 'part', 0,
                'received_at', at, 'mailbox', mailbox, 'format', format,
@@ -213,10 +222,6 @@ BEGIN
                         ELSE 'lnk' || fbl_bench.zipf(fbl_bench.u(i, 40 + p), 500) || '.example'
                         END AS h) hh;
 
-    INSERT INTO fbl.report_dkim (report_id, received_at, position, d, s)
-    SELECT id, at, 0, dkim1, 's1' FROM chunk WHERE dkim_n >= 1
-    UNION ALL
-    SELECT id, at, 1, dkim2, 's2' FROM chunk WHERE dkim_n = 2;
 
     INSERT INTO fbl.vendor_outbox (report_id, received_at, vendor, state, attempts,
                                    next_attempt_at, created_at, sent_at, last_error)

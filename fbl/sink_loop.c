@@ -69,6 +69,21 @@ static void pg_failed(fbl_sink_loop *s, const char *what, const GError *error)
                    error->message);
 }
 
+/* Reports stored before the hourly rollups (schema 012) are read one by one by the analyst
+ * functions until `fbl migrate` rolls them up: say so once, at start. */
+static void say_rollups_pending(fbl_sink_loop *s)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *since = NULL;
+    bool pending = false;
+    if (!fbl_pg_rollup_pending(s->pg, &pending, &since, &error))
+        g_debug("could not read the rollups' state: %s", error->message);
+    else if (pending)
+        g_message("the hourly rollups begin at %s: run fbl migrate to roll up the reports stored "
+                  "before (the analyst functions are right meanwhile, but slower)",
+                  since);
+}
+
 /* Connected and migrated; false while PostgreSQL is unreachable (retry later). */
 static bool ensure_pg(fbl_sink_loop *s)
 {
@@ -95,6 +110,7 @@ static bool ensure_pg(fbl_sink_loop *s)
         if (applied > 0)
             g_message("applied %u migration(s)", applied);
         s->migrated = true;
+        say_rollups_pending(s);
     }
     return true;
 }

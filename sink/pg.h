@@ -103,6 +103,34 @@ void fbl_pg_free(fbl_pg *pg);
  */
 bool fbl_pg_migrate(fbl_pg *pg, unsigned *applied, GError **error);
 
+/* fbl_pg_rollup_step - told the hour the rollups are whole from after each step */
+typedef void (*fbl_pg_rollup_step)(const char *complete_since, void *data);
+
+/*
+ * fbl_pg_rollup_backfill - roll up the reports stored before the hourly
+ * rollups existed (schema 012), a day per transaction, newest first, until
+ * none is left: fbl.rollup_backfill() until it returns NULL. Each day holds
+ * only its own hours' locks for the second or so it takes, so sinks go on
+ * storing; stopped at any point, the next call goes on from there.
+ *
+ * @step: (nullable) called after each day with the new fbl.rollup_state
+ *   complete_since (PostgreSQL's text)
+ * @days: (out) (optional) how many days were rolled up now
+ * Returns: false with FBL_PG_ERROR (the days before stay done).
+ */
+bool fbl_pg_rollup_backfill(fbl_pg *pg, fbl_pg_rollup_step step, void *data, unsigned *days,
+                            GError **error);
+
+/*
+ * fbl_pg_rollup_pending - whether stored reports still wait for
+ * fbl_pg_rollup_backfill() (the analyst functions then read those reports
+ * themselves: right, but slower)
+ *
+ * @complete_since: (out) (optional) (transfer full) where the rollups begin,
+ *   when some are pending
+ */
+bool fbl_pg_rollup_pending(fbl_pg *pg, bool *pending, char **complete_since, GError **error);
+
 /* fbl_pg_write_batch - store @batch in one transaction (idempotent; see above) */
 bool fbl_pg_write_batch(fbl_pg *pg, const fbl_batch *batch, GError **error);
 
