@@ -134,6 +134,8 @@ static const key_def keys[] = {
           "names from new/ held in memory, at most; a larger backlog is listed again"),
     FIXED("watch", "ack_timeout", T_MS, watch_ack_timeout_ms, "30s", 100, 3600000,
           "resend a mail not acknowledged within this time"),
+    FIXED("watch", "parse_threads", T_UINT, watch_parse_threads, "0", 0, 1024,
+          "threads that parse mail; 0: one per CPU; 1: the watcher's own thread"),
     FIXED("watch", "curve_secret_file", T_PATH, watch_curve_secret_file, "", 0, 0,
           "the watcher's CURVE secret key (fbl keygen); turns encryption on"),
     FIXED("watch", "curve_server_public_file", T_PATH, watch_curve_server_public_file, "", 0, 0,

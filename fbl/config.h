@@ -138,6 +138,7 @@ typedef struct fbl_config {
     size_t watch_window_bytes;
     unsigned watch_queue_max;
     unsigned watch_ack_timeout_ms;
+    unsigned watch_parse_threads; /* 0: g_get_num_processors() */
     /* [sink] */
     char *sink_bind;
     unsigned sink_batch_max_mails;

@@ -6,7 +6,9 @@
  * ZeroMQ DEALER socket to the sinks, run by one thread of its own: libetpan
  * blocks (a fetch, an IDLE), and the Maildir watcher's loop (watch.h) must
  * not wait on a server. `fbl run` and `fbl watch` start one per IMAP mailbox
- * beside the Maildir watcher.
+ * beside the Maildir watcher. That thread parses too (watch.parse_threads is
+ * the Maildir watcher's): an IMAP mailbox brings far fewer mails than the
+ * server's own Maildirs, and a batch waits for its commit anyway.
  *
  * The loop: fetch the folder's mails from the next UID on, in batches of at
  * most min(watch.window, 32) mails; parse each exactly as a Maildir mail

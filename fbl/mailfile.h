@@ -93,7 +93,13 @@ const char *fbl_mailfile_kind(mode_t mode);
  */
 int64_t fbl_mailfile_delivery_time(const char *path, const struct stat *st);
 
-/* fbl_mailfile_parse - (transfer full) parse @mail with @parser */
+/*
+ * fbl_mailfile_parse - (transfer full) parse @mail with @parser
+ *
+ * @mail: its mail_id must be the SHA-256 of its data, as the readers above
+ *   make it (or, too_large, of the whole mail): the parser takes it as it is
+ *   (fbl_parser_parse_hashed()) rather than hash the bytes again
+ */
 fbl_parse_result *fbl_mailfile_parse(const fbl_parser *parser, const fbl_mailfile *mail,
                                      const fbl_mail_meta *meta);
 

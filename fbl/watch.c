@@ -20,6 +20,7 @@
 #include "fbl/maildir.h"
 #include "fbl/maildir_arrival.h"
 #include "fbl/metrics.h"
+#include "fbl/parse_pool.h"
 #include "fbl/watch_queue.h"
 #include "fbl/wire.h"
 
@@ -54,19 +55,20 @@ typedef struct fbl_watch_box {
     bool told_moved;              /* said once that others move mails out of new/ */
 } box;
 
+/* A mail from its read to its ack: first in the parse pool (frames NULL), then sent. */
 typedef struct flight {
     char mail_id[FBL_SHA256_HEX_LEN + 1];
     GPtrArray *files;  /* fbl_watch_file *: every file with this content */
-    GPtrArray *frames; /* the message, kept to resend */
-    size_t bytes;
-    int64_t deadline; /* (re)send at this time */
+    GPtrArray *frames; /* the message, kept to resend; NULL while it is parsed */
+    size_t bytes;      /* of the frames; while it is parsed, of the mail read */
+    int64_t deadline;  /* (re)send at this time; INT64_MAX while it is parsed */
     bool sent;
     unsigned resends;
 } flight;
 
 struct fbl_watch {
     const fbl_config *config;
-    const fbl_parser *parser;
+    fbl_parse_pool *pool; /* the mails read and not yet sent: parsed there, in order */
     void *sock;
     fbl_curve *curve; /* CURVE keys and the handshake monitor, when encrypted */
     int ino;
@@ -90,7 +92,8 @@ static void flight_free(flight *f)
     for (guint i = 0; i < f->files->len; i++)
         fbl_watch_file_free(g_ptr_array_index(f->files, i));
     g_ptr_array_unref(f->files);
-    g_ptr_array_unref(f->frames);
+    if (f->frames != NULL)
+        g_ptr_array_unref(f->frames);
     g_free(f);
 }
 
@@ -332,8 +335,10 @@ static void log_parsed(const fbl_parse_result *res, const char *mail_id, const f
                       mailbox, res->reports->len, size, in);
 }
 
-/* Parse @mail, read from @q's file, and send it (or join it to a flight of the same content). */
-static void send_mail(fbl_watch *w, fbl_watch_file *q, fbl_mailfile *mail)
+/* Hand @mail, read from @q's file, to the parse pool (or join it to a flight of the
+ * same content). It is in the window from now on: counted by its bytes read until
+ * its message is made (sent_parsed()). */
+static void dispatch(fbl_watch *w, fbl_watch_file *q, fbl_mailfile *mail)
 {
     g_strlcpy(q->mail_id, mail->mail_id, sizeof q->mail_id);
     flight *same = g_hash_table_lookup(w->flights, mail->mail_id);
@@ -342,31 +347,47 @@ static void send_mail(fbl_watch *w, fbl_watch_file *q, fbl_mailfile *mail)
         fbl_mailfile_clear(mail);
         return;
     }
-    fbl_mail_meta meta = meta_for(q->box, mail->delivered);
-    g_autoptr(fbl_parse_result) res = fbl_mailfile_parse(w->parser, mail, &meta);
-    GBytes *raw = mail->data != NULL ? g_byte_array_free_to_bytes(mail->data) : NULL;
-    mail->data = NULL;
-
     flight *f = g_new0(flight, 1);
-    g_strlcpy(f->mail_id, res->mail_id, sizeof f->mail_id);
+    g_strlcpy(f->mail_id, mail->mail_id, sizeof f->mail_id);
     f->files = g_ptr_array_new();
     g_ptr_array_add(f->files, q);
-    f->frames = fbl_wire_encode_mail(res, meta.mailbox, meta.received_at, mail->size, raw);
-    for (guint i = 0; i < f->frames->len; i++)
-        f->bytes += g_bytes_get_size(g_ptr_array_index(f->frames, i));
-    if (raw != NULL)
-        g_bytes_unref(raw);
+    f->bytes = mail->data != NULL ? mail->data->len : 0;
+    f->deadline = INT64_MAX;
     g_hash_table_insert(w->flights, f->mail_id, f);
     w->flight_bytes += f->bytes;
+    fbl_mail_meta meta = meta_for(q->box, mail->delivered);
+    fbl_parse_pool_push(w->pool, fbl_parse_job_new(mail, &meta));
+}
+
+/* A parsed mail: its flight takes the message, counts it, logs it, and sends it. */
+static void send_parsed(fbl_watch *w, fbl_parse_job *job)
+{
+    flight *f = g_hash_table_lookup(w->flights, job->mail.mail_id);
+    /* Only an ack ends a flight, and take_acked() leaves those not sent yet. */
+    g_assert(f != NULL && f->frames == NULL);
+    f->frames = g_steal_pointer(&job->frames);
+    w->flight_bytes = w->flight_bytes - f->bytes + job->bytes;
+    f->bytes = job->bytes;
+    const fbl_parse_result *res = job->result;
     w->stats.mails_sent++;
     w->stats.reports += res->reports->len;
     w->stats.rejects += res->reject != NULL;
-    fbl_metrics_watch_mail(meta.mailbox, res);
-    log_parsed(res, f->mail_id, q, mail->size);
+    fbl_metrics_watch_mail(job->meta.mailbox, res);
+    log_parsed(res, f->mail_id, g_ptr_array_index(f->files, 0), job->mail.size);
     (void) send_flight(w, f);
 }
 
-/* Read, parse and send one queued mail; a young one waits in settling, a file
+/* Send what the parse pool has finished, in the order the mails were read. */
+static void send_finished(fbl_watch *w)
+{
+    fbl_parse_job *job;
+    while ((job = fbl_parse_pool_pop(w->pool)) != NULL) {
+        send_parsed(w, job);
+        fbl_parse_job_free(job);
+    }
+}
+
+/* Read one queued mail and hand it to the parse pool; a young one waits in settling, a file
  * that is not regular is skipped. */
 static void take(fbl_watch *w, fbl_watch_file *q)
 {
@@ -394,7 +415,7 @@ static void take(fbl_watch *w, fbl_watch_file *q)
         fbl_watch_queue_forget(w->queue, q); /* the next scan looks again */
         return;
     }
-    send_mail(w, q, &mail);
+    dispatch(w, q, &mail);
 }
 
 /* Too many mails are stored but not in cur/: store no more until they are (each
@@ -425,8 +446,12 @@ static void fill_window(fbl_watch *w)
         scan(w, in_new, in_cur);
     while (fbl_watch_queue_has_pending(w->queue) &&
            g_hash_table_size(w->flights) < w->config->watch_window &&
-           w->flight_bytes < w->config->watch_window_bytes && !held_by_unretired(w))
+           w->flight_bytes < w->config->watch_window_bytes && !held_by_unretired(w)) {
         take(w, fbl_watch_queue_pop(w->queue));
+        /* One parse thread: parsed just now, sent at once (read, parse, send, mail by
+         * mail); with workers, what they finished meanwhile. */
+        send_finished(w);
+    }
 }
 
 /* A metric label for why a rename to cur/ failed: the errno's name. */
@@ -530,8 +555,9 @@ static int64_t retire_due(fbl_watch *w, bool all)
 static void take_acked(fbl_watch *w, const char *mail_id, GPtrArray *acked)
 {
     flight *f = g_hash_table_lookup(w->flights, mail_id);
-    if (f == NULL)
-        return; /* acked twice (a resend went to two sinks), or from an earlier run */
+    if (f == NULL || f->frames == NULL)
+        return; /* acked twice (a resend went to two sinks), from an earlier run, or for
+                 * a mail of the same content not sent yet by this one */
     g_hash_table_steal(w->flights, mail_id);
     w->flight_bytes -= f->bytes;
     w->stats.acked++;
@@ -671,11 +697,13 @@ static bool poll_once(fbl_watch *w, int64_t wake, GError **error)
 {
     int64_t now = fbl_now_ms();
     long timeout = (long) CLAMP(MIN(wake, w->next_scan) - now, 0, POLL_MAX_MS);
+    int parsed_fd = fbl_parse_pool_fd(w->pool);
     zmq_pollitem_t items[] = {
         {w->sock, 0, ZMQ_POLLIN, 0},
         {NULL, w->ino, ZMQ_POLLIN, 0},
+        {NULL, parsed_fd, ZMQ_POLLIN, 0},
     };
-    if (zmq_poll(items, 2, timeout) < 0) {
+    if (zmq_poll(items, parsed_fd >= 0 ? 3 : 2, timeout) < 0) {
         if (errno == EINTR)
             return true;
         g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "zmq_poll: %s",
@@ -686,6 +714,8 @@ static bool poll_once(fbl_watch *w, int64_t wake, GError **error)
         read_replies(w);
     if (items[1].revents & ZMQ_POLLIN)
         read_inotify(w);
+    if (items[2].revents & ZMQ_POLLIN)
+        send_finished(w);
     return true;
 }
 
@@ -868,7 +898,6 @@ fbl_watch *fbl_watch_new(const fbl_config *config, const fbl_parser *parser, voi
 {
     g_autoptr(fbl_watch) w = g_new0(fbl_watch, 1);
     w->config = config;
-    w->parser = parser;
     w->boxes = g_ptr_array_new_with_free_func((GDestroyNotify) box_free);
     w->queue = fbl_watch_queue_new(config->watch_queue_max);
     w->unretired = g_ptr_array_new();
@@ -888,6 +917,11 @@ fbl_watch *fbl_watch_new(const fbl_config *config, const fbl_parser *parser, voi
     }
     if (!open_boxes(w, error) || !open_socket(w, zmq_context, endpoints, error))
         return NULL;
+    unsigned threads = config->watch_parse_threads > 0 ? config->watch_parse_threads
+                                                       : (unsigned) g_get_num_processors();
+    w->pool = fbl_parse_pool_new(parser, threads, error);
+    if (w->pool == NULL)
+        return NULL;
     return g_steal_pointer(&w);
 }
 
@@ -895,6 +929,7 @@ void fbl_watch_free(fbl_watch *w)
 {
     if (w == NULL)
         return;
+    fbl_parse_pool_free(w->pool); /* joins the workers */
     if (w->sock != NULL)
         zmq_close(w->sock);
     fbl_curve_free(w->curve);

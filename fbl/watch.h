@@ -2,14 +2,19 @@
  * watch.h - the mailbox watcher: Maildir new/ and cur/ -> parse -> sink, retire on ack
  *
  * Layer: fbl/. One fbl_watch runs in one thread (its loop owns its ZeroMQ
- * socket); several mailboxes share it.
+ * socket); several mailboxes share it. The loop lists, reads, sends, takes
+ * the acks and retires; it hands each mail it read to a pool of
+ * watch.parse_threads threads (parse_pool.h; 0, the default: one per CPU the
+ * process may use), which parse it and make its fbl/1 message, and sends
+ * those in the order it read the mails. With parse_threads = 1 the loop
+ * parses itself, mail by mail, as before the pool.
  *
  * At start and every FBL_WATCH_RESCAN_MS the watcher lists new/ and cur/ of
  * every mailbox; between scans inotify reports deliveries (new/: IN_MOVED_TO,
  * IN_CLOSE_WRITE, IN_CREATE for MTAs that link() from tmp/; cur/: the same;
  * overflow means rescan). Each mail is read (bounded by max_mail_bytes; larger
- * ones are hashed only), parsed, and sent as one fbl/1 "mail" message
- * (wire.h). When the sink's ack (sent after COMMIT) arrives, the mail is
+ * ones are hashed only), parsed (in the pool), and sent as one fbl/1 "mail"
+ * message (wire.h). When the sink's ack (sent after COMMIT) arrives, the mail is
  * marked committed in the Maildir's index (maildir.h: FBL_MAILDIR_INDEX_FILE,
  * one write and fsync per burst of acks) and then, if it is in new/, renamed
  * to cur/. A mail not acknowledged within watch.ack_timeout is sent again (to
@@ -54,7 +59,9 @@
  *   watcher reads no more mail until they move.
  *
  * Bounds: at most watch.window mails and watch.window_bytes bytes in flight
- * (sent, not acknowledged); beyond them the watcher stops reading mail, which
+ * (read, not acknowledged: a mail counts from its read, while the pool parses
+ * it, by its size until its message is made and then by the message's bytes);
+ * beyond them the watcher stops reading mail, which
  * is the backpressure that keeps every process's memory bounded while
  * PostgreSQL is slow or down. The queue of names waiting in new/ is the
  * Maildir itself: only names are held, not mail, and at most watch.queue_max
@@ -64,8 +71,9 @@
  * deleted).
  *
  * Stop: fbl_daemon_stopping() makes the loop stop reading mail and wait up
- * to @drain_ms for the acks of what is in flight; what is still unacknowledged
- * then stays in new/ for the next run.
+ * to @drain_ms for the acks of what is in flight (the mails the pool still
+ * parses are sent when parsed); what is still unacknowledged then stays in
+ * new/ for the next run. fbl_watch_free() stops and joins the pool's threads.
  */
 #ifndef FBL_WATCH_H
 #define FBL_WATCH_H
@@ -104,8 +112,9 @@ typedef struct fbl_watch_stats {
  *   loop watches nothing and ends with --once at once)
  * @zmq_context: (transfer none) a zmq context
  * @endpoints: NULL-terminated sink endpoints to connect to
+ * @parser: (transfer none) must outlive the watcher; its parse threads share it
  * Returns: (transfer full) or NULL with a G_FILE_ERROR (a mailbox) or
- *   G_IO_ERROR (ZeroMQ) error.
+ *   G_IO_ERROR (ZeroMQ, the pool's eventfd) error.
  */
 fbl_watch *fbl_watch_new(const fbl_config *config, const fbl_parser *parser, void *zmq_context,
                          const char *const *endpoints, GError **error);

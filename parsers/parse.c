@@ -590,6 +590,12 @@ fbl_parse_result *fbl_parser_parse(const fbl_parser *parser, const void *data, s
 {
     char mail_id[FBL_SHA256_HEX_LEN + 1];
     fbl_sha256_hex(data, len, mail_id);
+    return fbl_parser_parse_hashed(parser, data, len, mail_id, meta);
+}
+
+fbl_parse_result *fbl_parser_parse_hashed(const fbl_parser *parser, const void *data, size_t len,
+                                          const char *mail_id, const fbl_mail_meta *meta)
+{
     const fbl_parse_options *o = &parser->options;
     if (len > o->max_mail_bytes)
         return fbl_parser_too_large(parser, mail_id, len, meta);

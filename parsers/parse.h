@@ -98,6 +98,18 @@ fbl_parse_result *fbl_parser_parse(const fbl_parser *parser, const void *data, s
                                    const fbl_mail_meta *meta);
 
 /*
+ * fbl_parser_parse_hashed - fbl_parser_parse() for a caller that hashed the
+ * mail already (fbl/mailfile.h hashes it while reading): the same result,
+ * without a second pass of SHA-256 over the bytes
+ *
+ * @mail_id: the SHA-256 (hex) of @data; the caller vouches for it (the mail
+ *   and report ids derive from it)
+ * Returns: (transfer full) reports, or a reject; never NULL.
+ */
+fbl_parse_result *fbl_parser_parse_hashed(const fbl_parser *parser, const void *data, size_t len,
+                                          const char *mail_id, const fbl_mail_meta *meta);
+
+/*
  * fbl_parser_too_large - the reject for a mail the caller did not read
  *
  * For mails over max_mail_bytes, which callers should hash while streaming

@@ -2,6 +2,7 @@
 """Pipeline tests on real processes: fbl watch + fbl sink + a throwaway PostgreSQL.
 
 usage: pipeline.py crash|pgdown|fanout --fbl BIN --workdir DIR [--mails N] [--kills K] [--seed S]
+                   [--parse-threads N]
 
 crash   N mails (genmail) are delivered into a Maildir while `fbl watch` and
         `fbl sink` (separate processes over ipc://) are killed with SIGKILL K
@@ -13,6 +14,9 @@ fanout  two watchers on the same Maildir, each connected to two sinks; one sink
 pgdown  N mails are delivered while PostgreSQL is stopped for PGDOWN seconds
         (--pg-down, default 30) in the middle; the resident memory of both
         processes is sampled every 0.2 s and must stay under --rss-limit MiB.
+
+--parse-threads N sets the watchers' [watch] parse_threads (default: the
+config's default, one per CPU).
 
 Both end the same way: once every mail is delivered and new/ is empty, the
 processes get SIGTERM (and must exit 0), and the database must hold every
@@ -192,8 +196,9 @@ def verify(cluster, manifest, mbox):
     return errors
 
 
-def write_config(path, workdir, cluster, mbox):
+def write_config(path, workdir, cluster, mbox, parse_threads=None):
     bus = "ipc://%s/bus.sock" % workdir
+    threads = "" if parse_threads is None else "parse_threads = %d\n" % parse_threads
     with open(path, "w") as fh:
         fh.write("""[postgres]
 conninfo = %s
@@ -208,7 +213,7 @@ window_bytes = 16MiB
 ack_timeout = 3s
 # far below the backlogs these tests build: the rest of new/ is listed again
 queue_max = 300
-
+%s
 [sink]
 bind = %s
 batch_max_mails = 200
@@ -218,7 +223,7 @@ retry_max_wait = 2s
 
 [log]
 level = notice
-""" % (cluster.conninfo, mbox, bus, bus))
+""" % (cluster.conninfo, mbox, bus, threads, bus))
 
 
 def main():
@@ -232,6 +237,8 @@ def main():
     ap.add_argument("--deliver-seconds", type=float, default=25.0)
     ap.add_argument("--pg-down", type=float, default=30.0)
     ap.add_argument("--rss-limit", type=int, default=128, help="MiB, per process")
+    ap.add_argument("--parse-threads", type=int, default=None,
+                    help="[watch] parse_threads (default: the config's default)")
     a = ap.parse_args()
 
     rnd = random.Random(a.seed)
@@ -253,7 +260,7 @@ def main():
     cluster = Cluster(a.workdir)
     try:
         conf = os.path.join(a.workdir, "fbl.conf")
-        write_config(conf, a.workdir, cluster, mbox)
+        write_config(conf, a.workdir, cluster, mbox, a.parse_threads)
         sink = Proc("sink", [a.fbl, "sink", "--config", conf], logs)
         watch = Proc("watch", [a.fbl, "watch", "--config", conf], logs)
         extra = []
