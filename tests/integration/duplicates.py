@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """The same report delivered twice is stored twice and forwarded once (schema 007).
 
-usage: duplicates.py twice|concurrent|lock --fbl BIN --conninfo-file F --workdir DIR
+usage: duplicates.py twice|concurrent|lock|plans --fbl BIN --conninfo-file F --workdir DIR
 
 Each mode makes its own database in the "pg" fixture's cluster, and uses a real
 vendor (vendor_server.py) that records every report it receives.
@@ -25,11 +25,21 @@ concurrent  two `fbl sink` and two `fbl watch` processes, each watcher with its 
 lock        the store function on two connections (psql), step by step: the second
             writer of a key waits for the first one's commit (an advisory lock),
             then sees its row and stores its copy as the duplicate.
+plans       the plans of the store's lookups (schema 013) on month partitions without
+            statistics, as a new database and every month until autoanalyze have
+            them: the current month holds 200 reports, never analysed, and a session with plan_cache_mode = force_generic_plan (the plan a sink's
+            session keeps) stores two batches with auto_explain on. Every probe of
+            fbl.reports for a stored original (in fbl.store_staged and in
+            fbl.duplicate_original) must use reports_duplicate_key_idx, and the
+            per-reporter count the reporter index: never a month's received_at
+            index, which reads the whole window per report (007's ORDER BY ...
+            LIMIT 1 took it). Exits 77 (skipped) where auto_explain is missing.
 
 Standard library only; psql runs the queries.
 """
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -398,11 +408,128 @@ def mode_lock(a, db, work):
     check(rows == [[id1, "", "pending"], [id2, id1, "duplicate"]], "stored: %s" % rows)
 
 
+# ---- plans ----------------------------------------------------------------------------------
+
+SKIP = 77
+
+
+def stage_batch(doc_json, batch, n, base):
+    """A transaction that stores @n reports (a copy of the document each: 10 reporters, the
+    first 10 reports of every batch about the same 10 messages, the rest about a message
+    each, a long subject) delivered at @base - seconds."""
+    return """BEGIN;
+SELECT fbl.create_staging();
+INSERT INTO pg_temp.fbl_stage_mails
+SELECT md5(g || 'm%(b)d'), %(t)s - g * interval '1 s' - %(b)d * interval '1 min', 'spamalert',
+       1, NULL FROM generate_series(1, %(n)d) g;
+INSERT INTO pg_temp.fbl_stage_reports
+SELECT md5(g || 'r%(b)d'), md5(g || 'm%(b)d'),
+       %(t)s - g * interval '1 s' - %(b)d * interval '1 min',
+       jsonb_set(jsonb_set(jsonb_set('%(d)s'::jsonb, '{message,message_id}',
+                                     to_jsonb('spam-' || CASE WHEN g <= 10 THEN g ELSE %(b)d * 1000 + g END
+                                              || '@sender.example.com')),
+                           '{reporter,address}', to_jsonb('fbl' || g %% 10 || '@feedback.example.org')),
+                 '{message,subject}', to_jsonb((SELECT string_agg(md5(g || 'r%(b)d' || i), ' ')
+                                                FROM generate_series(1, %(pad)d) i)))
+FROM generate_series(1, %(n)d) g;
+SELECT 'stored=' || mails || '/' || reports FROM fbl.write_staged('{acme}');
+COMMIT;
+""" % dict(b=batch, n=n, t=base, d=doc_json.replace("'", "''"), pad=60)
+
+
+def psql_script(conninfo, script):
+    return subprocess.run(["psql", conninfo, "-XAtq", "-v", "ON_ERROR_STOP=1"], input=script,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def mode_plans(a, db, work):
+    path = os.path.join(work, "report.eml")
+    with open(path, "wb") as fh:
+        fh.write(report("P", "fbl@feedback.example.org"))
+    doc = subprocess.run([a.fbl, "parse", path], stdout=subprocess.PIPE, text=True,
+                         check=True).stdout.strip()
+    r = subprocess.run([a.fbl, "migrate", "--db", db.conninfo], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True)
+    if not check(r.returncode == 0, "fbl migrate: %s" % r.stdout):
+        return
+    # The months exist, as in production; the middle of this one is far from its edges.
+    db.q("SELECT fbl.create_month_partitions(now() - interval '1 month'), "
+         "fbl.create_month_partitions(now()), fbl.create_month_partitions(now() + interval '1 month')")
+    base = "(date_trunc('month', now()) + interval '14 days')"
+    pre = 2
+    r = psql_script(db.conninfo, "".join(stage_batch(doc, 100 + b, 100, base) for b in range(pre)))
+    if not check(r.returncode == 0 and r.stdout.count("stored=100/100") == pre,
+                 "prefill: %s %s" % (r.stdout, r.stderr)):
+        return
+    month = db.q("SELECT DISTINCT tableoid::regclass FROM fbl.reports").split(".")[-1]
+    check(db.q("SELECT count(*) FROM pg_stats WHERE schemaname = 'fbl' AND tablename = '%s'"
+               % month) == "0", "%s has statistics" % month)
+    key = db.q("SELECT duplicate_key FROM fbl.reports WHERE duplicate_key IS NOT NULL LIMIT 1")
+    r = psql_script(db.conninfo, "LOAD 'auto_explain';")
+    if r.returncode != 0:
+        log("skipped: no auto_explain (%s)" % r.stderr.strip())
+        return SKIP
+    script = ("LOAD 'auto_explain';\n"
+              "SET auto_explain.log_min_duration = 0;\n"
+              "SET auto_explain.log_nested_statements = on;\n"
+              "SET plan_cache_mode = force_generic_plan;\n"
+              "SET client_min_messages = log;\n"
+              + "".join(stage_batch(doc, b, 100, base) for b in range(2))
+              + "SELECT 'original=' || coalesce(fbl.duplicate_original('%s', 'x', %s, "
+                "interval '7 days'), '');\n" % (key, base))
+    r = psql_script(db.conninfo, script)
+    with open(os.path.join(work, "plans.log"), "w") as fh:
+        fh.write(r.stdout + r.stderr)
+    if not check(r.returncode == 0 and r.stdout.count("stored=100/100") == 2
+                 and "original=" in r.stdout, "the batches: %s %s" % (r.stdout, r.stderr[-2000:])):
+        return
+    plans = r.stderr.split("LOG:  duration: ")
+    store = [p for p in plans if "Insert on reports" in p]
+    orig = [p for p in plans if "Aggregate" in p and "duplicate_key = $1" in p] or \
+        [p for p in plans if "duplicate_key = $1" in p]
+    if not check(len(store) == 2 and orig, "auto_explain logged %d store plans and %d "
+                 "duplicate_original plans (see plans.log)" % (len(store), len(orig))):
+        return
+    for what, plan in (("fbl.store_staged", store[-1]), ("fbl.duplicate_original", orig[-1])):
+        scans = re.findall(r"(Seq Scan|Index Scan|Index Only Scan|Bitmap Heap Scan)"
+                           r"(?: using (\S+))? on (reports_\w+)", plan)
+        bitmaps = re.findall(r"Bitmap Index Scan on (\S+)", plan)
+        used = [u for _, u, t in scans if u] + bitmaps
+        log("%s: %s" % (what, ", ".join(sorted(set("%s %s" % (t, u or k) for k, u, t in scans
+                                                    if t == month))) or "(no scan)"))
+        wrong = [u for u in used if re.fullmatch(r"reports_(\d{6}|default)_received_at_idx", u)]
+        check(not wrong, "%s reads %s: the whole window per report (plans.log)" % (what, wrong))
+        mine = [u for _, u, t in scans if t == month] + [b for b in bitmaps if month in b]
+        check("%s_duplicate_key_received_at_idx" % month in mine,
+              "%s: no probe of %s_duplicate_key_received_at_idx (plans.log)" % (what, month))
+        if what == "fbl.store_staged":
+            check("%s_reporter_address_expr_received_at_idx" % month in mine,
+                  "%s: the per-reporter count does not read %s's reporter index (plans.log)"
+                  % (what, month))
+    # And what the lookups found is 007's rule: a copy repeats the earliest original with its
+    # key that an earlier transaction stored, else its batch's earliest report with the key
+    # (every report here is within one window of every other).
+    rows = db.rows("""SELECT count(*), count(r.duplicate_of), count(*) FILTER (
+                          WHERE r.duplicate_of IS DISTINCT FROM coalesce(
+                              (SELECT o.id FROM fbl.reports o
+                               WHERE o.duplicate_key = r.duplicate_key AND o.duplicate_of IS NULL
+                                 AND o.xmin::text::bigint < r.xmin::text::bigint
+                               ORDER BY o.received_at, o.id LIMIT 1),
+                              (SELECT o.id FROM fbl.reports o
+                               WHERE o.duplicate_key = r.duplicate_key AND o.xmin = r.xmin
+                                 AND (o.received_at, o.id) < (r.received_at, r.id)
+                               ORDER BY o.received_at, o.id LIMIT 1)))
+                      FROM fbl.reports r""")
+    log("reports, copies, copies not as 007's rule: %s" % rows)
+    check(rows and rows[0][0] == str(100 * (pre + 2)) and rows[0][1] != "0" and rows[0][2] == "0",
+          "reports, copies, wrong: %s" % rows)
+
+
 # ---- main -----------------------------------------------------------------------------------
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=("twice", "concurrent", "lock"))
+    ap.add_argument("mode", choices=("twice", "concurrent", "lock", "plans"))
     ap.add_argument("--fbl", required=True)
     ap.add_argument("--conninfo-file", required=True)
     ap.add_argument("--workdir", required=True)
@@ -416,9 +543,11 @@ def main():
     t0 = time.time()
     db = Db(a.conninfo_file, "t_dup_" + a.mode)
     try:
-        globals()["mode_" + a.mode](a, db, a.workdir)
+        skipped = globals()["mode_" + a.mode](a, db, a.workdir) == SKIP
     finally:
         db.drop()
+    if skipped and not FAILURES:
+        return SKIP
     log("%s done in %.1f s" % (a.mode, time.time() - t0))
     if FAILURES:
         print("%d failure(s); logs in %s" % (len(FAILURES), a.workdir))
