@@ -116,42 +116,6 @@ static bool check_roles(fbl_pg *pg, GError **error)
     return false;
 }
 
-/*
- * check_extension - the extension hll (012's rollups count distinct reporters
- * with it) is in the database, or the connected role may create it: like the
- * roles, only a superuser can, and only on a server that has the package.
- */
-static bool check_extension(fbl_pg *pg, GError **error)
-{
-    PGresult *res = PQexec(
-        pg->conn, "SELECT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'hll'), "
-                  "EXISTS (SELECT FROM pg_catalog.pg_available_extensions "
-                  "WHERE name = 'hll'), "
-                  "(SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user), "
-                  "current_user, current_database()");
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-        fbl_pgconn_set_error(pg->conn, res, "check the extension hll", error);
-        PQclear(res);
-        return false;
-    }
-    bool installed = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-    bool available = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
-    bool superuser = strcmp(PQgetvalue(res, 0, 2), "t") == 0;
-    if (!installed && !available)
-        g_set_error(error, FBL_PG_ERROR, FBL_PG_ERROR_SCHEMA,
-                    "the schema needs the PostgreSQL extension hll, which this server does not "
-                    "have: install it on the database server (Debian: apt-get install "
-                    "postgresql-15-hll, for PostgreSQL 15), then start fbl (or fbl migrate) again");
-    else if (!installed && !superuser)
-        g_set_error(error, FBL_PG_ERROR, FBL_PG_ERROR_PRIVILEGE,
-                    "the schema needs the extension hll, which the role %s may not create; as a "
-                    "PostgreSQL superuser, in the database %s, run: CREATE EXTENSION hll SCHEMA "
-                    "public; then start fbl (or fbl migrate) again",
-                    PQgetvalue(res, 0, 3), PQgetvalue(res, 0, 4));
-    PQclear(res);
-    return installed || (available && superuser);
-}
-
 /* Whether one of the migrations this binary carries is not in @done. */
 static bool any_missing(GHashTable *done)
 {
@@ -180,9 +144,7 @@ static bool apply_missing(fbl_pg *pg, unsigned *applied, GError **error)
     GHashTable *done = applied_versions(pg, error);
     if (done == NULL)
         return false;
-    if (any_missing(done) &&
-        (!check_roles(pg, error) ||
-         (!g_hash_table_contains(done, GUINT_TO_POINTER(12)) && !check_extension(pg, error)))) {
+    if (any_missing(done) && !check_roles(pg, error)) {
         g_hash_table_unref(done);
         return false;
     }

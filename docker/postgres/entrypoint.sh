@@ -9,8 +9,7 @@
 #     the truth), the database POSTGRES_DB it owns, and the NOLOGIN roles that
 #     POSTGRES_NOLOGIN_ROLES names, each ROLE or ROLE:PARENT (made a member of PARENT), as
 #     fbl's schema grants to fbl_analyst, fbl_writer and fbl_security (a member of
-#     fbl_analyst) but may not create them; and in POSTGRES_DB the extensions that
-#     POSTGRES_EXTENSIONS names, in the schema public (fbl's hourly rollups use hll);
+#     fbl_analyst) but may not create them;
 #  4. exec postgres as the user postgres, listening on every address.
 set -eu
 : "${PGDATA:=/var/lib/postgresql/data}"
@@ -18,7 +17,6 @@ set -eu
 : "${POSTGRES_DB:=$POSTGRES_USER}"
 : "${POSTGRES_PASSWORD_FILE:=/run/fbl-secret/password}"
 : "${POSTGRES_NOLOGIN_ROLES:=}"
-: "${POSTGRES_EXTENSIONS:=}"
 : "${POSTGRES_WAIT_SECONDS:=300}"
 sock=/run/postgresql
 
@@ -65,7 +63,7 @@ as_postgres pg_ctl -D "$PGDATA" -o "-c listen_addresses='' -c unix_socket_direct
 FBL_PG_PASSWORD=$(cat "$POSTGRES_PASSWORD_FILE") setpriv --reuid=postgres --regid=postgres \
     --init-groups psql -X -q -v ON_ERROR_STOP=1 \
     -h "$initsock" -U postgres -d postgres -v user="$POSTGRES_USER" -v db="$POSTGRES_DB" \
-    -v nologin="$POSTGRES_NOLOGIN_ROLES" -v extensions="$POSTGRES_EXTENSIONS" <<'SQL'
+    -v nologin="$POSTGRES_NOLOGIN_ROLES" <<'SQL'
 \getenv pw FBL_PG_PASSWORD
 SELECT NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'user') AS make_role \gset
 \if :make_role
@@ -84,9 +82,6 @@ SELECT format('GRANT %I TO %I', split_part(r, ':', 2), split_part(r, ':', 1))
   FROM regexp_split_to_table(:'nologin', '[\s,]+') AS r
  WHERE split_part(r, ':', 2) <> ''
    AND NOT pg_has_role(split_part(r, ':', 1), split_part(r, ':', 2), 'MEMBER') \gexec
-\connect :"db"
-SELECT format('CREATE EXTENSION IF NOT EXISTS %I SCHEMA public', e)
-  FROM regexp_split_to_table(:'extensions', '[\s,]+') AS e WHERE e <> '' \gexec
 SQL
 as_postgres pg_ctl -D "$PGDATA" -m fast -w -s stop
 log "ready: database $POSTGRES_DB, role $POSTGRES_USER (password from $POSTGRES_PASSWORD_FILE)"

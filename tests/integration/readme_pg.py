@@ -15,12 +15,10 @@ setup        the README's PostgreSQL steps (the ```sh block after the comment
              directory, Maildir and metrics ports moved into the scratch
              directory; PGUSER=fbl stands for peer authentication of the user
              fbl) stores a sample mail and moves it to cur/.
-roles        the steps without the roles fbl_analyst and fbl_writer (and without
-             the extension hll): `fbl run --once` and `fbl migrate` stop at once
-             with exit status 77 and one error line that gives the SQL to run;
-             the test runs exactly that SQL as the superuser, then `fbl migrate`
-             stops with 77 and the extension's SQL, which the test runs in the
-             database fbl, and `fbl run --once` then stores the mail.
+roles        the steps without the roles fbl_analyst and fbl_writer: `fbl run
+             --once` and `fbl migrate` stop at once with exit status 77 and one
+             error line that gives the SQL to run; the test runs exactly that
+             SQL as the superuser, and `fbl run --once` then stores the mail.
 unavailable  `fbl run --once` with PostgreSQL down, and with a login it refuses
              (a role that does not exist, in the "pg" fixture's cluster),
              retries for [postgres] unreachable_timeout (3 s here), then exits
@@ -211,10 +209,9 @@ def mode_roles(a):
     text = open(README).read()
     cluster = Cluster(a.workdir)
     try:
-        steps = [l for l in marked_block(text, "pg-setup")
-                 if "CREATE ROLE" not in l and "CREATE EXTENSION" not in l]
-        check(len(steps) < len(marked_block(text, "pg-setup")) - 1,
-              "the README's steps create no role or no extension")
+        steps = [l for l in marked_block(text, "pg-setup") if "CREATE ROLE" not in l]
+        check(len(steps) < len(marked_block(text, "pg-setup")),
+              "the README's steps create no role")
         follow(cluster, steps)
         box = maildir(os.path.join(a.workdir, "spamalert"))
         db = ["--db", "host=%s dbname=fbl user=fbl" % cluster.host]
@@ -238,24 +235,13 @@ def mode_roles(a):
             out = run(["runuser", "-u", "postgres", "--", "psql", "-X", "-v", "ON_ERROR_STOP=1",
                        "-c", m.group(1)], env=cluster.env)
             check(out.returncode == 0, "the SQL fbl gave fails: %s" % out.stdout)
-        # Then the extension (schema 012), which only a superuser may create, in fbl's database.
-        out = run([a.fbl, "migrate"] + db, env=cluster.env, timeout=60)
-        want = "CREATE EXTENSION hll SCHEMA public;"
-        check(out.returncode == 77 and want in out.stdout and "the database fbl" in out.stdout,
-              "fbl migrate without the extension: exit %d: %s"
-              % (out.returncode, out.stdout.strip()))
-        if want in out.stdout:
-            out = run(["runuser", "-u", "postgres", "--", "psql", "-X", "-v", "ON_ERROR_STOP=1",
-                       "-d", "fbl", "-c", want], env=cluster.env)
-            check(out.returncode == 0, "the extension's SQL fails: %s" % out.stdout)
         out = run([a.fbl, "run", "--once", "--maildir", box] + db, env=cluster.env)
         check(out.returncode == 0, "fbl run --once after the SQL: exit %d: %s"
               % (out.returncode, out.stdout.strip()[-1000:]))
         stored = cluster.psql("SELECT count(*) FROM fbl.mails")
         check(stored == "1", "%s mail(s) stored after the SQL, want 1" % stored)
         if not FAILURES:
-            log("missing roles and extension: exit 77 at once with the SQL; that SQL is all "
-                "it takes")
+            log("missing roles: exit 77 at once with the SQL; that SQL is all it takes")
     finally:
         cluster.stop()
 

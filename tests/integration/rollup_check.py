@@ -18,11 +18,7 @@ FUNCTIONS = ["summary", "complaints_hourly", "top_source_ips", "top_sender_domai
 
 
 def _rows(table):
-    # Sketches compare by what they count.
-    return ("SELECT to_jsonb(t) - 'reporters' || jsonb_build_object('reporters', "
-            "CASE WHEN to_jsonb(t) ? 'reporters' THEN "
-            "public.hll_cardinality((to_jsonb(t)->>'reporters')::public.hll) END) AS r "
-            "FROM fbl.%s t" % table)
+    return "SELECT to_jsonb(t) AS r FROM fbl.%s t" % table
 
 
 def _script():
