@@ -25,7 +25,7 @@ static void on_backfill_day(const char *complete_since, void *data)
     backfill_progress *p = data;
     p->days++;
     gint64 now = g_get_monotonic_time();
-    if (now - p->said_us < 5 * G_USEC_PER_SEC)
+    if (now - p->said_us < (gint64) 5 * G_USEC_PER_SEC)
         return;
     p->said_us = now;
     (void) fprintf(stderr,
