@@ -92,7 +92,7 @@ int fbl_cmd_migrate(int argc, char **argv)
 
     gint64 now = g_get_monotonic_time();
     backfill_progress progress = {.started_us = now, .said_us = now};
-    if (!fbl_pg_rollup_backfill(pg, on_backfill_day, &progress, NULL, &error))
+    if (!fbl_pg_rollup_backfill(pg, on_backfill_day, &progress, &error))
         return fbl_cmd_pg_failed("migrate", error);
     if (progress.days > 0)
         (void) printf("fbl migrate: rolled up %u day%s of stored reports in %.1f s\n",

@@ -115,11 +115,9 @@ typedef void (*fbl_pg_rollup_step)(const char *complete_since, void *data);
  *
  * @step: (nullable) called after each day with the new fbl.rollup_state
  *   complete_since (PostgreSQL's text)
- * @days: (out) (optional) how many days were rolled up now
  * Returns: false with FBL_PG_ERROR (the days before stay done).
  */
-bool fbl_pg_rollup_backfill(fbl_pg *pg, fbl_pg_rollup_step step, void *data, unsigned *days,
-                            GError **error);
+bool fbl_pg_rollup_backfill(fbl_pg *pg, fbl_pg_rollup_step step, void *data, GError **error);
 
 /*
  * fbl_pg_rollup_pending - whether stored reports still wait for

@@ -215,11 +215,8 @@ bool fbl_pg_migrate(fbl_pg *pg, unsigned *applied, GError **error)
     return true;
 }
 
-bool fbl_pg_rollup_backfill(fbl_pg *pg, fbl_pg_rollup_step step, void *data, unsigned *days,
-                            GError **error)
+bool fbl_pg_rollup_backfill(fbl_pg *pg, fbl_pg_rollup_step step, void *data, GError **error)
 {
-    if (days != NULL)
-        *days = 0;
     if (!fbl_pg_ensure_connected(pg, error))
         return false;
     for (;;) {
@@ -229,12 +226,8 @@ bool fbl_pg_rollup_backfill(fbl_pg *pg, fbl_pg_rollup_step step, void *data, uns
         if (res == NULL)
             return false;
         bool done = PQntuples(res) != 1 || PQgetisnull(res, 0, 0);
-        if (!done) {
-            if (days != NULL)
-                (*days)++;
-            if (step != NULL)
-                step(PQgetvalue(res, 0, 0), data);
-        }
+        if (!done && step != NULL)
+            step(PQgetvalue(res, 0, 0), data);
         PQclear(res);
         if (done)
             return true;
