@@ -1,7 +1,11 @@
 /* main.c - the fbl program: subcommand dispatch */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include <glib.h>
 
@@ -39,6 +43,26 @@ static void print_utf8(const char *text)
     (void) fflush(stdout);
 }
 
+/*
+ * Keep the heap near what is in flight. glibc maps a large buffer (128 KiB and
+ * up) with mmap only until the first one is freed; then it raises the threshold
+ * to that size, and the buffers of large mails stay in the heaps of the parse
+ * threads, each heap holding on to its largest mails. A fixed 1 MiB threshold
+ * gives them back at free (peak RSS of a 5,000-mail backlog in `fbl run
+ * --once`: 63-67 -> 52-53 MiB at the same CPU); the 8 MiB trim threshold keeps
+ * the top of the heap, so small buffers do not fault pages in and out. Left
+ * alone when the operator sets either through glibc's environment variables.
+ */
+static void tune_allocator(void)
+{
+#ifdef __GLIBC__
+    if (getenv("MALLOC_MMAP_THRESHOLD_") != NULL || getenv("MALLOC_TRIM_THRESHOLD_") != NULL)
+        return;
+    (void) mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
+    (void) mallopt(M_TRIM_THRESHOLD, 8 * 1024 * 1024);
+#endif
+}
+
 static void usage(FILE *out)
 {
     (void) fprintf(out, "Usage: fbl COMMAND [OPTION...]\n\n"
@@ -51,6 +75,7 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+    tune_allocator();
     if (argc < 2) {
         usage(stderr);
         return EX_USAGE;
