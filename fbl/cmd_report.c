@@ -46,7 +46,8 @@ static int report(const fbl_config *config, fbl_analyst_report_format format,
                   const fbl_analyst_report_window *window, const char *path)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(fbl_report_query) db = fbl_report_query_new(config->pg_conninfo, &error);
+    g_autoptr(fbl_report_query) db =
+        fbl_report_query_new(config->pg_conninfo, "fbl report", &error);
     if (db == NULL)
         return failed(error);
     g_autoptr(GString) out = g_string_new(NULL);
