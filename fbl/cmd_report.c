@@ -63,7 +63,7 @@ static int report(const fbl_config *config, fbl_analyst_report_format format,
 int fbl_cmd_report(int argc, char **argv)
 {
     g_autofree char *config_file = NULL, *db = NULL, *since = NULL, *until = NULL;
-    g_autofree char *format = NULL, *output = NULL;
+    g_autofree char *format = NULL, *output = NULL, *now_arg = NULL;
     gint top = FBL_ANALYST_REPORT_DEFAULT_TOP;
     GOptionEntry entries[] = {
         {"config", 'c', 0, G_OPTION_ARG_FILENAME, &config_file,
@@ -79,6 +79,9 @@ int fbl_cmd_report(int argc, char **argv)
         {"output", 'o', 0, G_OPTION_ARG_FILENAME, &output,
          "Write the report to FILE (atomically) instead of stdout", "FILE"},
         {"top", 0, 0, G_OPTION_ARG_INT, &top, "Rows of each top table (default: 10; 0: all)", "N"},
+        /* For tests: the document the sink's report thread wrote at T, byte for byte. */
+        {"now", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_STRING, &now_arg,
+         "Take T (epoch seconds) as the time now: ages and the open end count from it", "T"},
         {NULL, 0, 0, 0, NULL, NULL, NULL},
     };
     g_autoptr(GOptionContext) ctx = g_option_context_new(NULL);
@@ -109,6 +112,10 @@ int fbl_cmd_report(int argc, char **argv)
         return EX_USAGE;
     }
     gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+    if (now_arg != NULL && !fbl_time_arg_parse(now_arg, now, &now)) {
+        (void) fprintf(stderr, "fbl report: --now '%s' is not a time\n", now_arg);
+        return EX_USAGE;
+    }
     fbl_analyst_report_window w = {now - 86400, now, until == NULL, (guint) top};
     if (since != NULL && !fbl_time_arg_parse(since, now, &w.since)) {
         (void) fprintf(stderr, "fbl report: --since '%s' is not a time\n", since);
