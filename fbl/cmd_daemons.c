@@ -24,6 +24,7 @@
 #endif
 #include "fbl/log.h"
 #include "fbl/metrics.h"
+#include "fbl/report_loop.h"
 #include "fbl/sink_loop.h"
 #include "fbl/watch.h"
 #include "parsers/parse.h"
@@ -327,6 +328,11 @@ static bool run_blocklist(void *loop, GError **error)
     return fbl_blocklist_loop_run(loop, error);
 }
 
+static bool run_report(void *loop, GError **error)
+{
+    return fbl_report_loop_run(loop, error);
+}
+
 static void start_worker(worker *w, const char *name, bool (*run)(void *, GError **), void *loop)
 {
     w->name = name;
@@ -369,6 +375,7 @@ typedef struct loops {
     GPtrArray *imap; /* fbl_imap_watch *, one per IMAP mailbox (FBL_HAVE_IMAP) */
     fbl_forward_loop *forward;
     fbl_blocklist_loop *blocklist; /* the sink's re-export; NULL when no file is wanted */
+    fbl_report_loop *report;       /* the sink's HTML page; NULL when not wanted */
 } loops;
 
 static void loops_clear(loops *l)
@@ -379,6 +386,7 @@ static void loops_clear(loops *l)
     fbl_sink_loop_free(l->sink);
     fbl_forward_loop_free(l->forward);
     fbl_blocklist_loop_free(l->blocklist);
+    fbl_report_loop_free(l->report);
     fbl_parser_free(l->parser);
     if (l->zmq != NULL)
         zmq_ctx_term(l->zmq);
@@ -395,6 +403,8 @@ static int make_sink(role r, const fbl_config *c, loops *l, GError **error)
         if (l->blocklist == NULL)
             return EX_CONFIG; /* the allowlist file */
     }
+    if (l->sink != NULL && fbl_report_loop_wanted(c))
+        l->report = fbl_report_loop_new(c);
     if (l->sink != NULL)
         return EX_OK;
     /* Key files and the plaintext rule are configuration; a bind that fails is not. */
@@ -647,11 +657,13 @@ static int join_imap(loops *l, int status)
 static int run_watch(const fbl_config *c, loops *l, bool once, GError **error)
 {
     int status = EX_OK;
-    worker sink = {0}, forward = {0}, blocklist = {0};
+    worker sink = {0}, forward = {0}, blocklist = {0}, report = {0};
     if (l->sink != NULL)
         start_worker(&sink, "fbl-sink", run_sink, l->sink);
     if (l->blocklist != NULL && !once)
         start_worker(&blocklist, "fbl-blocklist", run_blocklist, l->blocklist);
+    if (l->report != NULL && !once)
+        start_worker(&report, "fbl-report", run_report, l->report);
     if (l->forward != NULL)
         start_worker(&forward, "fbl-forward", run_forward, l->forward);
 #ifdef FBL_HAVE_IMAP
@@ -668,7 +680,8 @@ static int run_watch(const fbl_config *c, loops *l, bool once, GError **error)
     status = join_imap(l, status);
 #endif
     fbl_daemon_request_stop(); /* after --once, or a failure: the threads end too */
-    if (!join_worker(&sink) || !join_worker(&forward) || !join_worker(&blocklist))
+    if (!join_worker(&sink) || !join_worker(&forward) || !join_worker(&blocklist) ||
+        !join_worker(&report))
         status = EX_SOFTWARE;
     return status;
 }
@@ -678,16 +691,18 @@ static int run_loops(role r, const fbl_config *c, loops *l, bool once)
 {
     GError *error = NULL;
     int status = EX_OK;
-    worker blocklist = {0};
+    worker blocklist = {0}, report = {0};
     if (r == ROLE_SINK && l->blocklist != NULL)
         start_worker(&blocklist, "fbl-blocklist", run_blocklist, l->blocklist);
+    if (r == ROLE_SINK && l->report != NULL)
+        start_worker(&report, "fbl-report", run_report, l->report);
     if (r & ROLE_WATCH)
         status = run_watch(c, l, once, &error);
     else if (!(r == ROLE_SINK ? fbl_sink_loop_run(l->sink, &error)
                               : fbl_forward_loop_run(l->forward, &error)))
         status = EX_SOFTWARE;
-    fbl_daemon_request_stop(); /* the re-export ends with the sink */
-    if (!join_worker(&blocklist))
+    fbl_daemon_request_stop(); /* the re-export and the page end with the sink */
+    if (!join_worker(&blocklist) || !join_worker(&report))
         status = EX_SOFTWARE;
     if (error != NULL) {
         g_critical("%s", error->message);

@@ -238,6 +238,15 @@ static const key_def keys[] = {
     FIXED("outbound", "lock_text", T_STRING, outbound_lock_text,
           "CHTR 301: account locked after spam complaints; contact the abuse desk", 0, 0,
           "what Postfix answers a locked account, after REJECT 5.7.1 (fbl export accounts)"),
+    FIXED("report", "html_file", T_PATH, report_html_file, "", 0, 0,
+          "the sink rewrites this HTML page (fbl report --format html) every html_interval; "
+          "empty: no"),
+    FIXED("report", "html_interval", T_MS, report_html_interval_ms, "5m", 1000, 86400000,
+          "how often the sink rewrites html_file"),
+    FIXED("report", "html_window", T_MS, report_html_window_ms, "24h", 60000, 2678400000u,
+          "the page shows the reports delivered within this long before it is made"),
+    FIXED("report", "html_top", T_UINT, report_html_top, "10", 0, 100000,
+          "rows of each top table (fbl report --top); 0: all"),
 
     BOX("path", T_PATH, path, "", "the Maildir; a mailbox has either path or imap"),
     BOX("feedback_type", T_FEEDBACK, feedback_type, "abuse",

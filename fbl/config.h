@@ -12,7 +12,8 @@
  * where it differs). `fbl sink --print-config-table` prints the table;
  * ops_check.py keeps etc/fbl.conf.example and fbl.conf(5) in step with it. A
  * new key is one row there. Groups: [postgres], [limits], [parse], [watch],
- * [sink], [log], [metrics], [retention], [blocklist], [local], [outbound], and any number
+ * [sink], [log], [metrics], [retention], [blocklist], [local], [outbound],
+ * [report], and any number
  * of [mailbox:NAME]
  * (path, or imap with its login keys) and [vendor:NAME] (type and url
  * required).
@@ -127,6 +128,8 @@ typedef struct fbl_config {
     /* [limits] and [parse] */
     size_t max_mail_bytes;
     unsigned max_mime_depth, max_mime_parts, max_headers;
+    /* [report] html_top: here, in what would be padding */
+    unsigned report_html_top;
     size_t max_header_bytes;
     unsigned reports_per_reporter_per_hour; /* 0: no limit */
     GStrv exempt_reporters;                 /* addresses or domains (*.example.com) */
@@ -182,6 +185,9 @@ typedef struct fbl_config {
     char *blocklist_ips_rbldnsd, *blocklist_domains_rbldnsd;
     char *blocklist_ips_rspamd, *blocklist_domains_rspamd;
     char *blocklist_ips_postfix, *blocklist_domains_postfix;
+    /* [report]: the sink's HTML page (fbl/report_loop.h); html_file NULL: not written */
+    char *report_html_file;
+    unsigned report_html_interval_ms, report_html_window_ms;
 } fbl_config;
 
 /*

@@ -2,6 +2,9 @@
 #define G_LOG_DOMAIN "fbl-pg"
 #include "sink/report_query.h"
 
+#include <errno.h>
+#include <poll.h>
+
 #include <libpq-fe.h>
 
 #include "sink/pgconn_internal.h"
@@ -13,11 +16,13 @@
 
 struct fbl_report_query {
     PGconn *conn;
+    bool (*cancelled)(void); /* NULL: never */
 };
 
-fbl_report_query *fbl_report_query_new(const char *conninfo, GError **error)
+fbl_report_query *fbl_report_query_new(const char *conninfo, const char *application_name,
+                                       GError **error)
 {
-    PGconn *conn = fbl_pgconn_connect(conninfo, "fbl report", error);
+    PGconn *conn = fbl_pgconn_connect(conninfo, application_name, error);
     if (conn == NULL)
         return NULL;
     fbl_report_query *q = g_new0(fbl_report_query, 1);
@@ -31,6 +36,11 @@ void fbl_report_query_free(fbl_report_query *query)
         return;
     PQfinish(query->conn);
     g_free(query);
+}
+
+void fbl_report_query_set_cancel(fbl_report_query *query, bool (*cancelled)(void))
+{
+    query->cancelled = cancelled;
 }
 
 void fbl_report_rows_free(fbl_report_rows *rows)
@@ -100,6 +110,78 @@ static fbl_report_rows *rows_of(const PGresult *res)
     return rows;
 }
 
+/* Ask the server to cancel the statement running on @conn; the result says when it stopped. */
+static void cancel(PGconn *conn)
+{
+    char why[256] = "";
+    PGcancel *c = PQgetCancel(conn);
+    if (c == NULL || !PQcancel(c, why, (int) sizeof why))
+        g_debug("cannot cancel the report statement: %s", c == NULL ? "no connection" : why);
+    PQfreeCancel(c);
+}
+
+/* How long a cancelled statement may take to stop before the connection is given up. */
+#define CANCEL_WAIT_US (G_GINT64_CONSTANT(2) * G_USEC_PER_SEC)
+
+/*
+ * Wait until @conn has a whole result, testing @query's cancel test every
+ * FBL_REPORT_QUERY_POLL_MS. Returns: false when the connection failed (its
+ * error message says why), or when a cancelled statement did not stop
+ * within CANCEL_WAIT_US (the caller drops the connection).
+ */
+static bool wait_result(fbl_report_query *query)
+{
+    PGconn *conn = query->conn;
+    gint64 asked = 0;
+    while (PQisBusy(conn)) {
+        if (asked == 0 && query->cancelled()) {
+            cancel(conn);
+            asked = g_get_monotonic_time();
+        } else if (asked != 0 && g_get_monotonic_time() - asked > CANCEL_WAIT_US) {
+            return false;
+        }
+        struct pollfd p = {.fd = PQsocket(conn), .events = POLLIN};
+        if (p.fd < 0)
+            return false;
+        int n = poll(&p, 1, FBL_REPORT_QUERY_POLL_MS);
+        if (n < 0 && errno != EINTR)
+            return false;
+        if (n > 0 && !PQconsumeInput(conn))
+            return false;
+    }
+    return true;
+}
+
+/*
+ * PQexecParams() that a cancel test can stop: the statement is sent, and
+ * its results read as they come. Returns: the last result, as PQexecParams()
+ * does (NULL: the connection failed).
+ */
+static PGresult *exec_cancellable(fbl_report_query *query, const char *sql, int n, const Oid *types,
+                                  const char *const *params)
+{
+    PGconn *conn = query->conn;
+    if (!PQsendQueryParams(conn, sql, n, types, params, NULL, NULL, 0))
+        return NULL;
+    PGresult *last = NULL;
+    for (;;) {
+        if (!wait_result(query)) {
+            PQclear(last);
+            return NULL;
+        }
+        PGresult *res = PQgetResult(conn);
+        if (res == NULL)
+            return last;
+        /* An error result is the one to keep: it says why. */
+        if (last != NULL && PQresultStatus(last) == PGRES_FATAL_ERROR) {
+            PQclear(res);
+            continue;
+        }
+        PQclear(last);
+        last = res;
+    }
+}
+
 bool fbl_report_query_table(fbl_report_query *query, const char *select, const char *order,
                             const fbl_report_column *columns, guint n_columns, gint64 since,
                             gint64 until, guint top, const char *period, fbl_report_rows **rows,
@@ -112,7 +194,9 @@ bool fbl_report_query_table(fbl_report_query *query, const char *select, const c
     g_autofree char *until_text = until > 0 ? iso_utc(until) : g_strdup("infinity");
     g_autofree char *top_text = g_strdup_printf("%u", top);
     const char *params[] = {since_text, until_text, top_text, period};
-    PGresult *res = PQexecParams(query->conn, sql, 4, types, params, NULL, NULL, 0);
+    PGresult *res = query->cancelled == NULL
+                        ? PQexecParams(query->conn, sql, 4, types, params, NULL, NULL, 0)
+                        : exec_cancellable(query, sql, 4, types, params);
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
         fbl_pgconn_set_error(query->conn, res, "query", error);
         PQclear(res);

@@ -5,6 +5,9 @@
  * Layer: sink/. Blocking libpq I/O on one connection of its own, used by one
  * thread at a time. Reads only what a SELECT over the analyst functions of
  * schema/005_analyst.sql gives, so the rights of fbl_analyst are enough.
+ * A caller that must not wait for a long statement (a daemon stopping) gives
+ * a cancel test (fbl_report_query_set_cancel()): the statement is then
+ * cancelled on the server (PQcancel) as soon as the test says so.
  *
  * One statement per table: it computes the caller's SELECT once (a
  * MATERIALIZED CTE), ranks its rows, and returns the first @top of them, then
@@ -27,13 +30,27 @@
 typedef struct fbl_report_query fbl_report_query;
 
 /*
- * fbl_report_query_new - connect (application_name "fbl report" unless the
- * conninfo says)
+ * fbl_report_query_new - connect
  *
+ * @application_name: pg_stat_activity's name ("fbl report"), unless the
+ *   conninfo names one
  * Returns: (transfer full) or NULL with FBL_PG_ERROR.
  */
-fbl_report_query *fbl_report_query_new(const char *conninfo, GError **error);
+fbl_report_query *fbl_report_query_new(const char *conninfo, const char *application_name,
+                                       GError **error);
 void fbl_report_query_free(fbl_report_query *query);
+
+/*
+ * fbl_report_query_set_cancel - while a statement runs, call @cancelled
+ * about every FBL_REPORT_QUERY_POLL_MS; once it returns true, ask the server
+ * to cancel the statement, which then fails with FBL_PG_ERROR_TRANSIENT
+ * (SQLSTATE 57014) as soon as the server stops it
+ *
+ * @cancelled: (nullable) called in the thread running the statement; NULL
+ *   (the default): statements run to their end
+ */
+#define FBL_REPORT_QUERY_POLL_MS 100
+void fbl_report_query_set_cancel(fbl_report_query *query, bool (*cancelled)(void));
 
 /* A table's lines (fbl_report_query_table), each as text cells. */
 typedef struct fbl_report_rows {
