@@ -126,9 +126,86 @@ static const char *piece_end(const char *q)
     }
 }
 
+/*
+ * Most non-ASCII text is already in NFKC: letters with accents, Cyrillic, kana
+ * and kanji. g_utf8_normalize() still decomposes and recomposes every
+ * character of it (several hundred instructions each, and the ASCII between
+ * the letters too), so a piece is first checked, character by character, by
+ * the steps g_utf8_normalize() takes, and normalized only when a step would
+ * change something.
+ */
+
+/*
+ * Whether NFKC, taking @c alone, gives @c back: its full compatibility
+ * decomposition starts with a starter (@first) and composes back, mark by
+ * mark, to @c (g_unichar_compose() is the step g_utf8_normalize() takes),
+ * with the marks already in canonical order.
+ */
+static bool recomposes(gunichar c, gunichar *first)
+{
+    gunichar d[G_UNICHAR_MAX_DECOMPOSITION_LENGTH];
+    gsize n = g_unichar_fully_decompose(c, TRUE, d, G_N_ELEMENTS(d));
+    if (n == 0 || n > G_N_ELEMENTS(d) || g_unichar_combining_class(d[0]) != 0)
+        return false;
+    gunichar whole = d[0];
+    for (gsize i = 1; i < n; i++) {
+        int cc = g_unichar_combining_class(d[i]);
+        if (cc != 0 && cc < g_unichar_combining_class(d[i - 1]))
+            return false; /* canonical ordering would move it */
+        if (!g_unichar_compose(whole, d[i], &whole))
+            return false;
+    }
+    *first = d[0];
+    return whole == c;
+}
+
+/* recomposes(), remembered for the last characters seen: text repeats its alphabet. */
+#define STABLE_CACHE 64
+
+typedef struct stable_cache {
+    gunichar c[STABLE_CACHE]; /* 0: empty */
+    gunichar first[STABLE_CACHE];
+    bool stable[STABLE_CACHE];
+} stable_cache;
+
+static bool recomposes_cached(stable_cache *cache, gunichar c, gunichar *first)
+{
+    size_t slot = c % STABLE_CACHE;
+    if (cache->c[slot] != c) {
+        cache->c[slot] = c;
+        cache->stable[slot] = recomposes(c, &cache->first[slot]);
+    }
+    *first = cache->first[slot];
+    return cache->stable[slot];
+}
+
+/*
+ * Whether NFKC leaves [@p, @end) (valid UTF-8) as it is: every character
+ * recomposes to itself, and none joins the one before it. A starter joins
+ * only the character right before it, and only when that one is a starter
+ * too, so with each character whole again after its own marks the one pair
+ * left to try is (previous character, first starter of this one): what
+ * g_utf8_normalize()'s composition would try, and nothing it would change.
+ */
+static bool nfkc_stable(stable_cache *cache, const char *p, const char *end)
+{
+    gunichar prev = 0;
+    for (; p < end; p = g_utf8_next_char(p)) {
+        gunichar c = g_utf8_get_char(p), first = c, joined;
+        if (c >= 0x80 && !recomposes_cached(cache, c, &first))
+            return false;
+        if (prev != 0 && g_unichar_compose(prev, first, &joined))
+            return false;
+        prev = c;
+    }
+    return true;
+}
+
 static char *nfkc_casefold(const char *valid)
 {
     GString *out = g_string_sized_new(strlen(valid) + 16);
+    stable_cache cache;
+    memset(&cache, 0, sizeof cache);
     const char *p = valid;
     while (*p != '\0') {
         const char *q = p;
@@ -142,7 +219,8 @@ static char *nfkc_casefold(const char *valid)
         append_ascii_lower(out, p, start);
         const char *end = piece_end(q);
         gssize n = end - start;
-        g_autofree char *nfkc = g_utf8_normalize(start, n, G_NORMALIZE_NFKC);
+        g_autofree char *nfkc =
+            nfkc_stable(&cache, start, end) ? NULL : g_utf8_normalize(start, n, G_NORMALIZE_NFKC);
         g_autofree char *folded =
             nfkc != NULL ? g_utf8_casefold(nfkc, -1) : g_utf8_casefold(start, n);
         g_string_append(out, folded);
