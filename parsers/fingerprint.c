@@ -26,16 +26,16 @@ static bool word_char(gunichar c)
 /* A set, not a list: names can hold thousands of words and bodies 256 KiB of tokens. */
 static bool erased(const char *word, GHashTable *erase_words)
 {
-    return g_hash_table_contains(erase_words, word);
+    return g_hash_table_size(erase_words) > 0 && g_hash_table_contains(erase_words, word);
 }
 
 /* One whitespace-separated token into zero or more normalized words; @word: scratch. */
 static void add_token(GString *out, const char *tok, GHashTable *erase_words, GString *word)
 {
-    if (strstr(tok, "://") != NULL || g_str_has_prefix(tok, "www.")) {
+    bool www = strncmp(tok, "www.", 4) == 0;
+    if (www || strstr(tok, "://") != NULL) {
         g_autofree char *host = NULL;
-        g_autofree char *with_scheme =
-            g_str_has_prefix(tok, "www.") ? g_strconcat("http://", tok, NULL) : g_strdup(tok);
+        g_autofree char *with_scheme = www ? g_strconcat("http://", tok, NULL) : g_strdup(tok);
         g_free(fbl_url_normalize(with_scheme, &host)); /* only the host is kept */
         if (host != NULL) {
             g_autofree char *site = last_two_labels(host);
@@ -60,14 +60,18 @@ static void add_token(GString *out, const char *tok, GHashTable *erase_words, GS
             continue;
         }
         gunichar c = g_utf8_get_char(p);
+        const char *next = g_utf8_next_char(p);
         if (g_unichar_isdigit(c))
             digit = true;
-        if (word_char(c))
-            g_string_append_unichar(word, c);
-        p = g_utf8_next_char(p);
+        if (word_char(c)) /* its own bytes: the text is valid UTF-8 */
+            g_string_append_len(word, p, next - p);
+        p = next;
     }
     if (word->len > 0 && !erased(word->str, erase_words)) {
-        g_string_append(out, digit ? "#" : word->str);
+        if (digit)
+            g_string_append_c(out, '#');
+        else
+            g_string_append_len(out, word->str, (gssize) word->len);
         g_string_append_c(out, ' ');
     }
 }
@@ -88,10 +92,18 @@ static void add_tokens(GString *out, char *line, GHashTable *erase_words, GStrin
     }
 }
 
+/* g_ascii_tolower() inline: this runs for every byte of every body. */
+static char ascii_lower(char c)
+{
+    return c >= 'A' && c <= 'Z' ? (char) (c - 'A' + 'a') : c;
+}
+
 static void append_ascii_lower(GString *out, const char *p, const char *end)
 {
-    for (; p < end; p++)
-        g_string_append_c(out, g_ascii_tolower(*p));
+    size_t from = out->len;
+    g_string_append_len(out, p, end - p);
+    for (char *s = out->str + from; s < out->str + out->len; s++)
+        *s = ascii_lower(*s);
 }
 
 /*
@@ -159,43 +171,65 @@ static bool recomposes(gunichar c, gunichar *first)
     return whole == c;
 }
 
-/* recomposes(), remembered for the last characters seen: text repeats its alphabet. */
-#define STABLE_CACHE 64
+/*
+ * What the fold needs to know of one character, remembered for the last
+ * characters seen (text repeats its alphabet): whether it recomposes(), and
+ * its g_utf8_casefold() (case folding goes character by character, at most
+ * three characters for one).
+ */
+#define CHAR_CACHE 64
 
-typedef struct stable_cache {
-    gunichar c[STABLE_CACHE]; /* 0: empty */
-    gunichar first[STABLE_CACHE];
-    bool stable[STABLE_CACHE];
-} stable_cache;
+typedef struct char_info {
+    gunichar c;     /* 0: an empty slot */
+    gunichar first; /* the starter its decomposition starts with */
+    bool stable;    /* recomposes() and folds into folded[] */
+    guint8 folded_len;
+    char folded[15];
+} char_info;
 
-static bool recomposes_cached(stable_cache *cache, gunichar c, gunichar *first)
+static const char_info *char_info_get(char_info *cache, gunichar c)
 {
-    size_t slot = c % STABLE_CACHE;
-    if (cache->c[slot] != c) {
-        cache->c[slot] = c;
-        cache->stable[slot] = recomposes(c, &cache->first[slot]);
-    }
-    *first = cache->first[slot];
-    return cache->stable[slot];
+    char_info *ci = &cache[c % CHAR_CACHE];
+    if (ci->c == c)
+        return ci;
+    char utf8[6];
+    int n = g_unichar_to_utf8(c, utf8);
+    g_autofree char *folded = g_utf8_casefold(utf8, n);
+    size_t folded_len = strlen(folded);
+    ci->c = c;
+    ci->stable = folded_len <= sizeof ci->folded && recomposes(c, &ci->first);
+    ci->folded_len = ci->stable ? (guint8) folded_len : 0;
+    memcpy(ci->folded, folded, ci->folded_len);
+    return ci;
 }
 
 /*
- * Whether NFKC leaves [@p, @end) (valid UTF-8) as it is: every character
- * recomposes to itself, and none joins the one before it. A starter joins
- * only the character right before it, and only when that one is a starter
- * too, so with each character whole again after its own marks the one pair
- * left to try is (previous character, first starter of this one): what
- * g_utf8_normalize()'s composition would try, and nothing it would change.
+ * Append the case folding of [@p, @end) (valid UTF-8) when NFKC leaves it as
+ * it is: every character recomposes to itself, and none joins the one before
+ * it. A starter joins only the character right before it, and only when that
+ * one is a starter too, so with each character whole again after its own
+ * marks the one pair left to try is (previous character, first starter of
+ * this one): what g_utf8_normalize()'s composition would try, and nothing it
+ * would change. (An ASCII character never joins the one before it.) Returns
+ * false, with @out as it was, when NFKC would change something.
  */
-static bool nfkc_stable(stable_cache *cache, const char *p, const char *end)
+static bool append_stable_folded(GString *out, char_info *cache, const char *p, const char *end)
 {
+    size_t mark = out->len;
     gunichar prev = 0;
     for (; p < end; p = g_utf8_next_char(p)) {
-        gunichar c = g_utf8_get_char(p), first = c, joined;
-        if (c >= 0x80 && !recomposes_cached(cache, c, &first))
+        gunichar c = g_utf8_get_char(p), joined;
+        if (c < 0x80) {
+            g_string_append_c(out, ascii_lower((char) c));
+            prev = c;
+            continue;
+        }
+        const char_info *ci = char_info_get(cache, c);
+        if (!ci->stable || (prev != 0 && g_unichar_compose(prev, ci->first, &joined))) {
+            g_string_truncate(out, mark);
             return false;
-        if (prev != 0 && g_unichar_compose(prev, first, &joined))
-            return false;
+        }
+        g_string_append_len(out, ci->folded, ci->folded_len);
         prev = c;
     }
     return true;
@@ -204,8 +238,8 @@ static bool nfkc_stable(stable_cache *cache, const char *p, const char *end)
 static char *nfkc_casefold(const char *valid)
 {
     GString *out = g_string_sized_new(strlen(valid) + 16);
-    stable_cache cache;
-    memset(&cache, 0, sizeof cache);
+    char_info cache[CHAR_CACHE];
+    memset(cache, 0, sizeof cache);
     const char *p = valid;
     while (*p != '\0') {
         const char *q = p;
@@ -218,13 +252,14 @@ static char *nfkc_casefold(const char *valid)
         const char *start = q > p ? q - 1 : q;
         append_ascii_lower(out, p, start);
         const char *end = piece_end(q);
+        p = end;
+        if (append_stable_folded(out, cache, start, end))
+            continue;
         gssize n = end - start;
-        g_autofree char *nfkc =
-            nfkc_stable(&cache, start, end) ? NULL : g_utf8_normalize(start, n, G_NORMALIZE_NFKC);
+        g_autofree char *nfkc = g_utf8_normalize(start, n, G_NORMALIZE_NFKC);
         g_autofree char *folded =
             nfkc != NULL ? g_utf8_casefold(nfkc, -1) : g_utf8_casefold(start, n);
         g_string_append(out, folded);
-        p = end;
     }
     return g_string_free(out, FALSE);
 }
