@@ -29,9 +29,31 @@ static bool erased(const char *word, GHashTable *erase_words)
     return g_hash_table_size(erase_words) > 0 && g_hash_table_contains(erase_words, word);
 }
 
+/* Append @word (NUL-terminated, @len bytes) unless it is empty or erased: "#" for a number. */
+static void add_word(GString *out, const char *word, size_t len, bool digit,
+                     GHashTable *erase_words)
+{
+    if (len == 0 || erased(word, erase_words))
+        return;
+    if (digit)
+        g_string_append_c(out, '#');
+    else
+        g_string_append_len(out, word, (gssize) len);
+    g_string_append_c(out, ' ');
+}
+
 /* One whitespace-separated token into zero or more normalized words; @word: scratch. */
 static void add_token(GString *out, const char *tok, GHashTable *erase_words, GString *word)
 {
+    /* Most tokens are ASCII letters and digits alone: no link, no address, the word itself. */
+    size_t n = 0;
+    bool digit = false;
+    for (; g_ascii_isalnum(tok[n]); n++)
+        digit = digit || g_ascii_isdigit(tok[n]);
+    if (tok[n] == '\0') {
+        add_word(out, tok, n, digit, erase_words);
+        return;
+    }
     bool www = strncmp(tok, "www.", 4) == 0;
     if (www || strstr(tok, "://") != NULL) {
         g_autofree char *host = NULL;
@@ -49,7 +71,7 @@ static void add_token(GString *out, const char *tok, GHashTable *erase_words, GS
         return;
     }
     g_string_truncate(word, 0);
-    bool digit = false;
+    digit = false;
     for (const char *p = tok; *p != '\0';) {
         unsigned char b = (unsigned char) *p;
         if (b < 0x80) { /* ASCII: g_unichar_isdigit/isalnum answer as g_ascii_* do */
@@ -67,13 +89,7 @@ static void add_token(GString *out, const char *tok, GHashTable *erase_words, GS
             g_string_append_len(word, p, next - p);
         p = next;
     }
-    if (word->len > 0 && !erased(word->str, erase_words)) {
-        if (digit)
-            g_string_append_c(out, '#');
-        else
-            g_string_append_len(out, word->str, (gssize) word->len);
-        g_string_append_c(out, ' ');
-    }
+    add_word(out, word->str, word->len, digit, erase_words);
 }
 
 /* The tokens of @line, cut in place: what g_strsplit_set() would give, without copies. */
