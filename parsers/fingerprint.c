@@ -111,7 +111,9 @@ static void add_tokens(GString *out, char *line, GHashTable *erase_words, GStrin
 /* g_ascii_tolower() inline: this runs for every byte of every body. */
 static char ascii_lower(char c)
 {
-    return c >= 'A' && c <= 'Z' ? (char) (c - 'A' + 'a') : c;
+    if (c >= 'A' && c <= 'Z')
+        return (char) (c | 0x20);
+    return c;
 }
 
 static void append_ascii_lower(GString *out, const char *p, const char *end)
