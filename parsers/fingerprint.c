@@ -23,15 +23,38 @@ static bool word_char(gunichar c)
     return g_unichar_isalnum(c);
 }
 
-/* A set, not a list: names can hold thousands of words and bodies 256 KiB of tokens. */
-static bool erased(const char *word, GHashTable *erase_words)
+/*
+ * The words to erase. A set, not a list: names can hold thousands of words
+ * and bodies 256 KiB of tokens. Most words of a body start with a byte no
+ * erase word starts with, and the bitmap of those first bytes spares them
+ * the hash and the lookup.
+ */
+typedef struct erase_set {
+    GHashTable *words; /* borrowed strings */
+    guint64 first[4];  /* bit b: a word starts with byte b */
+} erase_set;
+
+static void erase_set_init(erase_set *set, const GPtrArray *words)
 {
-    return g_hash_table_size(erase_words) > 0 && g_hash_table_contains(erase_words, word);
+    memset(set, 0, sizeof *set);
+    set->words = g_hash_table_new(g_str_hash, g_str_equal);
+    for (guint i = 0; words != NULL && i < words->len; i++) {
+        const char *w = g_ptr_array_index(words, i);
+        guchar b = (guchar) w[0];
+        g_hash_table_add(set->words, (gpointer) w);
+        set->first[b >> 6] |= (guint64) 1 << (b & 63);
+    }
+}
+
+static bool erased(const char *word, const erase_set *set)
+{
+    guchar b = (guchar) word[0];
+    return (set->first[b >> 6] >> (b & 63) & 1) != 0 && g_hash_table_contains(set->words, word);
 }
 
 /* Append @word (NUL-terminated, @len bytes) unless it is empty or erased: "#" for a number. */
 static void add_word(GString *out, const char *word, size_t len, bool digit,
-                     GHashTable *erase_words)
+                     const erase_set *erase_words)
 {
     if (len == 0 || erased(word, erase_words))
         return;
@@ -43,7 +66,7 @@ static void add_word(GString *out, const char *word, size_t len, bool digit,
 }
 
 /* One whitespace-separated token into zero or more normalized words; @word: scratch. */
-static void add_token(GString *out, const char *tok, GHashTable *erase_words, GString *word)
+static void add_token(GString *out, const char *tok, const erase_set *erase_words, GString *word)
 {
     /* Most tokens are ASCII letters and digits alone: no link, no address, the word itself. */
     size_t n = 0;
@@ -93,7 +116,7 @@ static void add_token(GString *out, const char *tok, GHashTable *erase_words, GS
 }
 
 /* The tokens of @line, cut in place: what g_strsplit_set() would give, without copies. */
-static void add_tokens(GString *out, char *line, GHashTable *erase_words, GString *word)
+static void add_tokens(GString *out, char *line, const erase_set *erase_words, GString *word)
 {
     static const char separators[] = " \t\r\f\v\"'<>()[]{}";
     for (char *p = line;;) {
@@ -289,9 +312,8 @@ char *fbl_fingerprint_normalize(const char *text, const GPtrArray *erase_words)
     size_t len = strnlen(text, FBL_FINGERPRINT_MAX_TEXT);
     g_autofree char *valid = g_utf8_make_valid(text, (gssize) len);
     g_autofree char *folded = nfkc_casefold(valid);
-    g_autoptr(GHashTable) erase = g_hash_table_new(g_str_hash, g_str_equal);
-    for (guint i = 0; erase_words != NULL && i < erase_words->len; i++)
-        g_hash_table_add(erase, g_ptr_array_index(erase_words, i));
+    erase_set erase;
+    erase_set_init(&erase, erase_words);
     GString *out = g_string_new(NULL);
     g_autoptr(GString) word = g_string_new(NULL);
     /* Line by line, cut in place (the separators are ASCII: never inside a UTF-8 sequence). */
@@ -302,9 +324,10 @@ char *fbl_fingerprint_normalize(const char *text, const GPtrArray *erase_words)
         while (g_ascii_isspace(*line))
             line++;
         if (*line != '>') /* quoted text is the reporter's, not the spammer's */
-            add_tokens(out, line, erase, word);
+            add_tokens(out, line, &erase, word);
         line = nl != NULL ? nl + 1 : NULL;
     }
+    g_hash_table_unref(erase.words);
     if (out->len > 0)
         g_string_truncate(out, out->len - 1);
     return g_string_free(out, FALSE);
