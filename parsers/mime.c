@@ -161,8 +161,11 @@ static size_t encoded_word_scan(const char *data, size_t len)
             e = end;
         size_t unterminated = 0;
         const char *close = p; /* the first "?=" after the last "=?" looked at, or @e */
-        for (const char *q = p; (q = memchr(q, '=', (size_t) (e - q))) != NULL && q + 1 < e; q++) {
-            if (q[1] != '?')
+        /* Each "=?" found by its '?': rarer than '=', which a quoted-printable body
+         * has every few bytes. */
+        for (const char *r = p + 1; r < e && (r = memchr(r, '?', (size_t) (e - r))) != NULL; r++) {
+            const char *q = r - 1;
+            if (*q != '=')
                 continue;
             if (close < q + 2) {
                 close = memmem(q + 2, (size_t) (e - q - 2), "?=", 2);

@@ -307,6 +307,24 @@ void fbl_parse_result_free(fbl_parse_result *result)
 }
 
 /*
+ * The SHA-256 implementation, fetched from the provider once per process and
+ * kept: with EVP_sha256() every EVP_Digest() looks it up again (a locked
+ * table lookup, as dear as hashing a short string: report ids and
+ * fingerprints are short). OpenSSL's crypto(7), "Performance", advises this.
+ * An EVP_MD is immutable and may be shared by threads.
+ */
+static const EVP_MD *sha256_md(void)
+{
+    static gsize fetched = 0;
+    static EVP_MD *md = NULL;
+    if (g_once_init_enter(&fetched)) {
+        md = EVP_MD_fetch(NULL, "SHA2-256", NULL);
+        g_once_init_leave(&fetched, 1);
+    }
+    return md != NULL ? md : EVP_sha256();
+}
+
+/*
  * SHA-256 through OpenSSL's libcrypto: the mail id hashes every byte of every
  * mail, and GLib's portable GChecksum cost a third of a whole parse
  * (bench/run); libcrypto uses the CPU's SHA instructions where it has them.
@@ -316,7 +334,7 @@ void fbl_sha256_hex(const void *data, size_t len, char out[FBL_SHA256_HEX_LEN + 
 {
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int digest_len = 0;
-    if (EVP_Digest(data, len, digest, &digest_len, EVP_sha256(), NULL) != 1 || digest_len != 32) {
+    if (EVP_Digest(data, len, digest, &digest_len, sha256_md(), NULL) != 1 || digest_len != 32) {
         /* libcrypto cannot fail on SHA-256 short of memory; GLib stays the fallback */
         GChecksum *sum = g_checksum_new(G_CHECKSUM_SHA256);
         g_checksum_update(sum, data, (gssize) len);
