@@ -398,18 +398,77 @@ const char *fbl_wire_error_reason(int code)
     return names[code];
 }
 
+/*
+ * Frames from this size up cross ZeroMQ without a copy: the message borrows
+ * the frame's bytes and holds a reference until ZeroMQ is done with them (in
+ * `fbl run` the sink thread reads the watcher's own buffer). Below it,
+ * ZeroMQ's copy is cheaper than the bookkeeping. A large mail otherwise
+ * lived in memory three times while in flight (the watcher's frame kept for
+ * a resend, ZeroMQ's copy, the receiver's).
+ */
+#define ZERO_COPY_MIN ((size_t) 64 * 1024)
+
+/* ZeroMQ is done with a borrowed frame (called from whichever thread closes the message). */
+static void release_frame(void *data, void *hint)
+{
+    (void) data;
+    g_bytes_unref(hint);
+}
+
+/* Send one frame; a large one borrowed, not copied. */
+static bool send_frame(void *socket, GBytes *frame, int flags)
+{
+    gsize n = 0;
+    const void *d = g_bytes_get_data(frame, &n);
+    if (n < ZERO_COPY_MIN)
+        return zmq_send(socket, n > 0 ? d : "", n, flags) >= 0;
+    zmq_msg_t msg;
+    /* ZeroMQ only reads the data: the cast drops a const it does not honour. */
+    if (zmq_msg_init_data(&msg, (void *) d, n, release_frame, g_bytes_ref(frame)) != 0) {
+        g_bytes_unref(frame);
+        return false;
+    }
+    if (zmq_msg_send(&msg, socket, flags) >= 0)
+        return true;
+    int e = errno;
+    zmq_msg_close(&msg); /* releases the reference */
+    errno = e;
+    return false;
+}
+
 bool fbl_wire_send(void *socket, GPtrArray *frames, int flags)
 {
     for (guint i = 0; i < frames->len; i++) {
-        gsize n = 0;
-        const void *d = g_bytes_get_data(g_ptr_array_index(frames, i), &n);
         int more = i + 1 < frames->len ? ZMQ_SNDMORE : 0;
-        /* zmq copies the data; a send that fails part-way leaves nothing queued
-         * only for the first frame - later frames of a multipart never block. */
-        if (zmq_send(socket, n > 0 ? d : "", n, flags | more) < 0)
+        /* A send that fails part-way leaves nothing queued only for the first
+         * frame - later frames of a multipart never block. */
+        if (!send_frame(socket, g_ptr_array_index(frames, i), flags | more))
             return false;
     }
     return true;
+}
+
+/* A received large frame kept as it is: its zmq_msg_t closed with the GBytes. */
+static void close_msg(gpointer msg)
+{
+    zmq_msg_close(msg);
+    g_free(msg);
+}
+
+/* The bytes of @msg, which this takes over (the caller must not close it). */
+static GBytes *frame_bytes(zmq_msg_t *msg)
+{
+    size_t n = zmq_msg_size(msg);
+    if (n < ZERO_COPY_MIN) {
+        GBytes *b = g_bytes_new(zmq_msg_data(msg), n);
+        zmq_msg_close(msg);
+        return b;
+    }
+    zmq_msg_t *kept = g_new(zmq_msg_t, 1);
+    zmq_msg_init(kept);
+    zmq_msg_move(kept, msg); /* leaves @msg empty: closing it frees nothing */
+    zmq_msg_close(msg);
+    return g_bytes_new_with_free_func(zmq_msg_data(kept), n, close_msg, kept);
 }
 
 /* The next frame into @msg (initialized here; the caller closes it); false with errno. */
@@ -437,9 +496,8 @@ GPtrArray *fbl_wire_recv(void *socket, int flags)
             errno = e;
             return NULL;
         }
-        g_ptr_array_add(f, g_bytes_new(zmq_msg_data(&msg), zmq_msg_size(&msg)));
         more = zmq_msg_more(&msg);
-        zmq_msg_close(&msg);
+        g_ptr_array_add(f, frame_bytes(&msg));
     }
     return f;
 }
@@ -484,9 +542,11 @@ GPtrArray *fbl_wire_recv_bounded(void *socket, int flags, const fbl_wire_bounds 
         }
         more = zmq_msg_more(&msg);
         /* Past a bound, keep the first frame only: the rest goes as it comes. */
-        if (within(&st, bounds, zmq_msg_size(&msg)) || f->len == 0)
-            g_ptr_array_add(f, g_bytes_new(zmq_msg_data(&msg), zmq_msg_size(&msg)));
-        else if (f->len > 1)
+        if (within(&st, bounds, zmq_msg_size(&msg)) || f->len == 0) {
+            g_ptr_array_add(f, frame_bytes(&msg));
+            continue;
+        }
+        if (f->len > 1)
             g_ptr_array_set_size(f, 1);
         zmq_msg_close(&msg);
     }
