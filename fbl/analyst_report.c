@@ -19,19 +19,18 @@
 /* Windows longer than this are shown per day, shorter ones per hour. */
 #define HOURLY_MAX_SECONDS (G_GINT64_CONSTANT(48) * 3600)
 
-typedef enum {
-    C_TEXT,    /* a string */
-    C_INT,     /* a count */
-    C_SHARE,   /* 0..1, shown as a percentage */
-    C_TIME,    /* ISO-8601 UTC, shown as "YYYY-MM-DD HH:MM" */
-    C_SECONDS, /* a duration, shown as "3m 12s" */
-    C_BYTES,   /* a size, shown as "1.2 MB" */
-} col_kind;
+/* Short names for the tables below (fbl/report_format.h). */
+#define C_TEXT    FBL_REPORT_TEXT
+#define C_INT     FBL_REPORT_INT
+#define C_SHARE   FBL_REPORT_SHARE
+#define C_TIME    FBL_REPORT_TIME
+#define C_SECONDS FBL_REPORT_SECONDS
+#define C_BYTES   FBL_REPORT_BYTES
 
 typedef struct col {
     const char *name;  /* the SQL alias, the JSON key and the CSV header */
     const char *title; /* the text header */
-    col_kind kind;
+    fbl_report_kind kind;
     bool sum;     /* "others" and "total" add it up */
     unsigned cut; /* text: at most this many characters (0: MAX_CELL) */
 } col;
@@ -285,22 +284,8 @@ static char *clean_text(const char *s, unsigned cut)
 /* The text cell of a value; NULL in SQL is "-". */
 static char *text_cell(const col *c, const char *v)
 {
-    if (v == NULL)
-        return g_strdup("-");
-    switch (c->kind) {
-    case C_INT:
-        return fbl_report_format_count(v);
-    case C_SHARE:
-        return g_strdup_printf("%.1f%%", g_ascii_strtod(v, NULL) * 100.0);
-    case C_TIME: /* 2026-01-15T10:00:00Z -> 2026-01-15 10:00 */
-        return strlen(v) >= 16 ? g_strdup_printf("%.10s %.5s", v, v + 11) : g_strdup(v);
-    case C_SECONDS:
-        return fbl_report_format_seconds(g_ascii_strtoll(v, NULL, 10));
-    case C_BYTES:
-        return g_format_size(g_ascii_strtoull(v, NULL, 10));
-    case C_TEXT:
-        break;
-    }
+    if (v == NULL || c->kind != FBL_REPORT_TEXT)
+        return fbl_report_format_value(c->kind, v);
     return clean_text(v, c->cut != 0 ? c->cut : MAX_CELL);
 }
 
@@ -534,16 +519,11 @@ typedef struct run {
 /* A table for the html format (fbl/report_html.h): the same lines, described. */
 static void html_section(run *r, const table *t, const char *title, const fbl_report_rows *res)
 {
-    static const fbl_report_html_kind kinds[] = {
-        [C_TEXT] = FBL_REPORT_HTML_TEXT,       [C_INT] = FBL_REPORT_HTML_INT,
-        [C_SHARE] = FBL_REPORT_HTML_SHARE,     [C_TIME] = FBL_REPORT_HTML_TIME,
-        [C_SECONDS] = FBL_REPORT_HTML_SECONDS, [C_BYTES] = FBL_REPORT_HTML_BYTES,
-    };
     fbl_report_html_column columns[MAX_COLS];
     unsigned n = col_count(t);
     for (unsigned i = 0; i < n; i++)
-        columns[i] = (fbl_report_html_column){t->cols[i].name, t->cols[i].title,
-                                              kinds[t->cols[i].kind], t->cols[i].sum};
+        columns[i] = (fbl_report_html_column){t->cols[i].name, t->cols[i].title, t->cols[i].kind,
+                                              t->cols[i].sum};
     fbl_report_html_section section = {t->name, title, t->unit, columns, n};
     fbl_report_html_add(r->out, &r->html, &section, res);
 }

@@ -39,3 +39,24 @@ char *fbl_report_format_seconds(gint64 s)
     return g_strdup_printf("%" G_GINT64_FORMAT "d %" G_GINT64_FORMAT "h", s / 86400,
                            s % 86400 / 3600);
 }
+
+char *fbl_report_format_value(fbl_report_kind kind, const char *v)
+{
+    if (v == NULL)
+        return g_strdup("-");
+    switch (kind) {
+    case FBL_REPORT_INT:
+        return fbl_report_format_count(v);
+    case FBL_REPORT_SHARE:
+        return g_strdup_printf("%.1f%%", g_ascii_strtod(v, NULL) * 100.0);
+    case FBL_REPORT_TIME: /* 2026-01-15T10:00:00Z -> 2026-01-15 10:00 */
+        return strlen(v) >= 16 ? g_strdup_printf("%.10s %.5s", v, v + 11) : g_strdup(v);
+    case FBL_REPORT_SECONDS:
+        return fbl_report_format_seconds(g_ascii_strtoll(v, NULL, 10));
+    case FBL_REPORT_BYTES:
+        return g_format_size(g_ascii_strtoull(v, NULL, 10));
+    case FBL_REPORT_TEXT:
+        break;
+    }
+    return g_strdup(v);
+}

@@ -233,29 +233,7 @@ static gint64 unix_of(const char *iso)
     return dt != NULL ? g_date_time_to_unix(dt) : 0;
 }
 
-/* A value as people read it (not escaped). */
-static char *shown(fbl_report_html_kind kind, const char *v)
-{
-    if (v == NULL)
-        return g_strdup("-");
-    switch (kind) {
-    case FBL_REPORT_HTML_INT:
-        return fbl_report_format_count(v);
-    case FBL_REPORT_HTML_SHARE:
-        return g_strdup_printf("%.1f%%", g_ascii_strtod(v, NULL) * 100.0);
-    case FBL_REPORT_HTML_TIME: /* 2026-01-15T10:00:00Z -> 2026-01-15 10:00 */
-        return strlen(v) >= 16 ? g_strdup_printf("%.10s %.5s", v, v + 11) : g_strdup(v);
-    case FBL_REPORT_HTML_SECONDS:
-        return fbl_report_format_seconds(g_ascii_strtoll(v, NULL, 10));
-    case FBL_REPORT_HTML_BYTES:
-        return g_format_size(g_ascii_strtoull(v, NULL, 10));
-    case FBL_REPORT_HTML_TEXT:
-        break;
-    }
-    return g_strdup(v);
-}
-
-static const char *kind_name(fbl_report_html_kind kind)
+static const char *kind_name(fbl_report_kind kind)
 {
     static const char *const names[] = {"text", "int", "share", "time", "seconds", "bytes"};
     g_assert((size_t) kind < G_N_ELEMENTS(names));
@@ -315,7 +293,7 @@ static void summary(GString *out, const fbl_report_html_section *s, const fbl_re
     g_string_append(out, "<dl class=\"cards\" data-section=\"summary\">\n");
     for (guint i = 0; i < s->n_columns && rows->n_rows > 0; i++) {
         const char *v = fbl_report_rows_get(rows, 0, i + 2);
-        g_autofree char *text = shown(s->columns[i].kind, v);
+        g_autofree char *text = fbl_report_format_value(s->columns[i].kind, v);
         g_string_append_printf(out, "<div><dt>%s</dt><dd data-col=\"%s\"", s->columns[i].title,
                                s->columns[i].name);
         if (v != NULL) {
@@ -339,26 +317,25 @@ static void table_head(GString *out, const fbl_report_html_section *s)
     g_string_append(out, ": the data</caption>\n<thead><tr><th class=\"n\">#</th>");
     for (guint i = 0; i < s->n_columns; i++) {
         const fbl_report_html_column *c = &s->columns[i];
-        g_string_append_printf(out, "<th scope=\"col\" data-col=\"%s\" data-kind=\"%s\"%s>%s</th>",
-                               c->name, kind_name(c->kind),
-                               c->kind == FBL_REPORT_HTML_TEXT || c->kind == FBL_REPORT_HTML_TIME
-                                   ? ""
-                                   : " class=\"n\"",
-                               c->title);
+        g_string_append_printf(
+            out, "<th scope=\"col\" data-col=\"%s\" data-kind=\"%s\"%s>%s</th>", c->name,
+            kind_name(c->kind),
+            c->kind == FBL_REPORT_TEXT || c->kind == FBL_REPORT_TIME ? "" : " class=\"n\"",
+            c->title);
     }
     g_string_append(out, "</tr></thead>\n<tbody>\n");
 }
 
 static void table_cell(GString *out, const fbl_report_html_column *c, const char *v)
 {
-    bool number = c->kind != FBL_REPORT_HTML_TEXT && c->kind != FBL_REPORT_HTML_TIME;
+    bool number = c->kind != FBL_REPORT_TEXT && c->kind != FBL_REPORT_TIME;
     g_string_append_printf(out, "<td%s data-col=\"%s\"", number ? " class=\"n\"" : "", c->name);
     if (v != NULL) {
         g_string_append(out, " data-v=\"");
         fbl_markup_append_escaped(out, v, 0);
         g_string_append_c(out, '"');
     }
-    g_autofree char *text = shown(c->kind, v);
+    g_autofree char *text = fbl_report_format_value(c->kind, v);
     g_string_append_c(out, '>');
     fbl_markup_append_escaped(out, text, FBL_REPORT_HTML_MAX_CELL);
     g_string_append(out, "</td>");
@@ -438,10 +415,10 @@ static char *note_of(const chart *c, const fbl_report_html_section *s, const fbl
             continue;
         const fbl_report_html_column *col = &s->columns[k];
         const char *v = fbl_report_rows_get(rows, r, (guint) k + 2);
-        g_autofree char *text = shown(col->kind, v);
+        g_autofree char *text = fbl_report_format_value(col->kind, v);
         if (note->len > 0)
             g_string_append(note, ", ");
-        if (col->kind == FBL_REPORT_HTML_TEXT)
+        if (col->kind == FBL_REPORT_TEXT)
             g_string_append_printf(note, "%s %s", col->title, text);
         else
             g_string_append_printf(note, "%s %s", text, col->title);

@@ -31,25 +31,16 @@
 
 #include <glib.h>
 
+#include "fbl/report_format.h"
 #include "sink/report_query.h"
 
 #define FBL_REPORT_HTML_MAX_CELL 200
 
-/* How a column's text cells read. */
-typedef enum {
-    FBL_REPORT_HTML_TEXT,    /* a string */
-    FBL_REPORT_HTML_INT,     /* a count */
-    FBL_REPORT_HTML_SHARE,   /* 0..1, shown as a percentage */
-    FBL_REPORT_HTML_TIME,    /* ISO-8601 UTC */
-    FBL_REPORT_HTML_SECONDS, /* a duration */
-    FBL_REPORT_HTML_BYTES,   /* a size */
-} fbl_report_html_kind;
-
 typedef struct fbl_report_html_column {
-    const char *name;  /* the JSON key */
-    const char *title; /* the header */
-    fbl_report_html_kind kind;
-    bool sum; /* "others" and "total" lines carry it */
+    const char *name;     /* the JSON key */
+    const char *title;    /* the header */
+    fbl_report_kind kind; /* how its cells read */
+    bool sum;             /* "others" and "total" lines carry it */
 } fbl_report_html_column;
 
 /* One table of the report, as the other formats see it. */
