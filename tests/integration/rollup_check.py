@@ -6,7 +6,10 @@ mismatches(conninfo) compares, inside a transaction it rolls back:
      twice, shows here);
   2. every analyst function over the whole history, answered from the rollups
      and from the reports alone (fbl.rollup_state.complete_since set to
-     'infinity'), so the functions' reading of the rollups is checked too.
+     'infinity'), so the functions' reading of the rollups is checked too;
+  3. the same over windows that begin and end inside an hour (WINDOWS, placed
+     by the stored reports), where a function reads the reports for the
+     partial hours at its ends and the rollups between them.
 It returns a list of what differs (empty: exact). Standard library only.
 """
 import subprocess
@@ -15,6 +18,23 @@ TABLES = ["rollup_complaints", "rollup_reporters", "rollup_source_ips", "rollup_
           "rollup_campaigns", "rollup_domain_ips", "rollup_url_hosts"]
 FUNCTIONS = ["summary", "complaints_hourly", "top_source_ips", "top_sender_domains",
              "top_url_hosts", "campaigns", "reporters", "false_positives"]
+
+
+# Windows (since, until) relative to the first and the last report stored
+# (lo, hi): both ends inside an hour; the usual "last so long"; ends a second
+# from the hours' edges; everything up to a time inside an hour.
+WINDOWS = [
+    ("lo + interval '37 minutes 11 seconds'", "hi - interval '23 minutes 5 seconds'"),
+    ("hi - interval '90 minutes 17 seconds'", "'infinity'"),
+    ("date_trunc('hour', hi, 'UTC') - interval '2 hours 0.5 seconds'",
+     "date_trunc('hour', hi, 'UTC') + interval '1 second'"),
+    ("'-infinity'", "lo + interval '1 hour 30 minutes'"),
+]
+
+
+def _windowed(f):
+    return ("SELECT w.k, to_jsonb(x) AS r FROM pg_temp.windows w "
+            "CROSS JOIN LATERAL fbl.%s(since => w.since, until => w.until) x" % f)
 
 
 def _rows(table):
@@ -28,6 +48,13 @@ def _script():
     for f in FUNCTIONS:
         sql.append("CREATE TEMP TABLE fast_%s AS SELECT to_jsonb(x) AS r "
                    "FROM fbl.%s('-infinity'::timestamptz) x;" % (f, f))
+    sql.append("CREATE TEMP TABLE windows AS SELECT k, since, until FROM "
+               "(SELECT coalesce(min(received_at), now()) AS lo, coalesce(max(received_at), now()) "
+               "AS hi FROM fbl.reports) b CROSS JOIN LATERAL (VALUES %s) v(k, since, until);"
+               % ", ".join("(%d, (%s)::timestamptz, (%s)::timestamptz)" % (i, a, b)
+                           for i, (a, b) in enumerate(WINDOWS)))
+    for f in FUNCTIONS:
+        sql.append("CREATE TEMP TABLE window_%s AS %s;" % (f, _windowed(f)))
     sql.append("SELECT fbl.rollup_recompute(ARRAY(SELECT DISTINCT date_trunc('hour', received_at, "
                "'UTC') FROM fbl.reports UNION SELECT DISTINCT date_trunc('hour', received_at, "
                "'UTC') FROM fbl.report_urls UNION SELECT received_at FROM fbl.rollup_complaints "
@@ -43,6 +70,11 @@ def _script():
         sql.append("SELECT '%s()', (SELECT count(*) FROM (SELECT r FROM fast_%s EXCEPT ALL %s) a), "
                    "(SELECT count(*) FROM (%s EXCEPT ALL SELECT r FROM fast_%s) b);"
                    % (f, f, q, q, f))
+    for f in FUNCTIONS:
+        q = _windowed(f)
+        sql.append("SELECT '%s() in windows', (SELECT count(*) FROM (SELECT k, r FROM window_%s "
+                   "EXCEPT ALL %s) a), (SELECT count(*) FROM (%s EXCEPT ALL SELECT k, r FROM "
+                   "window_%s) b);" % (f, f, q, q, f))
     sql.append("ROLLBACK;")
     return "\n".join(sql)
 
@@ -60,7 +92,7 @@ def mismatches(conninfo):
         checked += 1
         if extra != "0" or missing != "0":
             bad.append("%s: %s rows only as kept, %s only as recomputed" % (name, extra, missing))
-    if checked != len(TABLES) + len(FUNCTIONS):
+    if checked != len(TABLES) + 2 * len(FUNCTIONS):
         bad.append("the rollup check ran %d of %d comparisons: %s"
-                   % (checked, len(TABLES) + len(FUNCTIONS), out))
+                   % (checked, len(TABLES) + 2 * len(FUNCTIONS), out))
     return bad
