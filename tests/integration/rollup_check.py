@@ -22,13 +22,15 @@ FUNCTIONS = ["summary", "complaints_hourly", "top_source_ips", "top_sender_domai
 
 # Windows (since, until) relative to the first and the last report stored
 # (lo, hi): both ends inside an hour; the usual "last so long"; ends a second
-# from the hours' edges; everything up to a time inside an hour.
+# from the hours' edges; everything up to a time inside an hour; two days and
+# more, both ends inside an hour.
 WINDOWS = [
     ("lo + interval '37 minutes 11 seconds'", "hi - interval '23 minutes 5 seconds'"),
     ("hi - interval '90 minutes 17 seconds'", "'infinity'"),
     ("date_trunc('hour', hi, 'UTC') - interval '2 hours 0.5 seconds'",
      "date_trunc('hour', hi, 'UTC') + interval '1 second'"),
     ("'-infinity'", "lo + interval '1 hour 30 minutes'"),
+    ("hi - interval '2 days 5 hours 13 minutes'", "hi - interval '3 hours 7 minutes'"),
 ]
 
 
