@@ -56,7 +56,7 @@ from vendor_server import VendorServer  # noqa: E402
 # An address in any spelling fbl's masks know: the at sign as @, %40, =40, &#64;, &#x40;,
 # &commat;, \u0040 or fullwidth, between a local part and a domain.
 ADDRESS = re.compile(r"[\w.!#$%'*+^`{|}~-]+(@|%40|=40|&#0*64;|&#x0*40;|&commat;|\\u0040|\uff20)"
-                     r"[\w-]+(\.[\w-]+)*", re.I)
+                     r"(?P<domain>[\w-]+(\.[\w-]+)*)", re.I)
 
 
 def log(msg):
@@ -72,7 +72,10 @@ def check(cond, msg):
 
 
 def addresses_in(text):
-    return [m.group(0) for m in ADDRESS.finditer(text)]
+    # "=40" (a quoted-printable @) before a domain without a dot is a log field, not an
+    # address: pid=4086, or an id such as rid=40cd76cbe6c8 that happens to begin with 40.
+    return [m.group(0) for m in ADDRESS.finditer(text)
+            if m.group(1) != "=40" or "." in m.group("domain")]
 
 
 def arf(reporter, spam, i, name="Feedback Loop", rcpt="victim@customer.example",
