@@ -291,6 +291,28 @@ static void test_decode_contract(void **state)
 
 /* ---- receiving frame by frame ------------------------------------------------ */
 
+/* Two PAIR sockets over inproc: @out sends, @in receives. */
+typedef struct {
+    void *ctx, *in, *out;
+} socket_pair;
+
+static socket_pair pair_open(const char *endpoint)
+{
+    socket_pair p = {.ctx = zmq_ctx_new()};
+    p.in = zmq_socket(p.ctx, ZMQ_PAIR);
+    p.out = zmq_socket(p.ctx, ZMQ_PAIR);
+    assert_int_equal(zmq_bind(p.in, endpoint), 0);
+    assert_int_equal(zmq_connect(p.out, endpoint), 0);
+    return p;
+}
+
+static void pair_close(socket_pair *p)
+{
+    zmq_close(p->in);
+    zmq_close(p->out);
+    zmq_ctx_term(p->ctx);
+}
+
 static void send_frames(void *s, guint n, size_t size)
 {
     g_autofree char *data = g_malloc0(size > 0 ? size : 1);
@@ -301,10 +323,8 @@ static void send_frames(void *s, guint n, size_t size)
 static void test_recv_bounded(void **state)
 {
     (void) state;
-    void *ctx = zmq_ctx_new();
-    void *in = zmq_socket(ctx, ZMQ_PAIR), *out = zmq_socket(ctx, ZMQ_PAIR);
-    assert_int_equal(zmq_bind(in, "inproc://test-wire"), 0);
-    assert_int_equal(zmq_connect(out, "inproc://test-wire"), 0);
+    socket_pair p = pair_open("inproc://test-wire");
+    void *in = p.in, *out = p.out;
     fbl_wire_bounds b = {.max_frames = 10, .max_bytes = 1000};
     send_frames(out, 11, 1);   /* one frame too many */
     send_frames(out, 3, 400);  /* 200 bytes too many */
@@ -330,9 +350,7 @@ static void test_recv_bounded(void **state)
     g_autoptr(GError) error = NULL;
     assert_null(fbl_wire_recv_bounded(in, ZMQ_DONTWAIT, &b, NULL, &error));
     assert_true(g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK));
-    zmq_close(in);
-    zmq_close(out);
-    zmq_ctx_term(ctx);
+    pair_close(&p);
 }
 
 /* Frames of every size arrive whole and unchanged, the large ones lent rather
@@ -340,10 +358,8 @@ static void test_recv_bounded(void **state)
 static void test_send_recv_round_trip(void **state)
 {
     (void) state;
-    void *ctx = zmq_ctx_new();
-    void *in = zmq_socket(ctx, ZMQ_PAIR), *out = zmq_socket(ctx, ZMQ_PAIR);
-    assert_int_equal(zmq_bind(in, "inproc://test-wire-trip"), 0);
-    assert_int_equal(zmq_connect(out, "inproc://test-wire-trip"), 0);
+    socket_pair p = pair_open("inproc://test-wire-trip");
+    void *in = p.in, *out = p.out;
     static const gsize sizes[] = {0, 1, (gsize) 64 * 1024 - 1, (gsize) 64 * 1024,
                                   (gsize) 3 * 1024 * 1024 + 7};
     g_autoptr(GPtrArray) sent = g_ptr_array_new_with_free_func((GDestroyNotify) g_bytes_unref);
@@ -370,9 +386,7 @@ static void test_send_recv_round_trip(void **state)
     assert_int_equal(got->len, copies->len);
     for (guint i = 0; i < got->len; i++)
         assert_true(g_bytes_equal(g_ptr_array_index(got, i), g_ptr_array_index(copies, i)));
-    zmq_close(in);
-    zmq_close(out);
-    zmq_ctx_term(ctx);
+    pair_close(&p);
 }
 
 static void test_bounds_follow_the_mail_limit(void **state)
