@@ -43,40 +43,38 @@ def _rows(table):
     return "SELECT to_jsonb(t) AS r FROM fbl.%s t" % table
 
 
+def _whole(f):
+    return "SELECT to_jsonb(x) AS r FROM fbl.%s('-infinity'::timestamptz) x" % f
+
+
+def _differ(label, kept, query):
+    """How many rows only @kept (a temp table made from @query earlier) has, and only @query."""
+    return ("SELECT '%s', (SELECT count(*) FROM (SELECT * FROM %s EXCEPT ALL %s) a), "
+            "(SELECT count(*) FROM (%s EXCEPT ALL SELECT * FROM %s) b);"
+            % (label, kept, query, query, kept))
+
+
 def _script():
+    # (label, temp table, query): kept before the recompute, compared after it.
+    tables = [(t, "kept_" + t, _rows(t)) for t in TABLES]
+    functions = ([("%s()" % f, "fast_" + f, _whole(f)) for f in FUNCTIONS] +
+                 [("%s() in windows" % f, "window_" + f, _windowed(f)) for f in FUNCTIONS])
     sql = ["BEGIN;"]
-    for t in TABLES:
-        sql.append("CREATE TEMP TABLE kept_%s AS %s;" % (t, _rows(t)))
-    for f in FUNCTIONS:
-        sql.append("CREATE TEMP TABLE fast_%s AS SELECT to_jsonb(x) AS r "
-                   "FROM fbl.%s('-infinity'::timestamptz) x;" % (f, f))
     sql.append("CREATE TEMP TABLE windows AS SELECT k, since, until FROM "
                "(SELECT coalesce(min(received_at), now()) AS lo, coalesce(max(received_at), now()) "
                "AS hi FROM fbl.reports) b CROSS JOIN LATERAL (VALUES %s) v(k, since, until);"
                % ", ".join("(%d, (%s)::timestamptz, (%s)::timestamptz)" % (i, a, b)
                            for i, (a, b) in enumerate(WINDOWS)))
-    for f in FUNCTIONS:
-        sql.append("CREATE TEMP TABLE window_%s AS %s;" % (f, _windowed(f)))
+    for _, kept, query in tables + functions:
+        sql.append("CREATE TEMP TABLE %s AS %s;" % (kept, query))
     sql.append("SELECT fbl.rollup_recompute(ARRAY(SELECT DISTINCT date_trunc('hour', received_at, "
                "'UTC') FROM fbl.reports UNION SELECT DISTINCT date_trunc('hour', received_at, "
                "'UTC') FROM fbl.report_urls UNION SELECT received_at FROM fbl.rollup_complaints "
                "UNION SELECT received_at FROM fbl.rollup_url_hosts UNION SELECT received_at "
                "FROM fbl.rollup_reporters));")
-    for t in TABLES:
-        sql.append("SELECT '%s', (SELECT count(*) FROM (SELECT r FROM kept_%s EXCEPT ALL %s) a), "
-                   "(SELECT count(*) FROM (%s EXCEPT ALL SELECT r FROM kept_%s) b);"
-                   % (t, t, _rows(t), _rows(t), t))
+    sql.extend(_differ(*c) for c in tables)
     sql.append("UPDATE fbl.rollup_state SET complete_since = 'infinity';")
-    for f in FUNCTIONS:
-        q = "SELECT to_jsonb(x) FROM fbl.%s('-infinity'::timestamptz) x" % f
-        sql.append("SELECT '%s()', (SELECT count(*) FROM (SELECT r FROM fast_%s EXCEPT ALL %s) a), "
-                   "(SELECT count(*) FROM (%s EXCEPT ALL SELECT r FROM fast_%s) b);"
-                   % (f, f, q, q, f))
-    for f in FUNCTIONS:
-        q = _windowed(f)
-        sql.append("SELECT '%s() in windows', (SELECT count(*) FROM (SELECT k, r FROM window_%s "
-                   "EXCEPT ALL %s) a), (SELECT count(*) FROM (%s EXCEPT ALL SELECT k, r FROM "
-                   "window_%s) b);" % (f, f, q, q, f))
+    sql.extend(_differ(*c) for c in functions)
     sql.append("ROLLBACK;")
     return "\n".join(sql)
 
